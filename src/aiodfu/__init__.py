@@ -1,0 +1,27 @@
+"""aiodfu: asyncio device firmware update over several vendor protocols behind one API."""
+
+from aiodfu._version import __version__
+from aiodfu.core import (
+    DfuError,
+    FirmwareImage,
+    ImageKind,
+    Phase,
+    Progress,
+    RetryPolicy,
+    UpdateResult,
+    UpdateSession,
+)
+from aiodfu.formats import load_image
+
+__all__ = [
+    "DfuError",
+    "FirmwareImage",
+    "ImageKind",
+    "Phase",
+    "Progress",
+    "RetryPolicy",
+    "UpdateResult",
+    "UpdateSession",
+    "__version__",
+    "load_image",
+]
