@@ -1,0 +1,73 @@
+"""The abstract session every push backend implements.
+
+``async with backend.open(...) as session: await session.update(image)`` is the
+whole public shape; backends add their own typed options as keyword
+arguments and their own device commands as methods.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self, TypeVar
+
+import attrs
+
+from aiodfu.core.image import FirmwareImage
+from aiodfu.core.progress import ProgressCallback
+
+T = TypeVar("T")
+
+Connector = Callable[[], Awaitable[T] | T]
+"""Opens a fresh link to the device (sync or async); called again after a link loss."""
+
+
+async def open_link(connector: Connector[T]) -> T:
+    """Call ``connector`` and await its result if it is awaitable."""
+    link = connector()
+    if inspect.isawaitable(link):
+        return await link
+    return link
+
+
+@attrs.frozen
+class UpdateResult:
+    """What an update did.
+
+    ``bytes_moved`` counts every byte sent in this session, including those of
+    attempts that were restarted, so ``bytes_moved / len(image)`` shows the
+    cost of recovery.
+    """
+
+    image: FirmwareImage
+    attempts: int
+    bytes_moved: int
+    elapsed: float
+    details: dict[str, str] = attrs.field(factory=dict)
+
+
+class UpdateSession(abc.ABC):
+    """An open connection to one device that can update it."""
+
+    @abc.abstractmethod
+    async def update(
+        self, image: FirmwareImage, *, progress: ProgressCallback | None = None
+    ) -> UpdateResult:
+        """Send ``image`` and have the device take it; raise a :class:`DfuError` otherwise."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release the link; idempotent."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,57 @@
+from aiodfu.core.progress import Phase, Progress, ProgressTracker
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_speed_counts_only_bytes_moved_in_this_session() -> None:
+    clock = FakeClock()
+    events: list[Progress] = []
+    tracker = ProgressTracker(10_000, events.append, clock=clock)
+    tracker.restart_at(6_000)  # resumed: the device already had 6000 bytes
+    tracker.advance(1_000)
+    clock.now += 1.0
+    tracker.advance(1_000)
+    last = events[-1]
+    assert last.done == 8_000
+    assert last.phase is Phase.TRANSFERRING
+    assert last.average_speed == 2_000.0  # 2000 bytes moved over 1 s, not 8000
+    assert last.eta == 1.0  # 2000 left at 2000 B/s
+    assert tracker.moved == 2_000
+
+
+def test_current_speed_uses_recent_window() -> None:
+    clock = FakeClock()
+    tracker = ProgressTracker(1_000_000, clock=clock, window=2.0)
+    tracker.restart_at(0)
+    for _ in range(10):  # 1000 B/s for 10 s
+        tracker.advance(1_000)
+        clock.now += 1.0
+    for _ in range(3):  # then 10 kB/s
+        tracker.advance(10_000)
+        clock.now += 1.0
+    snap = tracker.snapshot()
+    assert snap.speed is not None and snap.speed > 5_000
+    assert snap.average_speed is not None and snap.average_speed < 5_000
+
+
+def test_no_speed_before_any_byte_moves() -> None:
+    tracker = ProgressTracker(100, clock=FakeClock())
+    snap = tracker.snapshot()
+    assert snap.speed is None and snap.average_speed is None and snap.eta is None
+    assert snap.fraction == 0.0
+
+
+def test_restart_resets_done_and_records_attempt() -> None:
+    events: list[Progress] = []
+    tracker = ProgressTracker(100, events.append, clock=FakeClock())
+    tracker.restart_at(0)
+    tracker.advance(50)
+    tracker.restart_at(0, attempt=2)
+    assert events[-1].done == 0 and events[-1].attempt == 2
+    assert tracker.moved == 50
