@@ -1,0 +1,37 @@
+"""Emulated devices, link models, fault injection and fixtures for testing DFU code.
+
+Public API: the emulators are how aiodfu tests itself, and how you can test
+your own code -- over an in-memory link (:meth:`Emulator.connect`) or a
+pseudo-terminal any serial program can open (:func:`serve_pty`).
+"""
+
+from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.images import (
+    build_full_modem_package,
+    build_mcuboot_image,
+    build_modem_delta,
+    random_firmware,
+)
+from aiodfu.testing.pty import serve_pty
+from aiodfu.testing.serial_modem import (
+    FirmwareGeneration,
+    SerialModemEmulator,
+    SerialModemFaults,
+    UrcOrder,
+)
+from aiodfu.transports.memory import LinkFaults, LinkModel
+
+__all__ = [
+    "Emulator",
+    "FirmwareGeneration",
+    "LinkFaults",
+    "LinkModel",
+    "SerialModemEmulator",
+    "SerialModemFaults",
+    "UrcOrder",
+    "build_full_modem_package",
+    "build_mcuboot_image",
+    "build_modem_delta",
+    "random_firmware",
+    "serve_pty",
+]

@@ -1,0 +1,122 @@
+"""Serve an emulator on a pseudo-terminal, so any serial program can drive it.
+
+The host opens the returned path like a serial port (pyserial, minicom,
+Nordic's own scripts). A pty ignores the baud rate, so a :class:`LinkModel`
+with a ``baud`` paces the device's reads and writes instead. The emulator
+keeps the slave side open itself, so a host may close and reopen the port
+(a reconnect) without the device seeing anything but silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import tty
+from collections.abc import AsyncIterator
+
+from aiodfu.core.errors import LinkLostError
+from aiodfu.testing.emulator import Emulator
+from aiodfu.transports.base import Buffer
+from aiodfu.transports.memory import LinkModel
+
+
+class _Pacer:
+    """Spaces byte counts out at a link's rate against absolute deadlines."""
+
+    def __init__(self, model: LinkModel) -> None:
+        self._model = model
+        self._free_at = 0.0
+
+    async def consume(self, count: int) -> None:
+        if self._model.baud is None or count == 0:
+            return
+        now = asyncio.get_running_loop().time()
+        self._free_at = max(now, self._free_at) + self._model.wire_time(count)
+        await asyncio.sleep(self._free_at - now)
+
+
+class PtyStream:
+    """The master end of a pty as a :class:`~aiodfu.transports.base.ByteStream`."""
+
+    def __init__(self, master_fd: int, model: LinkModel | None = None) -> None:
+        self._fd = master_fd
+        self._model = model or LinkModel()
+        self._read_pacer = _Pacer(self._model)
+        self._write_pacer = _Pacer(self._model)
+        self._closed = False
+        os.set_blocking(master_fd, False)
+
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        if self._model.baud is not None:
+            max_bytes = min(max_bytes, max(1, int(self._model.wire_time(1) ** -1 * 0.002)))
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._closed:
+                raise LinkLostError("pty closed", operation="read")
+            try:
+                data = os.read(self._fd, max_bytes)
+            except BlockingIOError:
+                data = None
+            except OSError as exc:
+                if exc.errno != errno.EIO:  # EIO: no slave open right now
+                    raise LinkLostError(f"pty failed: {exc}", operation="read") from exc
+                await asyncio.sleep(0.01)
+                continue
+            if data:
+                await self._read_pacer.consume(len(data))
+                return data
+            ready = loop.create_future()
+            loop.add_reader(self._fd, ready.set_result, None)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(self._fd)
+
+    async def write(self, data: Buffer) -> None:
+        view = memoryview(bytes(data))
+        loop = asyncio.get_running_loop()
+        while view:
+            if self._closed:
+                raise LinkLostError("pty closed", operation="write")
+            try:
+                sent = os.write(self._fd, view)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise LinkLostError(f"pty failed: {exc}", operation="write") from exc
+            if sent:
+                await self._write_pacer.consume(sent)
+                view = view[sent:]
+                continue
+            ready = loop.create_future()
+            loop.add_writer(self._fd, ready.set_result, None)
+            try:
+                await ready
+            finally:
+                loop.remove_writer(self._fd)
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+@contextlib.asynccontextmanager
+async def serve_pty(emulator: Emulator, *, model: LinkModel | None = None) -> AsyncIterator[str]:
+    """Serve ``emulator`` on a new pty and yield the path a host should open."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    stream = PtyStream(master, model or emulator.link_model)
+    try:
+        emulator.attach(stream)
+        yield os.ttyname(slave)
+    finally:
+        await stream.aclose()
+        await emulator.aclose()
+        os.close(slave)
+        os.close(master)

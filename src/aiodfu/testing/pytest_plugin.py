@@ -1,0 +1,75 @@
+"""pytest fixtures for testing code against aiodfu's emulated devices.
+
+Installed with aiodfu (the ``pytest11`` entry point ``aiodfu``), so a project
+that depends on aiodfu gets these fixtures without any configuration. They
+are async fixtures and need pytest-asyncio; without it they are not defined.
+
+* ``aiodfu_emulators`` -- register emulators you build with options of your
+  own; each is closed at teardown, and the test fails if one of them crashed
+  while serving (an emulator bug, never a mere link loss).
+* ``serial_modem_emulator`` -- a Nordic Serial Modem with default options.
+* ``serial_modem_pty`` -- the path of a pseudo-terminal serving
+  ``serial_modem_emulator``, for code that opens a real serial port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+import pytest
+
+from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.pty import serve_pty
+from aiodfu.testing.serial_modem import SerialModemEmulator
+
+E = TypeVar("E", bound=Emulator)
+
+
+class EmulatorRegistry:
+    """Keeps the emulators a test creates, to close and check them at teardown."""
+
+    def __init__(self) -> None:
+        self.emulators: list[Emulator] = []
+
+    def __call__(self, emulator: E) -> E:
+        self.emulators.append(emulator)
+        return emulator
+
+    async def close_and_check(self) -> None:
+        for emulator in self.emulators:
+            await emulator.aclose()
+        crashes = [
+            f"{type(emulator).__name__}: {failure!r}"
+            for emulator in self.emulators
+            for failure in emulator.failures
+        ]
+        if crashes:
+            pytest.fail("emulator crashed while serving: " + "; ".join(crashes))
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - the fixtures need pytest-asyncio
+    pass
+else:
+
+    @pytest_asyncio.fixture
+    async def aiodfu_emulators() -> AsyncIterator[EmulatorRegistry]:
+        """Register emulators with ``aiodfu_emulators(SomeEmulator(...))``."""
+        registry = EmulatorRegistry()
+        yield registry
+        await registry.close_and_check()
+
+    @pytest_asyncio.fixture
+    async def serial_modem_emulator(
+        aiodfu_emulators: EmulatorRegistry,
+    ) -> SerialModemEmulator:
+        """A Serial Modem emulator with default options (all four DFU types)."""
+        return aiodfu_emulators(SerialModemEmulator())
+
+    @pytest_asyncio.fixture
+    async def serial_modem_pty(serial_modem_emulator: SerialModemEmulator) -> AsyncIterator[str]:
+        """A pty path on which ``serial_modem_emulator`` answers."""
+        async with serve_pty(serial_modem_emulator) as path:
+            yield path

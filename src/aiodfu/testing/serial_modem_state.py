@@ -1,0 +1,380 @@
+"""What the emulated Serial Modem keeps about DFU, and its rules, free of I/O.
+
+:class:`SerialModemState` is the device minus its UART: the DFU targets
+(MCUboot stream, modem delta area, modem bootloader and flash), what is
+persisted across reboots and what a reboot loses, and what activation does.
+:class:`~aiodfu.testing.serial_modem.SerialModemEmulator` adds the AT
+interface, timing and faults on top. Bytes are moved with bulk ``bytearray``
+operations only: a 1 MiB image must stay cheap.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import attrs
+
+from aiodfu.core.errors import ImageError
+from aiodfu.formats.mcuboot import parse_mcuboot
+from aiodfu.formats.modem_delta import parse_modem_delta
+from aiodfu.testing.serial_modem_at import BOOTLOADER_READY, READY, info
+
+__all__ = [
+    "DELTA_OFFSET_DIRTY",
+    "MODEM_DFU_AUTH_ERROR",
+    "DataChunk",
+    "DeltaArea",
+    "ModemFlash",
+    "SerialModemState",
+    "bump_version",
+]
+
+DELTA_OFFSET_DIRTY = 2621440
+"""``NRF_MODEM_DELTA_DFU_OFFSET_DIRTY``: the offset reported when the area needs an erase."""
+MODEM_DFU_AUTH_ERROR = 0x4400003
+"""``NRF_MODEM_DFU_RESULT_AUTH_ERROR``, the result for a delta patch the modem rejects."""
+
+
+@attrs.define
+class DataChunk:
+    """One ``AT#XDFUWRITE`` data-mode session: what is still expected and what reached the target.
+
+    ``accept_limit`` is how many bytes the target takes before failing (the
+    whole chunk unless a ``fail_chunks`` fault hit it); ``addr`` advances as
+    type-2 firmware bytes are written, as the SM does since commit 15c8295.
+    """
+
+    type: int
+    addr: int
+    length: int
+    accept_limit: int
+    remaining: int = attrs.field(init=False)
+    ring: bytearray = attrs.field(factory=bytearray)
+    accepted: int = 0
+    failed: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        self.remaining = self.length
+
+    @property
+    def status(self) -> int:
+        """The ``#XDFU: t,1,<status>`` value: -1 on any target failure or a short write."""
+        return -1 if self.failed or self.accepted != self.length else 0
+
+
+class DeltaArea:
+    """The modem's delta DFU area: written by appending, at the modem's own offset.
+
+    It lives in modem flash, so it survives reboots; a partial patch stays
+    until an erase, and new writes land after it.
+    """
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.dirty = False
+
+    @property
+    def offset(self) -> int:
+        """What ``AT#XFOTA=7`` reports: bytes stored, or the dirty marker."""
+        return DELTA_OFFSET_DIRTY if self.dirty else len(self.data)
+
+    def erase(self) -> None:
+        self.data = bytearray()
+        self.dirty = False
+
+
+class ModemFlash:
+    """The modem flash as the full-modem firmware phase programs it: addressed runs of bytes.
+
+    Runs are kept merged (contiguous or overlapping writes become one run,
+    later writes winning), so the common case -- each chunk continuing the
+    last one -- is a plain ``bytearray`` extend.
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[int, bytearray] = {}
+        self._last: int | None = None  # start of the run written last
+
+    def clear(self) -> None:
+        self._runs.clear()
+        self._last = None
+
+    def __bool__(self) -> bool:
+        return bool(self._runs)
+
+    def write(self, address: int, data: bytes | bytearray) -> None:
+        if not data:
+            return
+        end = address + len(data)
+        last = self._last
+        if (
+            last is not None
+            and last + len(self._runs[last]) == address
+            and not any(address < start < end for start in self._runs)
+        ):
+            self._runs[last] += data
+            return
+        touching = [
+            start
+            for start, run in self._runs.items()
+            if start <= end and address <= start + len(run)
+        ]
+        first = min([address, *touching])
+        stop = max([end, *(start + len(self._runs[start]) for start in touching)])
+        merged = bytearray(stop - first)
+        for start in touching:
+            run = self._runs.pop(start)
+            merged[start - first : start - first + len(run)] = run
+        merged[address - first : end - first] = data
+        self._runs[first] = merged
+        self._last = first
+
+    def segments(self) -> list[tuple[int, bytes]]:
+        """``(address, bytes)`` per contiguous run, in address order."""
+        return [(start, bytes(self._runs[start])) for start in sorted(self._runs)]
+
+
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+
+def bump_version(version: str) -> str:
+    """The version an activated modem update reports: the last number plus one."""
+    match = _LAST_NUMBER.search(version)
+    if match is None:
+        return version + ".1"
+    return f"{version[: match.start()]}{int(match.group(1)) + 1}{version[match.end() :]}"
+
+
+def _valid_mcuboot(data: bytes) -> bool:
+    try:
+        parse_mcuboot(data)
+    except ImageError:
+        return False
+    return True
+
+
+class SerialModemState:
+    """The device's DFU state and rules; attributes are the emulator's inspection API.
+
+    Persisted (flash, settings, what runs): ``mode`` after the last boot,
+    ``active_app``, ``active_bootloader_slot``, ``bootloader_version``,
+    ``modem_version``, ``full_modem_phase``, ``applied``, the delta area and
+    the modem flash. Lost at a reboot (RAM): open MCUboot/delta targets and
+    what they received since ``INIT``, and the uploaded modem bootloader.
+    """
+
+    def __init__(
+        self, *, slot_size: int, delta_area_size: int, app_image: bytes | None, modem_version: str
+    ) -> None:
+        self.slot_size = slot_size
+        self.delta_area_size = delta_area_size
+        self.mode: Literal["normal", "bootloader"] = "normal"
+        self.active_app = app_image
+        self.active_bootloader_slot = 0
+        self.bootloader_version = 1
+        """The NSIB monotonic counter ``AT#XBOOTINFO=0`` reports; +1 per activated type 3."""
+        self.modem_version = modem_version
+        self.full_modem_phase: Literal["bootloader", "firmware"] = "bootloader"
+        self.applied: dict[int, bytes] = {}
+        self.boots = 0
+        self._received: dict[int, bytearray] = {}
+        self._pending: dict[int, bytes] = {}  # applied, activated at the next boot/modem restart
+        self._last_applied: bytes | None = None
+        self._bootloader_requested = False
+        self._modem_usable = True
+        self._delta = DeltaArea()
+        self._flash = ModemFlash()
+        self._modem_bootloader_image = b""
+        self._lose_ram()
+
+    def _lose_ram(self) -> None:
+        self._mcuboot_session: int | None = None  # type (0 or 3) of the open MCUboot stream
+        self._delta_session = False
+        self._modem_bootloader_upload = bytearray()
+        self._modem_bootloader_running = False  # the upload was applied in this boot
+
+    # --- inspection --------------------------------------------------------------------------
+
+    @property
+    def received(self) -> dict[int, bytes]:
+        """Per DFU type, the bytes its target stored since that type's last ``INIT``."""
+        return {dfu_type: bytes(data) for dfu_type, data in self._received.items()}
+
+    @property
+    def modem_flash(self) -> dict[int, bytes]:
+        """Type-2 firmware written to modem flash: start address -> contiguous bytes."""
+        return dict(self._flash.segments())
+
+    def modem_firmware_segments(self) -> list[tuple[int, bytes]]:
+        """Type-2 firmware as ``(address, bytes)`` runs in address order, writes merged."""
+        return self._flash.segments()
+
+    @property
+    def delta_offset(self) -> int:
+        """The modem's delta area offset (``2621440`` when dirty), as ``AT#XFOTA=7`` reports it."""
+        return self._delta.offset
+
+    @property
+    def image(self) -> bytes | None:
+        """The most recently applied image (type 2: bootloader, then firmware by address)."""
+        return self._last_applied
+
+    # --- INIT --------------------------------------------------------------------------------
+
+    def open_mcuboot(self, dfu_type: int) -> None:
+        """Open the MCUboot stream; an open one is aborted, so the image restarts at byte 0."""
+        self._mcuboot_session = dfu_type
+        self._received[dfu_type] = bytearray()
+
+    @property
+    def delta_dirty(self) -> bool:
+        return self._delta.dirty
+
+    def open_delta(self) -> None:
+        """Open the delta target (erase it first when dirty); a partial patch is kept."""
+        if self._delta.dirty:
+            self._delta.erase()
+        self._delta_session = True
+        self._received[1] = bytearray()
+
+    def erase_delta(self) -> None:
+        self._delta.erase()
+
+    def request_bootloader_mode(self) -> None:
+        """``AT#XDFUINIT=2``: persist the request and restart the phase; a reboot must follow."""
+        self._bootloader_requested = True
+        self.full_modem_phase = "bootloader"
+        self._received[2] = bytearray()
+
+    # --- data --------------------------------------------------------------------------------
+
+    def store(self, chunk: DataChunk, data: bytearray) -> int:
+        """Hand ``data`` to the chunk's DFU target; how many bytes it took (all or none)."""
+        if chunk.type in (0, 3):
+            session = self._mcuboot_session
+            if session is None or len(self._received[session]) + len(data) > self.slot_size:
+                return 0
+            self._received[session] += data
+        elif chunk.type == 1:
+            area = self._delta
+            if not self._delta_session or len(area.data) + len(data) > self.delta_area_size:
+                return 0
+            area.data += data
+            self._received[1] += data
+        elif self.mode != "bootloader":
+            return 0
+        elif self.full_modem_phase == "bootloader":
+            self._modem_bootloader_upload += data
+            self._received.setdefault(2, bytearray()).extend(data)
+        else:
+            if not self._modem_bootloader_running:
+                return 0  # the persisted phase survived a reset, the modem bootloader did not
+            self._flash.write(chunk.addr, data)
+            chunk.addr += len(data)
+            self._modem_usable = False  # past the point of no return until the final apply
+        return len(data)
+
+    # --- APPLY -------------------------------------------------------------------------------
+
+    def apply(self, dfu_type: int) -> bool:
+        """Close a type 0/1/3 target, scheduling its image for activation; False if none is open."""
+        if dfu_type == 1:
+            if not self._delta_session or not self._delta.data:
+                return False
+            self._delta_session = False
+            self._schedule(1, bytes(self._delta.data))
+            return True
+        if self._mcuboot_session is None:
+            return False
+        session, self._mcuboot_session = self._mcuboot_session, None
+        self._schedule(session, bytes(self._received[session]))
+        return True
+
+    def _schedule(self, dfu_type: int, image: bytes) -> None:
+        self._pending[dfu_type] = image
+        self.applied[dfu_type] = image
+        self._last_applied = image
+
+    def apply_modem_bootloader(self) -> bool:
+        """Bootloader-phase apply: run the uploaded modem bootloader, go to the firmware phase."""
+        if self.mode != "bootloader" or not self._modem_bootloader_upload:
+            return False
+        self.full_modem_phase = "firmware"
+        self._modem_bootloader_running = True
+        self._modem_bootloader_image = bytes(self._modem_bootloader_upload)
+        self._flash.clear()
+        return True
+
+    def apply_modem_firmware(self) -> bool:
+        """Final apply; True when it succeeded and the device must reboot.
+
+        Without any firmware written the modem is left unusable (the model of
+        a corrupt update), so the reboot lands in bootloader mode again.
+        """
+        if self.mode != "bootloader" or not self._modem_bootloader_running:
+            return False
+        self.full_modem_phase = "bootloader"
+        self._modem_usable = bool(self._flash)
+        if self._modem_usable:
+            blob = b"".join(data for _, data in self._flash.segments())
+            self.applied[2] = self._last_applied = self._modem_bootloader_image + blob
+            self.modem_version = bump_version(self.modem_version)
+        return True
+
+    # --- activation --------------------------------------------------------------------------
+
+    def boot(self) -> bytes:
+        """A cold reboot's effect on the state; returns the banner and any ``#XFOTA`` results."""
+        self.boots += 1
+        if self._mcuboot_session is not None:
+            self._received[self._mcuboot_session] = bytearray()
+        if self._delta_session:
+            self._received[1] = bytearray()
+        self._lose_ram()
+        results = self._swap_mcuboot_images()
+        if self._bootloader_requested or not self._modem_usable:
+            # The request is cleared as bootloader mode starts; a corrupt modem re-arms it.
+            self._bootloader_requested = False
+            self.mode = "bootloader"
+            return BOOTLOADER_READY
+        self.mode = "normal"
+        if 1 in self._pending:
+            results += self.restart_modem()
+        return READY + results
+
+    def _swap_mcuboot_images(self) -> bytes:
+        """MCUboot swaps in a valid pending image at boot and ignores an invalid one."""
+        results = b""
+        app = self._pending.pop(0, None)
+        if app is not None and _valid_mcuboot(app):
+            self.active_app = app
+            results += info("#XFOTA: 5,0")
+        bootloader = self._pending.pop(3, None)
+        if bootloader is not None and _valid_mcuboot(bootloader):
+            self.active_bootloader_slot ^= 1
+            self.bootloader_version += 1
+        return results
+
+    def restart_modem(self) -> bytes:
+        """The modem library restarts: a scheduled delta is applied; its ``#XFOTA`` result."""
+        self._delta_session = False
+        patch = self._pending.pop(1, None)
+        if patch is None:
+            return b""
+        self._delta.dirty = True
+        try:
+            parse_modem_delta(patch)
+        except ImageError:
+            return info(f"#XFOTA: 5,1,{MODEM_DFU_AUTH_ERROR}")
+        self.modem_version = bump_version(self.modem_version)
+        return info("#XFOTA: 5,0")
+
+    def app_version(self) -> str:
+        """What ``AT#XSMVER`` reports: the running MCUboot image's version, else ``1.0.0``."""
+        if self.active_app is not None:
+            try:
+                return str(parse_mcuboot(self.active_app).header.version)
+            except ImageError:
+                pass
+        return "1.0.0"
