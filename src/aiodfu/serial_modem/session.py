@@ -1,0 +1,243 @@
+"""Update a Nordic Serial Modem over its AT UART.
+
+>>> async with aiodfu.serial_modem.open("/dev/ttyACM0") as session:
+...     result = await session.update(aiodfu.load_image("app_update.bin"), reset=True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from types import TracebackType
+from typing import Self
+
+from aiodfu.core.image import FirmwareImage
+from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
+from aiodfu.core.session import Connector, UpdateResult, UpdateSession
+from aiodfu.core.transfer import RetryPolicy, run_transfer
+from aiodfu.formats import load_image
+from aiodfu.serial_modem.device import Mode, SerialModemDevice
+from aiodfu.serial_modem.errors import ActivationFailedError
+from aiodfu.serial_modem.payload import Payload, build_payload, infer_type
+from aiodfu.serial_modem.protocol import UpdateType
+from aiodfu.serial_modem.timeouts import Timeouts
+from aiodfu.serial_modem.transfers import AppendingTransfer, FullModemTransfer
+from aiodfu.transports.base import ByteStream
+from aiodfu.transports.serial import open_serial
+
+DEFAULT_CHUNK_SIZE = 4096
+"""The device's default data-mode buffer; chunks of this size match Nordic's host."""
+
+ImageSource = FirmwareImage | bytes | str | os.PathLike[str]
+
+
+class SerialModemSession(UpdateSession):
+    """An update session with one Serial Modem.
+
+    ``connector`` opens the link and is called again to reconnect after a
+    link loss. ``baudrate`` only sizes timeouts (the wire time of a chunk);
+    ``None`` means the link is fast enough not to matter.
+    """
+
+    def __init__(
+        self,
+        connector: Connector[ByteStream],
+        *,
+        baudrate: int | None = 115200,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        terminator: bytes = b"\r",
+    ) -> None:
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be positive")
+        self.retry = retry or RetryPolicy(attempts=3)
+        self.device = SerialModemDevice(
+            connector,
+            timeouts=timeouts or Timeouts(),
+            baudrate=baudrate,
+            retry=self.retry,
+            terminator=terminator,
+        )
+        self.chunk_size = chunk_size
+        self._connected = False
+
+    async def connect(self) -> None:
+        if not self._connected:
+            await self.device.connect()
+            self._connected = True
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.device.aclose()
+        self._connected = False
+
+    @property
+    def mode(self) -> Mode:
+        return self.device.mode
+
+    # --- the update --------------------------------------------------------------------------
+
+    async def update(
+        self,
+        image: ImageSource,
+        *,
+        progress: ProgressCallback | None = None,
+        update_type: UpdateType | None = None,
+        reset: bool = False,
+        force: bool = False,
+    ) -> UpdateResult:
+        """Send ``image``, have the device apply it, and (with ``reset``) activate it.
+
+        ``update_type`` defaults to the one the image's format implies. With
+        ``reset``, types 0/3 are activated by ``AT#XRESET`` and type 1 by
+        ``AT#XMODEMRESET``, and the device's report is checked; a full modem
+        update always ends with the device rebooting into its new firmware.
+        """
+        if not isinstance(image, FirmwareImage):
+            image = load_image(image)
+        update_type = update_type if update_type is not None else infer_type(image)
+        payload = build_payload(image, update_type, force=force)
+        tracker = ProgressTracker(len(payload), progress)
+        started = asyncio.get_running_loop().time()
+        tracker.set_phase(Phase.CONNECTING)
+        await self.connect()
+        transfer_class = (
+            FullModemTransfer if update_type is UpdateType.MODEM_FULL else AppendingTransfer
+        )
+        transfer = transfer_class(self.device, payload, self.chunk_size)
+        await run_transfer(transfer, tracker, self.retry, what=f"{update_type.cli_name} update")
+        details = await self._activate(payload, reset, tracker)
+        tracker.set_phase(Phase.DONE)
+        return UpdateResult(
+            image=image,
+            attempts=tracker.attempt,
+            bytes_moved=tracker.moved,
+            elapsed=asyncio.get_running_loop().time() - started,
+            details=details,
+        )
+
+    async def _activate(
+        self, payload: Payload, reset: bool, tracker: ProgressTracker
+    ) -> dict[str, str]:
+        update_type = payload.update_type
+        details = {"type": update_type.cli_name}
+        if update_type is UpdateType.MODEM_FULL:
+            details["modem_firmware"] = await self._modem_version()
+            return details
+        if not reset:
+            details["state"] = "applied; activates on the next reset"
+            return details
+        tracker.set_phase(Phase.ACTIVATING)
+        if update_type is UpdateType.MODEM_DELTA:
+            await self._activate_delta()
+            details["modem_firmware"] = await self._modem_version()
+        elif update_type is UpdateType.APPLICATION:
+            await self._activate_application()
+            details["application"] = await self._application_version()
+        else:
+            details["bootloader_slot"] = await self._activate_bootloader()
+        details["state"] = "activated"
+        return details
+
+    async def _activate_application(self) -> None:
+        fota = await self.device.reset()
+        if fota is None:
+            raise ActivationFailedError(
+                "the device restarted without reporting #XFOTA: MCUboot did not take the new "
+                "image (bad hash or signature?) and the previous application still runs",
+                operation="AT#XRESET",
+            )
+        if not fota.succeeded:
+            raise ActivationFailedError(
+                "MCUboot reported a failed swap", operation="AT#XRESET", status=str(fota)
+            )
+
+    async def _activate_bootloader(self) -> str:
+        before = await self.device.query_line("AT#XBOOTINFO=1")
+        await self.device.reset()
+        after = await self.device.query_line("AT#XBOOTINFO=1")
+        if after is None or after == before:
+            raise ActivationFailedError(
+                f"the active bootloader slot is still {before}: NSIB rejected the new "
+                "bootloader (wrong slot image, signature, or monotonic counter?)",
+                operation="AT#XBOOTINFO=1",
+                status=after,
+            )
+        return after
+
+    async def _activate_delta(self) -> None:
+        fota = await self.device.modem_reset()
+        if fota is not None and not fota.succeeded:
+            hint = (
+                "supply voltage too low; retry the modem reset later"
+                if fota.stage == 4
+                else "the modem kept its previous firmware (patch for another version?)"
+            )
+            raise ActivationFailedError(
+                f"the modem did not apply the delta patch: {hint}",
+                operation="AT#XMODEMRESET",
+                status=str(fota.info if fota.info is not None else fota.status),
+            )
+
+    async def _application_version(self) -> str:
+        """The application version from ``#XSMVER: "<app>","<ncs>"``."""
+        line = await self.device.query_line("AT#XSMVER")
+        return line.split(",", 1)[0].strip().strip('"') if line else "unknown"
+
+    async def _modem_version(self) -> str:
+        return await self.device.query_line("AT%SHORTSWVER") or "unknown"
+
+    # --- other device commands ---------------------------------------------------------------
+
+    async def ping(self) -> Mode:
+        """Check the device answers; returns the mode it is in."""
+        await self.connect()
+        await self.device.synchronise()
+        return self.device.mode
+
+    async def reset(self) -> None:
+        """``AT#XRESET``: reboot the device (activates a pending application update)."""
+        await self.connect()
+        await self.device.reset()
+
+    async def modem_reset(self) -> None:
+        """``AT#XMODEMRESET``: restart the modem (activates a pending delta update)."""
+        await self.connect()
+        await self._activate_delta()
+
+
+def open(
+    port: str,
+    baudrate: int = 115200,
+    *,
+    rtscts: bool = True,
+    timeouts: Timeouts | None = None,
+    retry: RetryPolicy | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    terminator: bytes = b"\r",
+) -> SerialModemSession:
+    """A session on serial ``port`` (a path or pyserial URL); use with ``async with``."""
+
+    async def connector() -> ByteStream:
+        return await open_serial(port, baudrate, rtscts=rtscts)
+
+    return SerialModemSession(
+        connector,
+        baudrate=baudrate,
+        timeouts=timeouts,
+        retry=retry,
+        chunk_size=chunk_size,
+        terminator=terminator,
+    )
