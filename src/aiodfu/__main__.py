@@ -1,0 +1,5 @@
+"""``python -m aiodfu`` is the ``aiodfu`` command."""
+
+from aiodfu.cli import main
+
+main()

@@ -1,0 +1,24 @@
+"""``aiodfu inspect FILE``: identify a firmware file, print its metadata, check its hashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aiodfu.cli.output import Reporter
+from aiodfu.cli.runner import run
+from aiodfu.formats import describe, load_image
+
+
+@click.command("inspect")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def command(ctx: click.Context, file: Path) -> None:
+    """Identify FILE (MCUboot, modem delta, full-modem CBOR, Intel HEX, raw) and check it."""
+
+    async def job(reporter: Reporter) -> None:
+        image = load_image(file)
+        reporter.table(str(file), describe(image))
+
+    run(ctx, job)

@@ -1,0 +1,129 @@
+"""``aiodfu serial-modem ...``: update, ping and reset a Nordic Serial Modem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aiodfu.cli.output import Reporter
+from aiodfu.cli.runner import run
+from aiodfu.core.image import FirmwareImage
+from aiodfu.formats import load_image
+from aiodfu.serial_modem import SerialModemSession, UpdateType, open
+
+_TYPES = [member.cli_name for member in UpdateType]
+
+
+def _session(port: str, baud: int, rtscts: bool) -> SerialModemSession:
+    return open(port, baud, rtscts=rtscts)
+
+
+@click.group("serial-modem")
+def command() -> None:
+    """Nordic Serial Modem AT DFU over UART."""
+
+
+_port = click.option("--port", required=True, help="Serial port path or pyserial URL.")
+_baud = click.option("--baud", default=115200, show_default=True, type=click.IntRange(min=1))
+_rtscts = click.option(
+    "--rtscts/--no-rtscts", default=True, show_default=True, help="RTS/CTS flow control."
+)
+
+
+@command.command("update")
+@_port
+@_baud
+@_rtscts
+@click.option("--type", "type_name", type=click.Choice(_TYPES), help="Default: from the file.")
+@click.option("--reset", is_flag=True, help="Activate after applying (AT#XRESET / AT#XMODEMRESET).")
+@click.option("--force", is_flag=True, help="Send an image that fails its checks (types 0, 1, 3).")
+@click.option("--chunk-size", default=4096, show_default=True, type=click.IntRange(min=1))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def update(
+    ctx: click.Context,
+    port: str,
+    baud: int,
+    rtscts: bool,
+    type_name: str | None,
+    reset: bool,
+    force: bool,
+    chunk_size: int,
+    file: Path,
+) -> None:
+    """Send FILE to the device and apply it."""
+
+    async def job(reporter: Reporter) -> None:
+        image: FirmwareImage = load_image(file)
+        update_type = UpdateType.from_cli_name(type_name) if type_name else None
+        session = open(port, baud, rtscts=rtscts, chunk_size=chunk_size)
+        async with session:
+            result = await session.update(
+                image,
+                update_type=update_type,
+                reset=reset,
+                force=force,
+                progress=reporter.progress(file.name),
+            )
+        reporter.table(
+            "updated",
+            {
+                "file": str(file),
+                "bytes": len(image),
+                "sha256": image.sha256.hex(),
+                "attempts": result.attempts,
+                "seconds": f"{result.elapsed:.2f}",
+                **result.details,
+            },
+        )
+
+    run(ctx, job)
+
+
+@command.command("ping")
+@_port
+@_baud
+@_rtscts
+@click.pass_context
+def ping(ctx: click.Context, port: str, baud: int, rtscts: bool) -> None:
+    """Check the device answers AT and say which mode it is in."""
+
+    async def job(reporter: Reporter) -> None:
+        async with _session(port, baud, rtscts) as session:
+            mode = await session.ping()
+        reporter.table("ping", {"port": port, "mode": mode.value})
+
+    run(ctx, job)
+
+
+@command.command("reset")
+@_port
+@_baud
+@_rtscts
+@click.pass_context
+def reset(ctx: click.Context, port: str, baud: int, rtscts: bool) -> None:
+    """AT#XRESET: reboot the device, activating an applied application update."""
+
+    async def job(reporter: Reporter) -> None:
+        async with _session(port, baud, rtscts) as session:
+            await session.reset()
+        reporter.table("reset", {"port": port, "state": "rebooted"})
+
+    run(ctx, job)
+
+
+@command.command("modem-reset")
+@_port
+@_baud
+@_rtscts
+@click.pass_context
+def modem_reset(ctx: click.Context, port: str, baud: int, rtscts: bool) -> None:
+    """AT#XMODEMRESET: restart the modem, activating an applied delta update."""
+
+    async def job(reporter: Reporter) -> None:
+        async with _session(port, baud, rtscts) as session:
+            await session.modem_reset()
+        reporter.table("modem-reset", {"port": port, "state": "modem restarted"})
+
+    run(ctx, job)
