@@ -23,7 +23,14 @@ from aiodfu.transports.memory import LinkModel
 
 
 class _Pacer:
-    """Spaces byte counts out at a link's rate against absolute deadlines."""
+    """Spaces byte counts out at a link's rate against absolute deadlines.
+
+    Traffic that follows the previous deadline within ``_IDLE_GAP`` continues
+    that schedule, so a late wake-up is made up instead of slowing the link;
+    after a longer pause the wire was idle and the schedule restarts.
+    """
+
+    _IDLE_GAP = 0.005
 
     def __init__(self, model: LinkModel) -> None:
         self._model = model
@@ -33,8 +40,10 @@ class _Pacer:
         if self._model.baud is None or count == 0:
             return
         now = asyncio.get_running_loop().time()
-        self._free_at = max(now, self._free_at) + self._model.wire_time(count)
-        await asyncio.sleep(self._free_at - now)
+        start = self._free_at if now - self._free_at < self._IDLE_GAP else now
+        self._free_at = start + self._model.wire_time(count)
+        if self._free_at > now:
+            await asyncio.sleep(self._free_at - now)
 
 
 class PtyStream:
@@ -49,8 +58,9 @@ class PtyStream:
         os.set_blocking(master_fd, False)
 
     async def read(self, max_bytes: int = 65536) -> bytes:
-        if self._model.baud is not None:
-            max_bytes = min(max_bytes, max(1, int(self._model.wire_time(1) ** -1 * 0.002)))
+        rate = self._model.bytes_per_second
+        if rate is not None:  # read in slices of a few milliseconds of wire time
+            max_bytes = min(max_bytes, max(1, int(rate * 0.002)))
         loop = asyncio.get_running_loop()
         while True:
             if self._closed:

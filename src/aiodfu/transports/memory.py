@@ -84,7 +84,6 @@ class _Wire:
         self._pending_room = asyncio.Event()
         self._pending_room.set()
         self._pacer: asyncio.Task[None] | None = None
-        self._wire_free_at = 0.0
         rate = model.bytes_per_second
         self._slice = None if rate is None else max(1, math.ceil(rate * _SLICE_SECONDS))
 
@@ -119,15 +118,22 @@ class _Wire:
         self._pending_room.set()
 
     async def _run_pacer(self) -> None:
+        """Move pending bytes across while there are any.
+
+        While the wire stays busy, each slice is scheduled from the previous
+        slice's deadline, not from "now", so a late wake-up is made up by the
+        next sleep instead of slowing the link down.
+        """
         loop = asyncio.get_running_loop()
         assert self._slice is not None
+        free_at = loop.time()
         while self._pending and not self._closed:
-            while self._model.flow_control and self._room() == 0 and not self._closed:
-                self._space.clear()
-                await self._space.wait()
-                self._wire_free_at = 0.0  # the wire sat idle while the receiver was full
-            if self._closed:
-                return
+            if self._model.flow_control and self._room() == 0:
+                while self._room() == 0 and not self._closed:
+                    self._space.clear()
+                    await self._space.wait()
+                free_at = loop.time()  # the wire sat idle while the receiver was full
+                continue
             count = min(len(self._pending), self._slice)
             if self._model.flow_control:
                 count = min(count, self._room())
@@ -135,11 +141,10 @@ class _Wire:
             del self._pending[:count]
             if len(self._pending) <= self._model.tx_buffer:
                 self._pending_room.set()
-            now = loop.time()
-            done_at = max(now, self._wire_free_at) + self._model.wire_time(count)
-            self._wire_free_at = done_at
-            if done_at > now:
-                await asyncio.sleep(done_at - now)
+            free_at += self._model.wire_time(count)
+            delay = free_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
             self._cross(piece)
         self._pending_room.set()
 
