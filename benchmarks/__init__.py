@@ -1,0 +1,1 @@
+"""aiodfu benchmarks: run with ``nox -s bench`` or ``python -m benchmarks``."""
