@@ -1,0 +1,38 @@
+"""The fixtures aiodfu's pytest plugin gives its users."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiodfu.serial_modem import SerialModemSession
+from aiodfu.testing.images import build_mcuboot_image, random_firmware
+from aiodfu.testing.pytest_plugin import EmulatorRegistry
+from aiodfu.testing.serial_modem import SerialModemEmulator
+from aiodfu.transports.serial import open_serial
+
+IMAGE = build_mcuboot_image(random_firmware(9000, seed=21), version=(1, 2, 3, 4))
+
+
+async def test_emulator_fixture_over_memory(serial_modem_emulator: SerialModemEmulator) -> None:
+    async with SerialModemSession(serial_modem_emulator.connect) as session:
+        await session.update(IMAGE, reset=True)
+    assert serial_modem_emulator.active_app == IMAGE
+
+
+async def test_pty_fixture_with_a_real_serial_port(
+    serial_modem_pty: str, serial_modem_emulator: SerialModemEmulator
+) -> None:
+    async def connector():  # type: ignore[no-untyped-def]
+        return await open_serial(serial_modem_pty, 115200)
+
+    async with SerialModemSession(connector) as session:
+        await session.update(IMAGE, reset=True)
+    assert serial_modem_emulator.active_app == IMAGE
+
+
+async def test_registry_fails_the_test_when_an_emulator_crashed() -> None:
+    registry = EmulatorRegistry()
+    emulator = registry(SerialModemEmulator())
+    emulator.failures.append(RuntimeError("boom"))
+    with pytest.raises(pytest.fail.Exception, match="boom"):
+        await registry.close_and_check()
