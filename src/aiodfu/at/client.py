@@ -281,4 +281,4 @@ class AtClient:
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
-            raise LinkLostError(str(self._failure.message), operation=self._failure.operation)
+            raise LinkLostError(self._failure.message)

@@ -40,8 +40,8 @@ class DfuError(Exception):
         Low layers (a stream write) do not know which command or image offset
         they served; the layer that does calls this before letting the error go.
         """
-        if self.operation is None or self.operation in ("read", "write"):
-            self.operation = operation or self.operation
+        if self.operation is None:
+            self.operation = operation
         if self.offset is None:
             self.offset = offset
         self.args = (self._render(),)

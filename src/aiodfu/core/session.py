@@ -36,9 +36,9 @@ async def open_link(connector: Connector[T]) -> T:
 class UpdateResult:
     """What an update did.
 
-    ``bytes_moved`` counts every byte sent in this session, including those of
-    attempts that were restarted, so ``bytes_moved / len(image)`` shows the
-    cost of recovery.
+    ``bytes_moved`` counts the bytes of every chunk the device confirmed in this
+    session, including those of attempts that were later restarted, so
+    ``bytes_moved / len(image)`` shows the cost of recovery.
     """
 
     image: FirmwareImage

@@ -110,7 +110,7 @@ async def with_recovery(
         while True:
             if number >= policy.attempts:
                 raise RetriesExhaustedError(
-                    f"{what} failed after {number} attempt(s): {last}",
+                    f"{what} failed after {number} attempt(s); last: {last.message}",
                     operation=last.operation,
                     offset=last.offset,
                     status=last.status,

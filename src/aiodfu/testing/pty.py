@@ -64,14 +64,14 @@ class PtyStream:
         loop = asyncio.get_running_loop()
         while True:
             if self._closed:
-                raise LinkLostError("pty closed", operation="read")
+                raise LinkLostError("pty closed (reading)")
             try:
                 data = os.read(self._fd, max_bytes)
             except BlockingIOError:
                 data = None
             except OSError as exc:
                 if exc.errno != errno.EIO:  # EIO: no slave open right now
-                    raise LinkLostError(f"pty failed: {exc}", operation="read") from exc
+                    raise LinkLostError(f"pty failed: {exc}") from exc
                 await asyncio.sleep(0.01)
                 continue
             if data:
@@ -89,13 +89,13 @@ class PtyStream:
         loop = asyncio.get_running_loop()
         while view:
             if self._closed:
-                raise LinkLostError("pty closed", operation="write")
+                raise LinkLostError("pty closed (writing)")
             try:
                 sent = os.write(self._fd, view)
             except BlockingIOError:
                 sent = 0
             except OSError as exc:
-                raise LinkLostError(f"pty failed: {exc}", operation="write") from exc
+                raise LinkLostError(f"pty failed: {exc}") from exc
             if sent:
                 await self._write_pacer.consume(sent)
                 view = view[sent:]

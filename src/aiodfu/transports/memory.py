@@ -91,7 +91,7 @@ class _Wire:
 
     async def write(self, data: Buffer) -> None:
         if self._closed:
-            raise LinkLostError("link closed", operation="write")
+            raise LinkLostError("link closed (writing)")
         if not data:
             return
         self._pending += data
@@ -103,7 +103,7 @@ class _Wire:
             self._pending_room.clear()
             await self._pending_room.wait()
         if self._closed:
-            raise LinkLostError("link closed", operation="write")
+            raise LinkLostError("link closed (writing)")
 
     def _deliver_unpaced(self) -> None:
         while self._pending and not self._closed:
@@ -186,7 +186,7 @@ class _Wire:
     async def read(self, max_bytes: int) -> bytes:
         while not self._rx:
             if self._closed:
-                raise LinkLostError("link closed", operation="read")
+                raise LinkLostError("link closed (reading)")
             self._data_ready.clear()
             await self._data_ready.wait()
         data = bytes(self._rx[:max_bytes])

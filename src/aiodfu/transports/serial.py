@@ -34,25 +34,23 @@ class SerialStream:
 
     async def read(self, max_bytes: int = 65536) -> bytes:
         if self._closed:
-            raise LinkLostError(f"serial port {self.port} is closed", operation="read")
+            raise LinkLostError(f"serial port {self.port} is closed")
         try:
             data = await self._reader.read(max_bytes)
         except Exception as exc:  # pyserial raises SerialException (an OSError) on unplug
-            raise LinkLostError(f"serial port {self.port} failed: {exc}", operation="read") from exc
+            raise LinkLostError(f"serial port {self.port} failed: {exc}") from exc
         if not data:
-            raise LinkLostError(f"serial port {self.port} closed", operation="read")
+            raise LinkLostError(f"serial port {self.port} closed")
         return data
 
     async def write(self, data: Buffer) -> None:
         if self._closed or self._writer.is_closing():
-            raise LinkLostError(f"serial port {self.port} is closed", operation="write")
+            raise LinkLostError(f"serial port {self.port} is closed")
         try:
             self._writer.write(bytes(data))
             await wait_within(self._writer.drain(), _DRAIN_TIMEOUT, f"write to {self.port}")
         except (OSError, ConnectionError) as exc:
-            raise LinkLostError(
-                f"serial port {self.port} failed: {exc}", operation="write"
-            ) from exc
+            raise LinkLostError(f"serial port {self.port} failed: {exc}") from exc
 
     async def aclose(self) -> None:
         if self._closed:
