@@ -25,11 +25,13 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from types import TracebackType
+from typing import Self
 
 import attrs
 
 from aiodfu.at.lines import LineSplitter
 from aiodfu.core.errors import CommandRejectedError, DfuError, LinkLostError
+from aiodfu.core.resource import AsyncResource
 from aiodfu.core.timeouts import deadline, wait_within
 from aiodfu.transports.base import Buffer, ByteStream
 
@@ -94,7 +96,7 @@ class LineWaiter:
         self.cancel()
 
 
-class AtClient:
+class AtClient(AsyncResource):
     """See the module docstring. Use as an async context manager, or call :meth:`start`."""
 
     def __init__(
@@ -138,17 +140,9 @@ class AtClient:
         with contextlib.suppress(DfuError):
             await self.stream.aclose()
 
-    async def __aenter__(self) -> AtClient:
+    async def __aenter__(self) -> Self:
         self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # --- sending -----------------------------------------------------------------------------
 

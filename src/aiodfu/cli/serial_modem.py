@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import click
@@ -81,49 +82,45 @@ def update(
     run(ctx, job)
 
 
-@command.command("ping")
-@_port
-@_baud
-@_rtscts
-@click.pass_context
-def ping(ctx: click.Context, port: str, baud: int, rtscts: bool) -> None:
-    """Check the device answers AT and say which mode it is in."""
+def _device_command(
+    name: str, summary: str, action: Callable[[SerialModemSession], Awaitable[dict[str, str]]]
+) -> None:
+    """Add ``serial-modem NAME --port ...``: open a session, run ``action``, report its rows."""
 
-    async def job(reporter: Reporter) -> None:
-        async with _session(port, baud, rtscts) as session:
-            mode = await session.ping()
-        reporter.table("ping", {"port": port, "mode": mode.value})
+    @command.command(name, help=summary)
+    @_port
+    @_baud
+    @_rtscts
+    @click.pass_context
+    def device_command(ctx: click.Context, port: str, baud: int, rtscts: bool) -> None:
+        async def job(reporter: Reporter) -> None:
+            async with _session(port, baud, rtscts) as session:
+                rows = await action(session)
+            reporter.table(name, {"port": port, **rows})
 
-    run(ctx, job)
-
-
-@command.command("reset")
-@_port
-@_baud
-@_rtscts
-@click.pass_context
-def reset(ctx: click.Context, port: str, baud: int, rtscts: bool) -> None:
-    """AT#XRESET: reboot the device, activating an applied application update."""
-
-    async def job(reporter: Reporter) -> None:
-        async with _session(port, baud, rtscts) as session:
-            await session.reset()
-        reporter.table("reset", {"port": port, "state": "rebooted"})
-
-    run(ctx, job)
+        run(ctx, job)
 
 
-@command.command("modem-reset")
-@_port
-@_baud
-@_rtscts
-@click.pass_context
-def modem_reset(ctx: click.Context, port: str, baud: int, rtscts: bool) -> None:
-    """AT#XMODEMRESET: restart the modem, activating an applied delta update."""
+async def _ping(session: SerialModemSession) -> dict[str, str]:
+    return {"mode": (await session.ping()).value}
 
-    async def job(reporter: Reporter) -> None:
-        async with _session(port, baud, rtscts) as session:
-            await session.modem_reset()
-        reporter.table("modem-reset", {"port": port, "state": "modem restarted"})
 
-    run(ctx, job)
+async def _reset(session: SerialModemSession) -> dict[str, str]:
+    await session.reset()
+    return {"state": "rebooted"}
+
+
+async def _modem_reset(session: SerialModemSession) -> dict[str, str]:
+    await session.modem_reset()
+    return {"state": "modem restarted"}
+
+
+_device_command("ping", "Check the device answers AT and say which mode it is in.", _ping)
+_device_command(
+    "reset", "AT#XRESET: reboot the device, activating an applied application update.", _reset
+)
+_device_command(
+    "modem-reset",
+    "AT#XMODEMRESET: restart the modem, activating an applied delta update.",
+    _modem_reset,
+)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import abc
 import inspect
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 import attrs
 
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import ProgressCallback
+from aiodfu.core.resource import AsyncResource
 
 T = TypeVar("T")
 
@@ -48,7 +48,7 @@ class UpdateResult:
     details: dict[str, str] = attrs.field(factory=dict)
 
 
-class UpdateSession(abc.ABC):
+class UpdateSession(AsyncResource):
     """An open connection to one device that can update it."""
 
     @abc.abstractmethod
@@ -56,18 +56,3 @@ class UpdateSession(abc.ABC):
         self, image: FirmwareImage, *, progress: ProgressCallback | None = None
     ) -> UpdateResult:
         """Send ``image`` and have the device take it; raise a :class:`DfuError` otherwise."""
-
-    @abc.abstractmethod
-    async def aclose(self) -> None:
-        """Release the link; idempotent."""
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

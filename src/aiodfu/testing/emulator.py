@@ -14,17 +14,16 @@ import abc
 import asyncio
 import contextlib
 import logging
-from types import TracebackType
-from typing import Self
 
 from aiodfu.core.errors import LinkLostError
+from aiodfu.core.resource import AsyncResource
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkFaults, LinkModel, MemoryLink, MemoryStream
 
 log = logging.getLogger("aiodfu.testing")
 
 
-class Emulator(abc.ABC):
+class Emulator(AsyncResource):
     """A device model serving one byte-stream connection at a time.
 
     Subclasses implement :meth:`serve`, which talks to the host over
@@ -99,14 +98,3 @@ class Emulator(abc.ABC):
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
