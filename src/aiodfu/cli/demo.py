@@ -1,8 +1,9 @@
-"""``aiodfu demo``: a real update against the built-in emulated devices.
+"""``aiodfu demo``: a real update against each built-in emulated device.
 
-Each scenario builds an image, starts an emulator on a modelled in-memory
-link, updates it through the public API exactly as an application would,
-and verifies byte for byte that the device ended up with the image sent.
+Each backend's CLI module provides ``demo(reporter, size, baud)``: it builds
+an image, starts the backend's emulator on a modelled in-memory link,
+updates it through the public API exactly as an application would, and
+verifies byte for byte that the device ended up with the image sent.
 """
 
 from __future__ import annotations
@@ -11,61 +12,12 @@ from collections.abc import Awaitable, Callable
 
 import click
 
+from aiodfu.cli import serial_modem
 from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
-from aiodfu.core.errors import DfuError
-from aiodfu.core.integrity import sha256
-from aiodfu.core.transfer import RetryPolicy
-from aiodfu.serial_modem import SerialModemSession, UpdateType
-from aiodfu.testing.images import build_mcuboot_image, random_firmware
-from aiodfu.testing.serial_modem import SerialModemEmulator
-from aiodfu.transports.memory import LinkModel
-
-
-class DemoVerificationError(DfuError):
-    """The emulated device does not hold the image that was sent."""
-
-
-async def serial_modem_demo(reporter: Reporter, size: int, baud: int) -> None:
-    old = build_mcuboot_image(random_firmware(4096, seed=1), version=(1, 0, 0, 0))
-    new = build_mcuboot_image(random_firmware(size, seed=2), version=(2, 0, 0, 7))
-    emulator = SerialModemEmulator(
-        app_image=old, link_model=LinkModel(baud=baud), command_latency=0.002
-    )
-    reporter.say(
-        f"Serial Modem: application update of {len(new)} bytes over an emulated {baud}-baud UART"
-    )
-    async with (
-        emulator,
-        SerialModemSession(
-            emulator.connect, baudrate=baud, retry=RetryPolicy(attempts=3)
-        ) as session,
-    ):
-        result = await session.update(
-            new,
-            update_type=UpdateType.APPLICATION,
-            reset=True,
-            progress=reporter.progress("serial-modem application"),
-        )
-    held = emulator.active_app or b""
-    verified = held == new
-    reporter.table(
-        "serial-modem",
-        {
-            "sent sha256": sha256(new).hex(),
-            "device sha256": sha256(held).hex(),
-            "byte-for-byte": "identical" if verified else "DIFFERENT",
-            "device reports": result.details.get("application", "?"),
-            "seconds": f"{result.elapsed:.2f}",
-            "throughput": f"{len(new) / result.elapsed / 1024:.1f} KiB/s",
-        },
-    )
-    if not verified:
-        raise DemoVerificationError("the emulated device holds a different image")
-
 
 SCENARIOS: dict[str, Callable[[Reporter, int, int], Awaitable[None]]] = {
-    "serial-modem": serial_modem_demo,
+    "serial-modem": serial_modem.demo,
 }
 
 

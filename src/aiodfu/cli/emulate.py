@@ -15,21 +15,15 @@ from pathlib import Path
 
 import click
 
+from aiodfu.cli import serial_modem
 from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
 from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.pty import serve_pty
 from aiodfu.transports.memory import LinkModel
 
-
-def _serial_modem(image: bytes | None, model: LinkModel) -> Emulator:
-    from aiodfu.testing.serial_modem import SerialModemEmulator
-
-    return SerialModemEmulator(app_image=image, link_model=model)
-
-
 EMULATORS: dict[str, Callable[[bytes | None, LinkModel], Emulator]] = {
-    "serial-modem": _serial_modem,
+    "serial-modem": serial_modem.emulator_factory,
 }
 
 

@@ -9,11 +9,56 @@ import click
 
 from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
+from aiodfu.cli.verify import report_verification
 from aiodfu.core.image import FirmwareImage
+from aiodfu.core.transfer import RetryPolicy
 from aiodfu.formats import load_image
 from aiodfu.serial_modem import SerialModemSession, UpdateType, open
+from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.images import build_mcuboot_image, random_firmware
+from aiodfu.testing.serial_modem import SerialModemEmulator
+from aiodfu.transports.memory import LinkModel
 
 _TYPES = [member.cli_name for member in UpdateType]
+
+
+async def demo(reporter: Reporter, size: int, baud: int) -> None:
+    old = build_mcuboot_image(random_firmware(4096, seed=1), version=(1, 0, 0, 0))
+    new = build_mcuboot_image(random_firmware(size, seed=2), version=(2, 0, 0, 7))
+    emulator = SerialModemEmulator(
+        app_image=old, link_model=LinkModel(baud=baud), command_latency=0.002
+    )
+    reporter.say(
+        f"Serial Modem: application update of {len(new)} bytes over an emulated {baud}-baud UART"
+    )
+    async with (
+        emulator,
+        SerialModemSession(
+            emulator.connect, baudrate=baud, retry=RetryPolicy(attempts=3)
+        ) as session,
+    ):
+        result = await session.update(
+            new,
+            update_type=UpdateType.APPLICATION,
+            reset=True,
+            progress=reporter.progress("serial-modem application"),
+        )
+    report_verification(
+        reporter,
+        "serial-modem",
+        new,
+        emulator.active_app,
+        **{
+            "device reports": result.details.get("application", "?"),
+            "seconds": f"{result.elapsed:.2f}",
+            "throughput": f"{len(new) / result.elapsed / 1024:.1f} KiB/s",
+        },
+    )
+
+
+def emulator_factory(image: bytes | None, model: LinkModel) -> Emulator:
+    """``aiodfu emulate serial-modem``: ``--image`` is the application it runs before updates."""
+    return SerialModemEmulator(app_image=image, link_model=model)
 
 
 def _session(port: str, baud: int, rtscts: bool) -> SerialModemSession:
