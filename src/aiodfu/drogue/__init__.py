@@ -1,0 +1,46 @@
+"""Drogue IoT firmware update (``embedded-update`` protocol, embassy-boot devices).
+
+The host plays the update service: it answers the device's Status with
+Write / Swap / Sync commands, resumes from the device's own offset after a
+lost link, and confirms the new firmware once the device boots it. Serial
+(postcard in 1024-byte frames) is implemented; a GATT link plugs in through
+:class:`~aiodfu.drogue.link.UpdateLink`. See ``docs/protocols/drogue.md``.
+"""
+
+from aiodfu.drogue.errors import (
+    DeviceRevertedError,
+    MalformedMessageError,
+    OffsetBeyondImageError,
+    UnexpectedStatusError,
+    WriteRejectedError,
+)
+from aiodfu.drogue.link import UpdateLink
+from aiodfu.drogue.messages import Command, Status, Swap, Sync, UpdateStatus, Wait, Write
+from aiodfu.drogue.serial import FRAME_SIZE, SERIAL_MTU, SerialUpdateLink
+from aiodfu.drogue.session import DrogueSession, open, serial_connector
+from aiodfu.drogue.target import Target
+from aiodfu.drogue.timeouts import Timeouts
+
+__all__ = [
+    "FRAME_SIZE",
+    "SERIAL_MTU",
+    "Command",
+    "DeviceRevertedError",
+    "DrogueSession",
+    "MalformedMessageError",
+    "OffsetBeyondImageError",
+    "SerialUpdateLink",
+    "Status",
+    "Swap",
+    "Sync",
+    "Target",
+    "Timeouts",
+    "UnexpectedStatusError",
+    "UpdateLink",
+    "UpdateStatus",
+    "Wait",
+    "Write",
+    "WriteRejectedError",
+    "open",
+    "serial_connector",
+]

@@ -1,0 +1,135 @@
+"""Update a Drogue IoT device (embedded-update protocol, embassy-boot) as its update service.
+
+>>> async with aiodfu.drogue.open("/dev/ttyACM0") as session:
+...     result = await session.update("app.bin", version="0.2.0")
+
+The session plays the role drgdfu and Drogue Ajour play: it answers the
+device's Status reports with Write blocks from the device's own offset,
+then Swap, waits for the device to reboot into the new firmware and sends
+Sync so it marks itself booted. A lost link resumes where the device is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Self
+
+from aiodfu.core.errors import UsageError
+from aiodfu.core.image import FirmwareImage
+from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
+from aiodfu.core.session import Connector, UpdateResult, UpdateSession, open_link
+from aiodfu.core.transfer import RetryPolicy, run_transfer
+from aiodfu.drogue.device import DrogueDevice
+from aiodfu.drogue.link import UpdateLink
+from aiodfu.drogue.messages import Status, Wait
+from aiodfu.drogue.serial import SerialUpdateLink
+from aiodfu.drogue.target import Target
+from aiodfu.drogue.timeouts import Timeouts
+from aiodfu.drogue.transfers import DrogueTransfer
+from aiodfu.formats import load_image
+from aiodfu.transports.base import ByteStream
+from aiodfu.transports.serial import open_serial
+
+ImageSource = FirmwareImage | bytes | str | os.PathLike[str]
+
+DEFAULT_RETRY = RetryPolicy(attempts=5)
+
+
+class DrogueSession(UpdateSession):
+    """An update session with one Drogue device.
+
+    ``connector`` opens an :class:`~aiodfu.drogue.link.UpdateLink` and is called
+    again to reconnect. ``confirm=False`` leaves the new firmware unconfirmed
+    (for firmware that calls ``mark_booted`` itself); the bootloader reverts it
+    on the next reset if nothing confirms it.
+    """
+
+    def __init__(
+        self,
+        connector: Connector[UpdateLink],
+        *,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        confirm: bool = True,
+    ) -> None:
+        self.device = DrogueDevice(connector, timeouts or Timeouts())
+        self.retry = retry or DEFAULT_RETRY
+        self.confirm = confirm
+
+    async def __aenter__(self) -> Self:
+        await self.device.connect()
+        return self
+
+    async def aclose(self) -> None:
+        await self.device.disconnect()
+
+    async def status(self) -> Status:
+        """Read the device's Status and answer it with ``Wait``, keeping the lock-step."""
+        status = await self.device.status()
+        await self.device.send(Wait(status.correlation_id))
+        return status
+
+    async def update(
+        self,
+        image: ImageSource,
+        *,
+        version: str | bytes | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> UpdateResult:
+        """Install ``image`` as ``version`` (required: the protocol identifies images by it).
+
+        Raises :class:`~aiodfu.drogue.errors.DeviceRevertedError` when the device
+        comes back with its old version after the swap.
+        """
+        if not isinstance(image, FirmwareImage):
+            image = load_image(image)
+        if version is None:
+            raise UsageError("a Drogue update needs the image's version string (version=...)")
+        target = Target.build(image.data, version)
+        tracker = ProgressTracker(len(target), progress)
+        started = asyncio.get_running_loop().time()
+        tracker.set_phase(Phase.CONNECTING)
+        transfer = DrogueTransfer(self.device, target, tracker, confirm=self.confirm)
+        await run_transfer(transfer, tracker, self.retry, what="drogue update")
+        tracker.set_phase(Phase.DONE)
+        previous = transfer.previous_version or b""
+        return UpdateResult(
+            image=image,
+            attempts=tracker.attempt,
+            bytes_moved=tracker.moved,
+            elapsed=asyncio.get_running_loop().time() - started,
+            details={
+                "version": target.version.decode(errors="replace"),
+                "previous_version": previous.decode(errors="replace"),
+                "state": transfer.outcome,
+                "resumed_at": str(transfer.resumed_at or 0),
+                "sha256": target.checksum.hex(),
+            },
+        )
+
+
+def serial_connector(stream: Connector[ByteStream]) -> Connector[UpdateLink]:
+    """Turn a byte-stream connector (serial port, pty, in-memory link) into an update link's."""
+
+    async def connect() -> UpdateLink:
+        return SerialUpdateLink(await open_link(stream))
+
+    return connect
+
+
+def open(
+    port: str,
+    baudrate: int = 115200,
+    *,
+    rtscts: bool = False,
+    timeouts: Timeouts | None = None,
+    retry: RetryPolicy | None = None,
+    confirm: bool = True,
+) -> DrogueSession:
+    """A session on serial ``port`` (drgdfu uses 115200 baud, no flow control)."""
+
+    async def stream() -> ByteStream:
+        return await open_serial(port, baudrate, rtscts=rtscts)
+
+    return DrogueSession(serial_connector(stream), timeouts=timeouts, retry=retry, confirm=confirm)

@@ -1,0 +1,28 @@
+"""How long the Drogue backend waits for each answer."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Timeouts:
+    """Seconds to wait for each step; override any with ``attrs.evolve``.
+
+    The device re-sends its Status when no command comes within its own
+    ``timeout_ms`` (15 s by default), and sleeps ``backoff_ms / 1000`` s after
+    every command, so ``status`` must cover both plus an erase at offset 0.
+    """
+
+    connect: float = 10.0
+    """Opening the transport."""
+    status: float = 20.0
+    """The next Status, after connecting or after a command."""
+    send: float = 5.0
+    """Handing one command to the transport."""
+    reboot: float = 60.0
+    """From Swap until the device reports again from its new (or reverted) firmware."""
+    resync_gap: float = 0.2
+    """Quiet time that ends a resync after a bad frame (over one 1024-byte frame at 115200 baud)."""
+    reconnect_pause: float = 0.5
+    """Pause between reconnection attempts while the device reboots."""

@@ -1,0 +1,175 @@
+"""The engine's view of a Drogue update: the device's own offset is where every attempt resumes.
+
+``prepare`` reads the device's Status and applies the reference's decision
+logic (:class:`~aiodfu.drogue.target.Target`): the device's offset when it is
+writing this version, 0 when it is writing another. Each ``move`` answers the
+pending Status with one Write and checks the next Status advanced by exactly
+that block. ``complete`` sends Swap, waits for the device to come back from
+its reset, sends Sync (the device marks the new firmware booted) and waits
+for the Status that shows the device read it -- or raises
+:class:`~aiodfu.drogue.errors.DeviceRevertedError` when the old version
+comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+from aiodfu.core.errors import DeviceResetError, DfuError
+from aiodfu.core.progress import Phase, ProgressTracker
+from aiodfu.core.transfer import Chunk, chunk_plan
+from aiodfu.drogue.device import DrogueDevice
+from aiodfu.drogue.errors import DeviceRevertedError, UnexpectedStatusError, WriteRejectedError
+from aiodfu.drogue.messages import Status, Swap, Sync, Wait, Write
+from aiodfu.drogue.target import Target
+
+C = TypeVar("C", Write, Swap, Sync)
+
+
+class DrogueTransfer:
+    """One update of one device to ``target``; ``confirm=False`` leaves the new firmware
+    unconfirmed (answering Wait instead of Sync), for firmware that confirms itself."""
+
+    def __init__(
+        self, device: DrogueDevice, target: Target, tracker: ProgressTracker, *, confirm: bool
+    ) -> None:
+        self.device = device
+        self.target = target
+        self.tracker = tracker
+        self.confirm = confirm
+        self.previous_version: bytes | None = None
+        self.resumed_at: int | None = None
+        self.outcome = ""
+        self._block = 0
+        self._running_target = False
+        self._swap_attempted = False
+        self._swap_delivered = False
+
+    async def prepare(self, attempt: int) -> int:
+        status = await self.device.status()
+        if self.previous_version is None:
+            self.previous_version = status.version
+        self._running_target = status.version == self.target.version
+        if self._running_target:
+            return len(self.target)
+        if self._swap_delivered and status.update is None:
+            raise self._reverted(status)
+        self._block = self.target.block_size(status, self.device.max_block)
+        start = self.target.resume_offset(status)
+        if self.resumed_at is None:
+            self.resumed_at = start
+        return start
+
+    def plan(self, start: int) -> Iterable[Chunk]:
+        if self._running_target:
+            return ()
+        return chunk_plan(len(self.target), self._block, start)
+
+    async def move(self, chunk: Chunk) -> None:
+        write = await self._decide(Write, chunk.offset)
+        if write.offset != chunk.offset or len(write.data) != chunk.length:
+            raise UnexpectedStatusError(
+                f"the device's status calls for {len(write.data)} bytes at {write.offset}",
+                operation="Write",
+                offset=chunk.offset,
+            )
+        await self.device.send(write, offset=chunk.offset)
+        status = await self.device.status(offset=chunk.offset)
+        update = status.update
+        if update is None:
+            raise DeviceResetError(
+                "the device no longer reports an update in progress: it was reset",
+                operation="Write",
+                offset=chunk.offset,
+            )
+        if update.version != self.target.version:
+            raise UnexpectedStatusError(
+                f"after a Write of version {self.target.version!r} the device reports an "
+                f"update of {update.version!r}",
+                operation="Write",
+                offset=chunk.offset,
+                status=_describe(status),
+            )
+        if update.offset == chunk.offset:
+            raise WriteRejectedError(
+                "the device did not take the block (wrong offset, unaligned or a flash error)",
+                operation="Write",
+                offset=chunk.offset,
+                status=_describe(status),
+            )
+        if update.offset != chunk.end:
+            raise UnexpectedStatusError(
+                f"after a Write ending at {chunk.end} the device expects offset {update.offset}",
+                operation="Write",
+                offset=chunk.offset,
+                status=_describe(status),
+            )
+
+    async def complete(self) -> None:
+        if not self._running_target:
+            await self._swap()
+        if self.confirm:
+            await self.device.send(await self._decide(Sync, len(self.target)))
+            self.outcome = "booted" if self._swap_attempted else "already up to date"
+        else:
+            status = await self.device.status()
+            await self.device.send(Wait(status.correlation_id))
+            self.outcome = "running, unconfirmed"
+        # The device reports again only after it has read and applied the command; until
+        # then a lost link may have eaten it (a retry repeats it: Sync is idempotent).
+        await self.device.status()
+
+    async def _swap(self) -> None:
+        swap = await self._decide(Swap, len(self.target))
+        self.tracker.set_phase(Phase.APPLYING, "swap")
+        self._swap_attempted = True  # even if the link drops mid-send: it may have arrived
+        await self.device.send(swap, offset=len(self.target))
+        self._swap_delivered = True  # only now may the old version mean a revert
+        self.tracker.set_phase(Phase.ACTIVATING, "waiting for the device to reboot")
+        status = await self.device.await_reboot()
+        if status.version == self.target.version:
+            self._running_target = True
+            return
+        update = status.update
+        if update is not None and update.version == self.target.version:
+            raise UnexpectedStatusError(
+                "the device did not reset after Swap; sending it again",
+                operation="Swap",
+                offset=update.offset,
+                status=_describe(status),
+            )
+        raise self._reverted(status)
+
+    async def _decide(self, expected: type[C], offset: int) -> C:
+        """The reference's answer to the pending Status, which must be of the ``expected`` kind."""
+        status = await self.device.status(offset=offset)
+        command = self.target.decide(status, self.device.max_block)
+        if not isinstance(command, expected):
+            raise UnexpectedStatusError(
+                f"the device's status calls for {type(command).__name__}, not {expected.__name__}",
+                operation=expected.__name__,
+                offset=offset,
+                status=_describe(status),
+            )
+        return command
+
+    def _reverted(self, status: Status) -> DeviceRevertedError:
+        return DeviceRevertedError(
+            f"the device runs {status.version!r} again after the swap to "
+            f"{self.target.version!r}: the new firmware did not boot (or the device was reset "
+            "before it was confirmed) and the bootloader reverted to the previous image",
+            operation="Swap",
+            status=_describe(status),
+        )
+
+    async def recover(self, error: DfuError, attempt: int) -> None:
+        await self.device.recover(error)
+
+
+def _describe(status: Status) -> str:
+    text = f"version {status.version.decode(errors='replace')}"
+    if status.update is not None:
+        version = status.update.version.decode(errors="replace")
+        text += f", writing {version} at {status.update.offset}"
+    return text
