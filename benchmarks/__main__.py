@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from benchmarks import serial_modem
+from benchmarks import drogue, serial_modem
+
+BENCHMARKS = {"serial-modem": serial_modem.run, "drogue": drogue.run}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller images, a rough check")
+    parser.add_argument("backends", nargs="*", choices=[[], *BENCHMARKS], help="default: all")
     args = parser.parse_args()
-    asyncio.run(serial_modem.run(args.quick))
+    for name in args.backends or BENCHMARKS:
+        asyncio.run(BENCHMARKS[name](args.quick))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ your own code -- over an in-memory link (:meth:`Emulator.connect`) or a
 pseudo-terminal any serial program can open (:func:`serve_pty`).
 """
 
+from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator, DrogueFaults
 from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.images import (
     build_full_modem_package,
@@ -22,6 +23,10 @@ from aiodfu.testing.serial_modem import (
 from aiodfu.transports.memory import LinkFaults, LinkModel
 
 __all__ = [
+    "BootMagic",
+    "BootOutcome",
+    "DrogueEmulator",
+    "DrogueFaults",
     "Emulator",
     "FirmwareGeneration",
     "LinkFaults",

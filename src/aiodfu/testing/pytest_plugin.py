@@ -10,6 +10,8 @@ are async fixtures and need pytest-asyncio; without it they are not defined.
 * ``serial_modem_emulator`` -- a Nordic Serial Modem with default options.
 * ``serial_modem_pty`` -- the path of a pseudo-terminal serving
   ``serial_modem_emulator``, for code that opens a real serial port.
+* ``drogue_emulator`` / ``drogue_pty`` -- the same for a Drogue device
+  (embedded-update on embassy-boot).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TypeVar
 
 import pytest
 
+from aiodfu.testing.drogue import DrogueEmulator
 from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.pty import serve_pty
 from aiodfu.testing.serial_modem import SerialModemEmulator
@@ -72,4 +75,15 @@ else:
     async def serial_modem_pty(serial_modem_emulator: SerialModemEmulator) -> AsyncIterator[str]:
         """A pty path on which ``serial_modem_emulator`` answers."""
         async with serve_pty(serial_modem_emulator) as path:
+            yield path
+
+    @pytest_asyncio.fixture
+    async def drogue_emulator(aiodfu_emulators: EmulatorRegistry) -> DrogueEmulator:
+        """A Drogue device with no pause between its commands."""
+        return aiodfu_emulators(DrogueEmulator(backoff_ms=0))
+
+    @pytest_asyncio.fixture
+    async def drogue_pty(drogue_emulator: DrogueEmulator) -> AsyncIterator[str]:
+        """A pty path on which ``drogue_emulator`` answers."""
+        async with serve_pty(drogue_emulator) as path:
             yield path
