@@ -112,3 +112,30 @@ async def test_non_transient_error_is_not_retried() -> None:
     with pytest.raises(ImageError):
         await run_transfer(transfer, ProgressTracker(10), FAST)
     assert transfer.recoveries == 0
+
+
+async def test_a_transfer_that_keeps_advancing_is_not_abandoned() -> None:
+    data = bytes(range(30))
+    # Five link losses, each further into the image: more than the policy's 3 attempts in all,
+    # but never 3 in a row without progress.
+    failures = {offset: LinkLostError("gone") for offset in (3, 9, 15, 21, 27)}
+    transfer = FakeTransfer(data, resumable=True, fail_at=failures)
+    tracker = ProgressTracker(len(data))
+    await run_transfer(transfer, tracker, RetryPolicy(attempts=3, initial_delay=0))
+    assert bytes(transfer.device) == data
+    assert tracker.attempt == 6
+
+
+async def test_failing_at_the_same_point_after_restarts_still_gives_up() -> None:
+    data = bytes(range(12))
+    transfer = FakeTransfer(data, resumable=False, fail_at={})
+
+    async def fail_at_six(chunk: Chunk) -> None:
+        if chunk.offset == 6:
+            raise LinkLostError("gone", offset=6)
+        transfer.device += data[chunk.offset : chunk.end]
+
+    transfer.move = fail_at_six  # type: ignore[method-assign]
+    with pytest.raises(RetriesExhaustedError):
+        await run_transfer(transfer, ProgressTracker(12), RetryPolicy(attempts=3, initial_delay=0))
+    assert transfer.recoveries == 2

@@ -69,8 +69,12 @@ def chunk_plan(
 class RetryPolicy:
     """How many attempts an operation gets and how long to wait between them.
 
-    ``attempts`` counts the first one: ``attempts=1`` never retries. Delays
-    grow from ``initial_delay`` by ``multiplier`` up to ``max_delay``.
+    ``attempts`` counts the first one: ``attempts=1`` never retries. For a
+    transfer it bounds the attempts in a row that fail without getting further
+    into the image than any attempt before, so a long transfer over a flaky
+    link that resumes and keeps advancing is not abandoned, while one that
+    fails at the same point every time is. Delays grow from ``initial_delay``
+    by ``multiplier`` up to ``max_delay``.
     """
 
     attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
@@ -92,14 +96,19 @@ async def with_recovery(
     policy: RetryPolicy,
     *,
     what: str,
+    progress: Callable[[], int] | None = None,
 ) -> T:
     """Run ``attempt(n)`` until it succeeds, recovering between transient failures.
 
-    Non-transient errors propagate at once. When the policy is exhausted, a
-    :class:`RetriesExhaustedError` is raised from the last failure. A failure
-    inside ``recover`` counts as a failed attempt too.
+    Non-transient errors propagate at once. When ``policy.attempts`` attempts
+    in a row have failed, a :class:`RetriesExhaustedError` is raised from the
+    last failure; ``progress()`` (the furthest point reached so far), when
+    given, restarts that count whenever a failed attempt got further than
+    any before it. A failure inside ``recover`` counts as a failed attempt.
     """
     number = 1
+    failures = 0
+    furthest = progress() if progress is not None else 0
     while True:
         try:
             return await attempt(number)
@@ -107,15 +116,18 @@ async def with_recovery(
             if not exc.transient:
                 raise
             last = exc
+        if progress is not None and progress() > furthest:
+            furthest, failures = progress(), 0
         while True:
-            if number >= policy.attempts:
+            failures += 1
+            if failures >= policy.attempts:
                 raise RetriesExhaustedError(
                     f"{what} failed after {number} attempt(s); last: {last.message}",
                     operation=last.operation,
                     offset=last.offset,
                     status=last.status,
                 ) from last
-            pause = policy.delay(number)
+            pause = policy.delay(failures)
             log.warning(
                 "%s: attempt %d failed (%s); recovering in %.2f s", what, number, last, pause
             )
@@ -159,13 +171,17 @@ async def run_transfer(
 ) -> None:
     """Drive ``transfer`` to completion under ``policy``; see the module docstring."""
 
+    furthest = 0
+
     async def attempt(number: int) -> None:
+        nonlocal furthest
         tracker.set_phase(Phase.PREPARING)
         start = await transfer.prepare(number)
         tracker.restart_at(start, attempt=number)
         for chunk in transfer.plan(start):
             await transfer.move(chunk)
             tracker.advance(chunk.length)
+            furthest = max(furthest, chunk.end)
         await transfer.complete()
 
     async def recover(error: DfuError, number: int) -> None:
@@ -173,4 +189,4 @@ async def run_transfer(
         tracker.set_phase(Phase.RECOVERING, str(error))
         await transfer.recover(error, number)
 
-    await with_recovery(attempt, recover, policy, what=what)
+    await with_recovery(attempt, recover, policy, what=what, progress=lambda: furthest)
