@@ -1,6 +1,15 @@
 """AT command framing shared by the AT-speaking backends (Serial Modem, ESP-AT)."""
 
-from aiodfu.at.client import AtClient, AtResponse, LineWaiter, response_prefix_of
-from aiodfu.at.lines import LineSplitter
+from aiodfu.at.client import AtClient, AtCommandError, AtResponse, LineWaiter, response_prefix_of
+from aiodfu.at.lines import DataChunk, LineSplitter, Prompt
 
-__all__ = ["AtClient", "AtResponse", "LineSplitter", "LineWaiter", "response_prefix_of"]
+__all__ = [
+    "AtClient",
+    "AtCommandError",
+    "AtResponse",
+    "DataChunk",
+    "LineSplitter",
+    "LineWaiter",
+    "Prompt",
+    "response_prefix_of",
+]
