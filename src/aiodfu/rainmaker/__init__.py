@@ -1,0 +1,49 @@
+"""ESP RainMaker AT host-MCU OTA: an ESP32 running ESP-AT downloads the host's firmware.
+
+``+RMFWNOTIFY`` announces a job, ``AT+HTTPURLCFG`` + ``AT+HTTPCGET`` stream the
+image over the UART, ``AT+RMOTARESULT`` reports the outcome. See
+``docs/protocols/rainmaker.md``.
+"""
+
+from aiodfu.rainmaker.device import RainMakerDevice
+from aiodfu.rainmaker.errors import (
+    DownloadFailedError,
+    DownloadSizeError,
+    EspAtError,
+    InstallFailedError,
+    JobRejectedError,
+    NotificationFormatError,
+    NoUpdateError,
+)
+from aiodfu.rainmaker.protocol import (
+    ErrCode,
+    FirmwareNotification,
+    OtaStatus,
+    parse_err_code,
+    parse_fw_notify,
+    redact,
+)
+from aiodfu.rainmaker.session import Accept, Install, RainMakerSession, open
+from aiodfu.rainmaker.timeouts import Timeouts
+
+__all__ = [
+    "Accept",
+    "DownloadFailedError",
+    "DownloadSizeError",
+    "ErrCode",
+    "EspAtError",
+    "FirmwareNotification",
+    "Install",
+    "InstallFailedError",
+    "JobRejectedError",
+    "NoUpdateError",
+    "NotificationFormatError",
+    "OtaStatus",
+    "RainMakerDevice",
+    "RainMakerSession",
+    "Timeouts",
+    "open",
+    "parse_err_code",
+    "parse_fw_notify",
+    "redact",
+]

@@ -1,0 +1,339 @@
+"""The ESP-AT RainMaker module's commands, each with its timeout and its failure modes.
+
+:class:`RainMakerDevice` is the one place that knows how the module
+answers: ``OK``/``ERROR`` with the ``ERR CODE`` detail line (``AT+SYSLOG=1``),
+``busy p...`` (the command is sent again), the ``>`` prompt of
+``AT+HTTPURLCFG``/``AT+HTTPCHEAD``, binary ``+HTTPCGET`` chunks, and the
+URCs that arrive at any time (``+RMFWNOTIFY``, ``+RMOTA``, ``ready``). It also
+owns link recovery: reopen the link through the connector and bring the
+module back to a known state (echo off, error codes on).
+
+The presigned URL is only ever sent as prompted raw data (never logged) and
+every logged line passes through :func:`~aiodfu.rainmaker.protocol.redact`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiodfu.at import AtClient, AtCommandError, AtResponse
+from aiodfu.core.errors import DeviceError, DfuError, LinkLostError
+from aiodfu.core.session import Connector, open_link
+from aiodfu.core.timeouts import wait_within
+from aiodfu.core.transfer import RetryPolicy, with_recovery
+from aiodfu.rainmaker.errors import (
+    DownloadFailedError,
+    EspAtError,
+    NotificationFormatError,
+    NoUpdateError,
+)
+from aiodfu.rainmaker.protocol import (
+    BUSY,
+    ERR_CODE,
+    FWNOTIFY,
+    HTTPCGET,
+    PROMPT,
+    READY,
+    SET_OK,
+    FirmwareNotification,
+    NotificationError,
+    OtaStatus,
+    parse_err_code,
+    parse_fw_notify,
+    parse_rmota,
+    redact,
+    result_command,
+)
+from aiodfu.rainmaker.timeouts import Timeouts
+from aiodfu.transports.base import ByteStream
+
+log = logging.getLogger("aiodfu.rainmaker")
+
+T = TypeVar("T")
+
+MAX_LINE = 16384
+"""``+RMFWNOTIFY`` lines exceed 1 KB (URLs up to 8192 bytes); never use a small buffer."""
+
+
+class RainMakerDevice:
+    """A connection to one ESP-AT RainMaker module, reconnectable through ``connector``."""
+
+    def __init__(
+        self,
+        connector: Connector[ByteStream],
+        *,
+        timeouts: Timeouts,
+        retry: RetryPolicy,
+        baudrate: int | None,
+        rx_size: int = 10240,
+    ) -> None:
+        if not 0 < rx_size <= 10240:
+            raise ValueError("rx_size must be in 1..10240")
+        self._connector = connector
+        self.timeouts = timeouts
+        self.retry = retry
+        self.baudrate = baudrate
+        self.rx_size = rx_size
+        self.notifications: asyncio.Queue[FirmwareNotification] = asyncio.Queue()
+        self.resets_seen = 0
+        """``ready`` banners seen: each one lost the module's host-OTA pending flag."""
+        self.module_ota_status: int | None = None
+        """The last ``+RMOTA:<status>`` (the module's own firmware OTA)."""
+        self.module_ota_changed = asyncio.Event()
+        self._client: AtClient | None = None
+
+    # --- connection --------------------------------------------------------------------------
+
+    @property
+    def client(self) -> AtClient:
+        if self._client is None:
+            raise DeviceError("not connected", operation="connect")
+        return self._client
+
+    async def connect(self) -> None:
+        """Open the link and configure the module, reopening it per the retry policy."""
+
+        async def attempt(number: int) -> None:
+            await self._open()
+            await self.configure()
+
+        async def before_retry(error: DfuError, number: int) -> None:
+            pass  # the next attempt reopens the link
+
+        await with_recovery(attempt, before_retry, self.retry, what="connect")
+
+    async def _open(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+        stream = await wait_within(
+            open_link(self._connector), self.timeouts.command, "open the link"
+        )
+        self._client = AtClient(
+            stream,
+            terminator=b"\r\n",
+            redact=redact,
+            logger=log,
+            data_prefixes=(HTTPCGET,),
+            prompts=(PROMPT,),
+            busy_lines=(BUSY,),
+            error_detail_prefixes=(ERR_CODE,),
+            extra_finals=(SET_OK,),
+            max_line=MAX_LINE,
+        )
+        self._client.add_listener(self._on_unsolicited)
+        self._client.start()
+
+    async def configure(self) -> None:
+        """``ATE0`` (an echoed URL would be a leak) and ``AT+SYSLOG=1`` (diagnosable errors).
+
+        A plain ``AT`` goes first: if a download the host stopped listening to is
+        still streaming, it is answered ``busy p...`` (and sent again) until the
+        stream ends, and it absorbs that stream's final ``OK``, which would
+        otherwise be taken for ``ATE0``'s.
+        """
+        self.client.discard_partial_line()
+        # bounded by the module's answers (busy or OK), however long that stream runs
+        await self.client.command("AT", timeout=None, idle_timeout=self.timeouts.command)
+        await self.command("ATE0")
+        await self.command("AT+SYSLOG=1")
+
+    async def recover(self) -> None:
+        """Reopen a lost link, then configure the module again (it may have rebooted)."""
+        if self._client is None or self._client.closed:
+            await self._open()
+        try:
+            await self.configure()
+        except DfuError as exc:
+            if not exc.transient:
+                raise
+            log.info("recovery: no answer on this link (%s); reopening it", exc)
+            await self._open()
+            await self.configure()
+
+    async def resilient(self, operation: Callable[[int], Awaitable[T]], what: str) -> T:
+        """Run ``operation(attempt)``, recovering the link between transient failures."""
+
+        async def recover(error: DfuError, number: int) -> None:
+            await self.recover()
+
+        return await with_recovery(operation, recover, self.retry, what=what)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # --- unsolicited lines -------------------------------------------------------------------
+
+    def _on_unsolicited(self, line: str) -> None:
+        if line.startswith(FWNOTIFY):
+            try:
+                notification = parse_fw_notify(line)
+            except NotificationError as exc:
+                log.warning("ignoring a malformed +RMFWNOTIFY: %s", exc)
+                return
+            log.info("host OTA job %s (%d bytes)", notification.job_id, notification.size)
+            self.notifications.put_nowait(notification)
+        elif (status := parse_rmota(line)) is not None:
+            log.info("module OTA status %d", status)
+            self.module_ota_status = status
+            self.module_ota_changed.set()
+        elif line == READY:
+            self.resets_seen += 1
+            log.info("the module (re)booted")
+        else:
+            log.debug("ignoring unsolicited %r", redact(line))
+
+    # --- commands ----------------------------------------------------------------------------
+
+    async def command(self, command: str, timeout: float | None = None) -> AtResponse:
+        try:
+            return await self.client.command(command, timeout=timeout or self.timeouts.command)
+        except AtCommandError as exc:
+            raise self._decoded(exc, command) from None
+
+    @staticmethod
+    def _decoded(exc: AtCommandError, command: str, offset: int | None = None) -> EspAtError:
+        code = parse_err_code(exc.response.detail)
+        return EspAtError(
+            "the module refused the command",
+            operation=command,
+            offset=offset,
+            status=str(code) if code else exc.response.final,
+            err_code=code,
+        )
+
+    async def until(self, awaitable: Awaitable[T], timeout: float | None, operation: str) -> T:
+        """Await ``awaitable`` within ``timeout``, failing at once if the link is lost."""
+        with self.client.expect(lambda line: False, operation) as lost:
+            task = asyncio.ensure_future(awaitable)
+            either: set[asyncio.Future[Any]] = {task, lost.future}
+            try:
+                await wait_within(
+                    asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED), timeout, operation
+                )
+                if task.done():
+                    return task.result()
+                lost.future.result()  # raises the link's failure
+                raise LinkLostError("the link was lost", operation=operation)
+            finally:
+                task.cancel()
+
+    async def next_notification(self, timeout: float | None) -> FirmwareNotification:
+        """The next ``+RMFWNOTIFY`` (already queued or arriving within ``timeout``)."""
+        return await self.until(self.notifications.get(), timeout, "wait for +RMFWNOTIFY")
+
+    async def fetch(self, job_id: str | None = None) -> FirmwareNotification:
+        """``AT+RMOTAFETCH``, then the ``+RMFWNOTIFY`` it provokes (of ``job_id`` if given)."""
+        while not self.notifications.empty():
+            queued = self.notifications.get_nowait()
+            if job_id is None or queued.job_id == job_id:
+                return queued
+        await self.command("AT+RMOTAFETCH")
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.timeouts.notification
+        while True:
+            try:
+                notification = await self.next_notification(max(until - loop.time(), 0.0))
+            except TimeoutError:
+                raise NoUpdateError(
+                    f"no +RMFWNOTIFY within {self.timeouts.notification:g} s: "
+                    "the cloud has no unfinished host-MCU OTA job for this node",
+                    operation="AT+RMOTAFETCH",
+                ) from None
+            if job_id is None or notification.job_id == job_id:
+                return notification
+
+    async def set_url(self, url: str) -> None:
+        """``AT+HTTPURLCFG=<len>``, ``>``, the URL bytes (never logged), ``SET OK``."""
+        data = url.encode("utf-8")
+        if not 8 <= len(data) <= 8192:
+            raise NotificationFormatError(
+                f"the download URL is {len(data)} bytes; AT+HTTPURLCFG takes 8..8192"
+            )
+        await self._with_data(f"AT+HTTPURLCFG={len(data)}", data)
+
+    async def set_header(self, header: str) -> None:
+        """``AT+HTTPCHEAD=<len>``, ``>``, one ``Key: value`` header, ``OK``."""
+        data = header.encode("latin-1")
+        await self._with_data(f"AT+HTTPCHEAD={len(data)}", data)
+
+    async def _with_data(self, command: str, data: bytes) -> None:
+        wire = 0.0 if self.baudrate is None else len(data) * 10 / self.baudrate
+        try:
+            await self.client.command_with_data(
+                command,
+                data,
+                timeout=self.timeouts.command + self.timeouts.data_result + wire,
+                prompt_timeout=self.timeouts.prompt,
+            )
+        except AtCommandError as exc:
+            raise self._decoded(exc, command) from None
+
+    async def clear_download_settings(self, headers: bool) -> None:
+        """``AT+HTTPURLCFG=0`` (the stored URL is a secret) and ``AT+HTTPCHEAD=0``."""
+        await self.command("AT+HTTPURLCFG=0")
+        if headers:
+            await self.command("AT+HTTPCHEAD=0")
+
+    async def http_get(self, on_data: Callable[[bytes], None], offset: int) -> None:
+        """``AT+HTTPCGET=""`` on the stored URL; ``on_data`` gets each chunk's raw bytes."""
+        command = f'AT+HTTPCGET="",2048,{self.rx_size},{self.timeouts.http_timeout_ms}'
+        try:
+            await self.client.command(
+                command,
+                timeout=None,  # bounded by the idle timeout: a download takes what it takes
+                idle_timeout=max(self.timeouts.first_chunk, self.timeouts.chunk_gap),
+                on_data=on_data,
+                offset=offset,
+            )
+        except AtCommandError as exc:
+            code = parse_err_code(exc.response.detail)
+            error = DownloadFailedError(
+                "the module's HTTP download failed",
+                operation=command,
+                offset=offset,
+                status=str(code) if code else exc.response.final,
+                err_code=code,
+            )
+            error.http_status = code.http_status if code else None
+            if error.http_status is not None and 400 <= error.http_status < 500:
+                error.transient = error.http_status in (403, 416)  # expired URL, bad Range
+            elif error.http_status is not None and error.http_status < 400:
+                error.transient = error.http_status == 206  # partial content refused: restart
+            raise error from None
+
+    async def report(
+        self, notification: FirmwareNotification, status: OtaStatus, info: str
+    ) -> None:
+        """``AT+RMOTARESULT``; if the module lost the pending flag (it rebooted), re-fetch first.
+
+        Runs under link recovery. When an attempt was cut off, the module may
+        have taken it: a closing status (2, 5) it then refuses was delivered.
+        """
+        command = result_command(notification.job_id, status, info[:100])
+
+        async def attempt(number: int) -> None:
+            try:
+                await self.command(command, self.timeouts.result)
+                return
+            except EspAtError:
+                if number > 1 and status.closes_job:
+                    log.info("AT+RMOTARESULT refused after a cut-off attempt: it was delivered")
+                    return
+            log.info("AT+RMOTARESULT refused; re-arming job %s", notification.job_id)
+            await self.fetch(notification.job_id)
+            await self.command(command, self.timeouts.result)
+
+        await self.resilient(attempt, f"report job {notification.job_id}")
+
+    async def restart(self) -> None:
+        """``AT+RST``: ``OK``, then the ``ready`` banner; then echo off and error codes on again."""
+        client = self.client
+        with client.expect(lambda line: line == READY, "AT+RST") as ready:
+            await self.command("AT+RST")
+            await ready.wait(self.timeouts.ready)
+        await self.configure()

@@ -1,0 +1,59 @@
+"""Errors specific to the RainMaker backend (all in the :class:`DfuError` tree).
+
+No message here ever contains a presigned URL: they carry credentials.
+"""
+
+from __future__ import annotations
+
+from aiodfu.core.errors import DeviceError, DfuError, DfuTimeoutError, ProtocolError
+
+
+class EspAtError(DeviceError):
+    """An ESP-AT command failed; ``err_code`` is the decoded ``ERR CODE`` when ``AT+SYSLOG=1``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        offset: int | None = None,
+        status: int | str | None = None,
+        err_code: object | None = None,
+    ) -> None:
+        self.err_code = err_code
+        super().__init__(message, operation=operation, offset=offset, status=status)
+
+
+class DownloadFailedError(EspAtError):
+    """``AT+HTTPCGET`` ended with ``ERROR`` (connection failed, reset mid-body, HTTP error).
+
+    Transient: the download resumes with a ``Range`` request or restarts.
+    ``http_status`` is the server's status where the module reported it.
+    """
+
+    transient = True
+    http_status: int | None = None
+
+
+class DownloadSizeError(DfuError):
+    """The image's length differs from the ``<size>`` of ``+RMFWNOTIFY``."""
+
+
+class NotificationFormatError(ProtocolError):
+    """A ``+RMFWNOTIFY`` line that cannot be parsed (the message never includes the URL)."""
+
+    transient = False
+
+
+class NoUpdateError(DfuTimeoutError):
+    """No ``+RMFWNOTIFY`` arrived: the cloud has no unfinished host-MCU job for this node."""
+
+    transient = False
+
+
+class JobRejectedError(DfuError):
+    """The application declined the job's version; the job was reported rejected (5)."""
+
+
+class InstallFailedError(DfuError):
+    """The install callback raised; the job was reported failed (3). ``__cause__`` says why."""

@@ -1,0 +1,170 @@
+"""The download of a host-MCU image as a :class:`~aiodfu.core.transfer.Transfer` for the engine.
+
+``AT+HTTPCGET`` is one long command that streams the whole body, so
+``prepare`` starts it in the background and each engine chunk (``move``)
+waits until the stream has delivered that far; ``complete`` waits for the
+final ``OK`` and checks the length against ``+RMFWNOTIFY``.
+
+Resume (reference section 5.5): after a link loss or a mid-stream ``ERROR``
+the bytes received so far are kept and the next attempt asks for the rest
+with ``Range: bytes=<k - overlap>-`` (set with ``AT+HTTPCHEAD``). The first
+``overlap`` bytes must equal what we already hold, which proves the server
+honoured the range; if it did not (a ``200`` with the whole body), if it
+answered ``416``, if the module treats ``206`` as a failure, or if it has no
+``AT+HTTPCHEAD``, resume is switched off and the download restarts cleanly
+from byte 0. Nothing is ever appended twice: the host owns the buffer and
+trims it to the offset it continues from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiodfu.core.errors import DfuError, ProtocolError
+from aiodfu.core.transfer import Chunk, chunk_plan
+from aiodfu.rainmaker.device import RainMakerDevice
+from aiodfu.rainmaker.errors import DownloadFailedError, DownloadSizeError, EspAtError
+from aiodfu.rainmaker.protocol import FirmwareNotification
+
+log = logging.getLogger("aiodfu.rainmaker")
+
+PROGRESS_STEP = 4096
+"""Bytes per engine chunk: how often progress is reported while the stream runs."""
+
+RANGE_OVERLAP = 64
+"""Bytes re-requested before the resume offset to prove the server honoured ``Range``."""
+
+
+class RangeIgnoredError(ProtocolError):
+    """The server did not start the body where the ``Range`` header asked (transient)."""
+
+
+class DownloadTransfer:
+    """Pull ``notification``'s image through ``device`` into :attr:`received`."""
+
+    def __init__(
+        self, device: RainMakerDevice, notification: FirmwareNotification, *, resume: bool
+    ) -> None:
+        self.device = device
+        self.notification = notification
+        self.resume = resume
+        self.received = bytearray()
+        self.headers_used = False
+        self.resumes = 0
+        self._verify: bytes = b""
+        self._task: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+
+    @property
+    def size(self) -> int:
+        return self.notification.size
+
+    async def prepare(self, attempt: int) -> int:
+        await self.device.set_url(self.notification.url)
+        self._verify = b""
+        start = len(self.received) if self.resume else 0
+        if start:
+            start = await self._ask_range(start)
+        elif self.headers_used:
+            await self.device.command("AT+HTTPCHEAD=0")
+        del self.received[start:]
+        self._arrived.clear()
+        self._task = asyncio.get_running_loop().create_task(
+            self.device.http_get(self._on_data, start)
+        )
+        return start
+
+    async def _ask_range(self, start: int) -> int:
+        overlap = min(start, RANGE_OVERLAP)
+        try:
+            if self.headers_used:
+                await self.device.command("AT+HTTPCHEAD=0")  # a later header would add, not replace
+            self.headers_used = True
+            await self.device.set_header(f"Range: bytes={start - overlap}-")
+        except EspAtError as exc:
+            log.info("no AT+HTTPCHEAD on this module (%s): restarting from byte 0", exc.status)
+            self.resume = False
+            self.headers_used = False
+            return 0
+        self._verify = bytes(self.received[start - overlap : start])
+        self.resumes += 1
+        log.info("resuming the download at byte %d", start)
+        return start
+
+    def _on_data(self, data: bytes) -> None:
+        if self._verify:
+            take = min(len(self._verify), len(data))
+            if data[:take] != self._verify[:take]:
+                self.resume = False
+                raise RangeIgnoredError(
+                    "the server did not honour the Range request; restarting from byte 0",
+                    operation="AT+HTTPCGET",
+                    offset=len(self.received),
+                )
+            self._verify, data = self._verify[take:], data[take:]
+        if len(self.received) + len(data) > self.size:
+            raise DownloadSizeError(
+                f"the server sent more than the {self.size} bytes +RMFWNOTIFY announced",
+                operation="AT+HTTPCGET",
+                offset=len(self.received),
+            )
+        self.received += data
+        self._arrived.set()
+
+    def plan(self, start: int) -> Iterable[Chunk]:
+        return chunk_plan(self.size, PROGRESS_STEP, start)
+
+    async def move(self, chunk: Chunk) -> None:
+        task = self._task
+        assert task is not None
+        while len(self.received) < chunk.end:
+            if task.done():
+                task.result()  # the download's error, if it failed
+                raise self._short()
+            self._arrived.clear()
+            arrived = asyncio.ensure_future(self._arrived.wait())
+            either: set[asyncio.Future[Any]] = {task, arrived}
+            try:
+                await asyncio.wait(
+                    either, return_when=asyncio.FIRST_COMPLETED
+                )  # task: idle-bounded
+            finally:
+                arrived.cancel()
+
+    async def complete(self) -> None:
+        assert self._task is not None
+        await self._task
+        if len(self.received) != self.size:
+            raise self._short()
+
+    def _short(self) -> DownloadSizeError:
+        return DownloadSizeError(
+            f"the download ended after {len(self.received)} of the {self.size} bytes "
+            "+RMFWNOTIFY announced",
+            operation="AT+HTTPCGET",
+            offset=len(self.received),
+        )
+
+    async def recover(self, error: DfuError, attempt: int) -> None:
+        await self.close()
+        if isinstance(error, DownloadFailedError) and error.http_status in (206, 416):
+            self.resume = False  # the module refuses partial content, or the range is bad
+        if isinstance(error, DownloadFailedError) and error.http_status == 403:
+            log.info("the download URL expired; fetching job %s again", self.notification.job_id)
+            await self.device.recover()
+            self.notification = await self.device.fetch(self.notification.job_id)
+            return
+        await self.device.recover()
+
+    async def close(self) -> None:
+        """Stop waiting for a stream in flight (the module finishes it on its own)."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, DfuError):
+                await task

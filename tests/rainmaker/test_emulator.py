@@ -1,0 +1,175 @@
+"""The emulated module byte for byte, per the reference's emulator checklist."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from aiodfu.testing.rainmaker import RainMakerEmulator
+from aiodfu.testing.rainmaker_http import FirmwareServer
+from aiodfu.transports.base import ByteStream
+
+from .conftest import offer
+
+
+async def read_until(stream: ByteStream, end: bytes, timeout: float = 2.0) -> bytes:
+    data = b""
+    async with asyncio.timeout(timeout):
+        while not data.endswith(end):
+            data += await stream.read(1)
+    return data
+
+
+async def ask(stream: ByteStream, command: bytes, end: bytes = b"OK\r\n") -> bytes:
+    await stream.write(command + b"\r\n")
+    return await read_until(stream, end)
+
+
+def parse_chunks(raw: bytes) -> tuple[bytes, list[int]]:
+    """The body and chunk sizes of a complete ``+HTTPCGET`` answer ending in ``OK``."""
+    sizes, body, position = [], b"", 0
+    while raw.startswith(b"+HTTPCGET:", position):
+        comma = raw.index(b",", position)
+        size = int(raw[position + 10 : comma])
+        sizes.append(size)
+        body += raw[comma + 1 : comma + 1 + size]
+        assert raw[comma + 1 + size : comma + 3 + size] == b"\r\n"
+        position = comma + 3 + size
+    assert raw[position:] == b"\r\nOK\r\n"
+    return body, sizes
+
+
+async def test_echo_by_default_then_off(module: RainMakerEmulator) -> None:
+    host = module.connect()
+    assert await ask(host, b"AT") == b"AT\r\n\r\nOK\r\n"
+    assert await ask(host, b"ATE0") == b"ATE0\r\n\r\nOK\r\n"
+    assert await ask(host, b"AT") == b"\r\nOK\r\n"
+
+
+async def test_error_rules_and_err_codes(module: RainMakerEmulator) -> None:
+    host = module.connect()
+    await ask(host, b"ATE0")
+    assert await ask(host, b"AT+NOPE", b"ERROR\r\n") == b"\r\nERROR\r\n"
+    await ask(host, b"AT+SYSLOG=1")
+    assert await ask(host, b"AT+NOPE", b"ERROR\r\n") == b"ERR CODE:0x01090000\r\n\r\nERROR\r\n"
+    assert await ask(host, b"XYZ", b"ERROR\r\n") == b"ERR CODE:0x01030000\r\n\r\nERROR\r\n"
+    too_long = b'AT+HTTPCGET="' + b"x" * 250 + b'"'
+    assert (await ask(host, too_long, b"ERROR\r\n")).startswith(b"ERR CODE:0x01040000")
+
+
+async def test_busy_while_a_command_runs(server: FirmwareServer) -> None:
+    async with RainMakerEmulator(echo=False, command_latency=0.05) as module:
+        host = module.connect()
+        await host.write(b"AT\r\nAT\r\n")
+        assert await read_until(host, b"OK\r\n") == b"busy p...\r\n\r\nOK\r\n"
+
+
+async def test_url_prompt_flow_exact_count_and_query(module: RainMakerEmulator) -> None:
+    host = module.connect()
+    await ask(host, b"ATE0")
+    assert await ask(host, b"AT+HTTPURLCFG=7", b"ERROR\r\n") == b"\r\nERROR\r\n"  # < 8
+    await host.write(b"AT+HTTPURLCFG=12\r\n")
+    assert await read_until(host, b">") == b"\r\nOK\r\n\r\n>"
+    await host.write(b"http://h/p?aAT\r\n")  # 12 bytes of URL, then "AT\r\n" is a command
+    assert await read_until(host, b"OK\r\n") == b"\r\nSET OK\r\n"
+    assert await read_until(host, b"OK\r\n") == b"\r\nOK\r\n"
+    assert module.stored_url == "http://h/p?a"
+    assert await ask(host, b"AT+HTTPURLCFG?") == b"+HTTPURLCFG:12,http://h/p?a\r\n\r\nOK\r\n"
+    await ask(host, b"AT+HTTPURLCFG=0")
+    assert module.stored_url is None
+
+
+async def test_fetch_needs_the_cloud_and_result_needs_a_pending_job(
+    server: FirmwareServer,
+) -> None:
+    async with RainMakerEmulator(echo=False, cloud_connected=False) as module:
+        job = offer(module, server)
+        host = module.connect()
+        assert await ask(host, b"AT+RMOTAFETCH", b"ERROR\r\n") == b"\r\nERROR\r\n"
+        assert await ask(host, b"AT+RMCONN") == b"\r\nOK\r\n"
+        assert await read_until(host, b"+RMCONNECTED\r\n") == b"+RMCONNECTED\r\n"
+        result = b'AT+RMOTARESULT=0,"' + job.job_id.encode() + b'",2,"done"'
+        assert await ask(host, result, b"ERROR\r\n") == b"\r\nERROR\r\n"  # nothing pending
+        assert await ask(host, b"AT+RMOTAFETCH") == b"\r\nOK\r\n"
+        notify = await read_until(host, b"\r\n")
+        assert notify.startswith(b"+RMFWNOTIFY:0,40000,http://127.0.0.1:")
+        assert notify.endswith(b",2.0.1," + job.job_id.encode() + b"\r\n")
+        for bad in (
+            b'AT+RMOTARESULT=0,"' + job.job_id.encode() + b'",6,"x"',  # status out of range
+            b'AT+RMOTARESULT=0,"' + job.job_id.encode() + b'",2',  # three parameters
+            b"AT+RMOTARESULT=0," + job.job_id.encode() + b',2,"x"',  # job not quoted
+        ):
+            assert await ask(host, bad, b"ERROR\r\n") == b"\r\nERROR\r\n"
+        assert await ask(host, result[:-6] + b'"a\\,b\\"c"') == b"\r\nOK\r\n"
+        assert module.results[-1].info == 'a,b"c'
+        assert not module.host_ota_pending
+        assert await ask(host, result, b"ERROR\r\n") == b"\r\nERROR\r\n"  # cleared by 2
+
+
+async def test_reset_prints_ready_and_forgets_ram_state(server: FirmwareServer) -> None:
+    async with RainMakerEmulator() as module:
+        host = module.connect()
+        await ask(host, b"ATE0")
+        await ask(host, b"AT+SYSLOG=1")
+        assert await ask(host, b"AT+RST", b"ready\r\n") == b"\r\nOK\r\nready\r\n"
+        assert module.echo and not module.syslog
+
+
+async def test_rmota_changes_only_with_suppression_and_the_delayed_bug(
+    module: RainMakerEmulator, server: FirmwareServer
+) -> None:
+    host = module.connect()
+    await ask(host, b"ATE0")
+    module.module_ota(1)
+    module.module_ota(1)  # unchanged: not printed again
+    module.module_ota(4)
+    assert await read_until(host, b"+RMOTA:5\r\n") == b"+RMOTA:1\r\n+RMOTA:5\r\n"
+    offer(module, server)
+    await ask(host, b"AT+RMOTAFETCH")
+    await read_until(host, b"\r\n")  # +RMFWNOTIFY: host OTA now pending
+    module.module_ota(2)  # suppressed
+    assert await ask(host, b"AT") == b"\r\nOK\r\n"
+
+
+async def test_download_chunks_vary_and_stay_within_rx_size(
+    module: RainMakerEmulator, server: FirmwareServer
+) -> None:
+    image = bytes(range(256)) * 40
+    url = server.add("x.bin", image)
+    host = module.connect()
+    await ask(host, b"ATE0")
+    command = f"AT+HTTPURLCFG={len(url)}".encode()
+    await host.write(command + b"\r\n")
+    await read_until(host, b">")
+    await host.write(url.encode())
+    await read_until(host, b"SET OK\r\n")
+    await host.write(b'AT+HTTPCGET="",2048,700,2000\r\n')
+    body, sizes = parse_chunks(await read_until(host, b"\r\nOK\r\n"))
+    assert body == image
+    assert max(sizes) <= 700 and len(set(sizes)) > 1
+
+
+@pytest.mark.parametrize("honour", [True, False])
+async def test_range_header_is_sent_and_honoured_or_not(
+    module: RainMakerEmulator, server: FirmwareServer, honour: bool
+) -> None:
+    server.faults.honour_range = honour
+    image = bytes(range(256)) * 4
+    url = server.add("x.bin", image)
+    host = module.connect()
+    await ask(host, b"ATE0")
+    header = b"Range: bytes=1000-"
+    await host.write(b"AT+HTTPCHEAD=%d\r\n" % len(header))
+    await read_until(host, b">")
+    await host.write(header)
+    await read_until(host, b"OK\r\n")
+    assert await ask(host, b"AT+HTTPCHEAD?") == b'+HTTPCHEAD:0,"Range: bytes=1000-"\r\n\r\nOK\r\n'
+    await host.write(b"AT+HTTPURLCFG=%d\r\n" % len(url))
+    await read_until(host, b">")
+    await host.write(url.encode())
+    await read_until(host, b"SET OK\r\n")
+    await host.write(b'AT+HTTPCGET=""\r\n')
+    body, _ = parse_chunks(await read_until(host, b"\r\nOK\r\n"))
+    assert body == (image[1000:] if honour else image)
+    assert server.requests[-1].headers["range"] == "bytes=1000-"
