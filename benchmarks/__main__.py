@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from benchmarks import drogue, serial_modem
+from benchmarks import drogue, rainmaker, serial_modem
 
-BENCHMARKS = {"serial-modem": serial_modem.run, "drogue": drogue.run}
+BENCHMARKS = {
+    "serial-modem": serial_modem.run,
+    "drogue": drogue.run,
+    "rainmaker": rainmaker.run,
+}
 
 
 def main() -> None:

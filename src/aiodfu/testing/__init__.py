@@ -14,6 +14,8 @@ from aiodfu.testing.images import (
     random_firmware,
 )
 from aiodfu.testing.pty import serve_pty
+from aiodfu.testing.rainmaker import HostJob, RainMakerEmulator, RainMakerFaults
+from aiodfu.testing.rainmaker_http import FirmwareServer, HttpFaults
 from aiodfu.testing.serial_modem import (
     FirmwareGeneration,
     SerialModemEmulator,
@@ -29,8 +31,13 @@ __all__ = [
     "DrogueFaults",
     "Emulator",
     "FirmwareGeneration",
+    "FirmwareServer",
+    "HostJob",
+    "HttpFaults",
     "LinkFaults",
     "LinkModel",
+    "RainMakerEmulator",
+    "RainMakerFaults",
     "SerialModemEmulator",
     "SerialModemFaults",
     "UrcOrder",

@@ -12,6 +12,9 @@ are async fixtures and need pytest-asyncio; without it they are not defined.
   ``serial_modem_emulator``, for code that opens a real serial port.
 * ``drogue_emulator`` / ``drogue_pty`` -- the same for a Drogue device
   (embedded-update on embassy-boot).
+* ``rainmaker_emulator`` / ``rainmaker_pty`` -- an ESP-AT RainMaker module with
+  a pending host-MCU OTA job served from its own loopback HTTP server;
+  ``rainmaker_server`` -- a bare loopback :class:`FirmwareServer`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import pytest
 from aiodfu.testing.drogue import DrogueEmulator
 from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.pty import serve_pty
+from aiodfu.testing.rainmaker import RainMakerEmulator
+from aiodfu.testing.rainmaker_http import FirmwareServer
 from aiodfu.testing.serial_modem import SerialModemEmulator
 
 E = TypeVar("E", bound=Emulator)
@@ -87,3 +92,20 @@ else:
         """A pty path on which ``drogue_emulator`` answers."""
         async with serve_pty(drogue_emulator) as path:
             yield path
+
+    @pytest_asyncio.fixture
+    async def rainmaker_emulator(aiodfu_emulators: EmulatorRegistry) -> RainMakerEmulator:
+        """An ESP-AT RainMaker module with default options."""
+        return aiodfu_emulators(RainMakerEmulator())
+
+    @pytest_asyncio.fixture
+    async def rainmaker_pty(rainmaker_emulator: RainMakerEmulator) -> AsyncIterator[str]:
+        """A pty path on which ``rainmaker_emulator`` answers."""
+        async with serve_pty(rainmaker_emulator) as path:
+            yield path
+
+    @pytest_asyncio.fixture
+    async def rainmaker_server() -> AsyncIterator[FirmwareServer]:
+        """A firmware HTTP server on 127.0.0.1 with Range support and fault injection."""
+        async with FirmwareServer() as server:
+            yield server
