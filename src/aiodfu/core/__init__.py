@@ -17,7 +17,13 @@ from aiodfu.core.errors import (
 )
 from aiodfu.core.image import FirmwareImage, ImageKind
 from aiodfu.core.progress import Phase, Progress, ProgressCallback, ProgressTracker
-from aiodfu.core.session import Connector, UpdateResult, UpdateSession
+from aiodfu.core.session import (
+    Connector,
+    InstallCallback,
+    PullSession,
+    UpdateResult,
+    UpdateSession,
+)
 from aiodfu.core.transfer import Chunk, RetryPolicy, Transfer, chunk_plan, run_transfer
 
 __all__ = [
@@ -33,12 +39,14 @@ __all__ = [
     "ImageError",
     "ImageIntegrityError",
     "ImageKind",
+    "InstallCallback",
     "LinkLostError",
     "Phase",
     "Progress",
     "ProgressCallback",
     "ProgressTracker",
     "ProtocolError",
+    "PullSession",
     "RetriesExhaustedError",
     "RetryPolicy",
     "Transfer",

@@ -49,10 +49,29 @@ class UpdateResult:
 
 
 class UpdateSession(AsyncResource):
-    """An open connection to one device that can update it."""
+    """An open connection to one device that this host updates (push)."""
 
     @abc.abstractmethod
     async def update(
         self, image: FirmwareImage, *, progress: ProgressCallback | None = None
     ) -> UpdateResult:
         """Send ``image`` and have the device take it; raise a :class:`DfuError` otherwise."""
+
+
+InstallCallback = Callable[[FirmwareImage], Awaitable[object] | object]
+"""Installs a verified image (sync or async); raising reports the update as failed."""
+
+
+class PullSession(AsyncResource):
+    """An open connection to a device that delivers an image to this host (pull).
+
+    The device (a Notecard, an ESP-AT module) has downloaded or can download
+    the image; the session retrieves and verifies it, calls ``install``, and
+    reports the outcome back through the device.
+    """
+
+    @abc.abstractmethod
+    async def update(
+        self, *, install: InstallCallback, progress: ProgressCallback | None = None
+    ) -> UpdateResult:
+        """Retrieve, verify, ``install`` and report; raise a :class:`DfuError` otherwise."""

@@ -23,7 +23,7 @@ from aiodfu.rainmaker.protocol import (
     parse_fw_notify,
     redact,
 )
-from aiodfu.rainmaker.session import Accept, Install, RainMakerSession, open
+from aiodfu.rainmaker.session import Accept, RainMakerSession, open
 from aiodfu.rainmaker.timeouts import Timeouts
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "ErrCode",
     "EspAtError",
     "FirmwareNotification",
-    "Install",
     "InstallFailedError",
     "JobRejectedError",
     "NoUpdateError",

@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Self
 
 from aiodfu.core.errors import DfuError
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
-from aiodfu.core.resource import AsyncResource
-from aiodfu.core.session import Connector, UpdateResult
+from aiodfu.core.session import Connector, InstallCallback, PullSession, UpdateResult
 from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.rainmaker.device import RainMakerDevice
 from aiodfu.rainmaker.errors import InstallFailedError, JobRejectedError
@@ -34,9 +33,6 @@ from aiodfu.transports.serial import open_serial
 
 log = logging.getLogger("aiodfu.rainmaker")
 
-Install = Callable[[FirmwareImage], Awaitable[object] | object]
-"""Writes the image to the host's inactive slot (sync or async); raising means failure."""
-
 Accept = Callable[[FirmwareNotification], bool | str]
 """Decides on a job before download: ``True``, or ``False``/a reason to reject it."""
 
@@ -44,7 +40,7 @@ MODULE_OTA_DONE = frozenset({2, 3, 4, 5})
 """``+RMOTA`` statuses that end the module's own OTA (5 also means "delayed": firmware bug)."""
 
 
-class RainMakerSession(AsyncResource):
+class RainMakerSession(PullSession):
     """A host-MCU OTA session through one ESP-AT RainMaker module.
 
     ``connector`` opens the link and is called again to reconnect after a link
@@ -123,7 +119,7 @@ class RainMakerSession(AsyncResource):
     async def update(
         self,
         *,
-        install: Install,
+        install: InstallCallback,
         accept: Accept | None = None,
         job: FirmwareNotification | None = None,
         progress: ProgressCallback | None = None,
