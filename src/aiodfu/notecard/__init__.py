@@ -1,0 +1,58 @@
+"""Blues Notecard host-MCU firmware update (IAP: ``dfu.status``/``hub.set``/``dfu.get``).
+
+The host pulls the image the Notecard downloaded from Notehub, verifies it,
+installs it through a callback and reports the outcome back through the card.
+:class:`NotecardClient` is the general JSON request client (CRC + sequence,
+segmented writes, retries, heartbeats, resync). See ``docs/protocols/notecard.md``.
+"""
+
+from aiodfu.notecard.card import DEFAULT_CHUNK_SIZE, SUCCESS_STATUS, Installer, Notecard, open
+from aiodfu.notecard.client import NotecardClient
+from aiodfu.notecard.errors import (
+    BinaryTransferError,
+    ChunkVerificationError,
+    CorruptResponseError,
+    DfuModeEntryTimeoutError,
+    DfuModeError,
+    ImageChangedError,
+    ImageNotReadyError,
+    ImageSupersededError,
+    ImageVerificationError,
+    InstallFailedError,
+    MissingImageInfoError,
+    NotecardIoError,
+    NotecardRequestError,
+    RequestNotSupportedError,
+    ResyncFailedError,
+)
+from aiodfu.notecard.messages import BinaryStoreStatus, DfuMode, DfuStatus, ImageInfo
+from aiodfu.notecard.timeouts import Timeouts
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "SUCCESS_STATUS",
+    "BinaryStoreStatus",
+    "BinaryTransferError",
+    "ChunkVerificationError",
+    "CorruptResponseError",
+    "DfuMode",
+    "DfuModeEntryTimeoutError",
+    "DfuModeError",
+    "DfuStatus",
+    "ImageChangedError",
+    "ImageInfo",
+    "ImageNotReadyError",
+    "ImageSupersededError",
+    "ImageVerificationError",
+    "InstallFailedError",
+    "Installer",
+    "MissingImageInfoError",
+    "Notecard",
+    "NotecardClient",
+    "NotecardIoError",
+    "NotecardRequestError",
+    "RequestNotSupportedError",
+    "ResyncFailedError",
+    "Timeouts",
+    "open",
+]

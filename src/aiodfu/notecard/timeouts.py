@@ -1,0 +1,42 @@
+"""How long the Notecard backend waits, and how it paces what it writes.
+
+Defaults follow note-c (reference 2.2, 2.4, 2.6, 3.2): 30 s for the first
+byte of a response, 1 s between its bytes, 500 ms between retries, 250 ms
+pauses between 250-byte request segments, a reset that drains for 500 ms,
+DFU-mode entry polled every 2.5 s for up to 2 minutes and re-sent every
+10 minutes against the card's 15-minute DFU-mode timeout.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Timeouts:
+    """Seconds for each wait; override any with ``attrs.evolve``."""
+
+    first_byte: float = 30.0
+    """From the end of a request to the first byte of its response (and after a heartbeat)."""
+    inter_byte: float = 1.0
+    """Between the bytes of one response, and of a binary frame."""
+    transaction: float = 300.0
+    """Cap on one attempt of a transaction, heartbeats included (a heartbeat flood ends here)."""
+    retry_pause: float = 0.5
+    """Between the attempts of a transaction."""
+    segment_pause: float = 0.25
+    """After each 250-byte request segment but the last (plus the segment's wire time)."""
+    reset_settle: float = 0.25
+    """Before a reset, so the card processes any segment already sent."""
+    reset_drain: float = 0.5
+    """Quiet time that ends one reset attempt (restarted by every non-CR/LF byte)."""
+    reset_pause: float = 0.5
+    """Between failed reset attempts."""
+    open: float = 5.0
+    """Opening the port (through the connector)."""
+    dfu_entry: float = 120.0
+    """From ``hub.set mode:dfu`` until the card serves the image."""
+    dfu_probe_interval: float = 2.5
+    """Between ``dfu.get length:0`` probes while the card enters DFU mode."""
+    dfu_keepalive: float = 600.0
+    """Re-send ``hub.set mode:dfu`` this often while retrieving (the card exits after 15 min)."""

@@ -1,0 +1,95 @@
+"""``aiodfu notecard status|update|nofu`` against an emulated card on a pty, plus the demo and the
+emulator factory the shared CLI registers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aiodfu.cli.notecard import command, demo, emulator_factory
+from aiodfu.cli.output import Reporter
+from aiodfu.testing.notecard import NotecardEmulator
+from aiodfu.testing.pty import serve_pty
+from aiodfu.transports.memory import LinkModel
+
+from .conftest import IMAGE
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[NotecardEmulator, str]]:
+    """A card on a pty, served by its own event loop in a thread (the CLI runs its own loop)."""
+    card = NotecardEmulator(image=IMAGE, image_version="3.1.4")
+    ready: list[str] = []
+    started = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with serve_pty(card) as path:
+            ready.append(path)
+            started.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert started.wait(5)
+    yield card, ready[0]
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(5)
+    loop.close()
+    assert not card.failures
+
+
+def test_update_writes_the_verified_image_and_closes_out(
+    served: tuple[NotecardEmulator, str], tmp_path: Path
+) -> None:
+    card, path = served
+    output = tmp_path / "host.bin"
+    result = CliRunner().invoke(command, ["update", "--port", path, "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert output.read_bytes() == IMAGE
+    assert card.mode == "completed"
+    assert "binary" in result.output
+
+
+def test_status_reports_the_image_and_the_version(served: tuple[NotecardEmulator, str]) -> None:
+    card, path = served
+    result = CliRunner().invoke(command, ["status", "--port", path, "--report-version", "1.0.9"])
+    assert result.exit_code == 0, result.output
+    assert "ready" in result.output and "3.1.4" in result.output
+    assert card.reported_version == "1.0.9"
+
+
+def test_nofu_configures_card_dfu(served: tuple[NotecardEmulator, str]) -> None:
+    card, path = served
+    result = CliRunner().invoke(command, ["nofu", "--port", path, "--name", "stm32", "--on"])
+    assert result.exit_code == 0, result.output
+    assert card.card_dfu == {"name": "stm32", "on": True}
+
+
+def test_update_without_an_image_is_a_clear_error(
+    served: tuple[NotecardEmulator, str], tmp_path: Path
+) -> None:
+    card, path = served
+    card.image = None
+    card.mode = "idle"
+    output = tmp_path / "host.bin"
+    result = CliRunner().invoke(command, ["update", "--port", path, "--output", str(output)])
+    assert result.exit_code == 1
+    assert "no image ready" in result.output and not output.exists()
+
+
+async def test_demo_verifies_byte_for_byte() -> None:
+    await demo(Reporter(json_lines=True), 20_000, 1_000_000)
+
+
+def test_emulator_factory_offers_the_file() -> None:
+    card = emulator_factory(b"firmware", LinkModel(baud=9600))
+    assert isinstance(card, NotecardEmulator)
+    assert card.image == b"firmware" and card.mode == "ready"
+    assert card.link_model.baud == 9600
