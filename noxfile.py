@@ -39,8 +39,11 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Throughput and CPU benchmarks against the emulators (prints tables; takes minutes)."""
-    session.install("-e", ".")
+    """Throughput and CPU benchmarks against the emulators (prints tables; takes minutes).
+
+    The test extra brings note-python, which the Notecard benchmark compares against.
+    """
+    session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from benchmarks import drogue, rainmaker, serial_modem
+from benchmarks import drogue, notecard, rainmaker, serial_modem
 
 BENCHMARKS = {
     "serial-modem": serial_modem.run,
     "drogue": drogue.run,
+    "notecard": notecard.run,
     "rainmaker": rainmaker.run,
 }
 

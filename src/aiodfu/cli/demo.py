@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable
 
 import click
 
-from aiodfu.cli import drogue, rainmaker, serial_modem
+from aiodfu.cli import drogue, notecard, rainmaker, serial_modem
 from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
 
 SCENARIOS: dict[str, Callable[[Reporter, int, int], Awaitable[None]]] = {
     "serial-modem": serial_modem.demo,
     "drogue": drogue.demo,
+    "notecard": notecard.demo,
     "rainmaker": rainmaker.demo,
 }
 

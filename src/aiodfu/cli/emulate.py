@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from aiodfu.cli import drogue, rainmaker, serial_modem
+from aiodfu.cli import drogue, notecard, rainmaker, serial_modem
 from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
 from aiodfu.testing.emulator import Emulator
@@ -25,6 +25,7 @@ from aiodfu.transports.memory import LinkModel
 EMULATORS: dict[str, Callable[[bytes | None, LinkModel], Emulator]] = {
     "serial-modem": serial_modem.emulator_factory,
     "drogue": drogue.emulator_factory,
+    "notecard": notecard.emulator_factory,
     "rainmaker": rainmaker.emulator_factory,
 }
 

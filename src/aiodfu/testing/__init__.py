@@ -13,6 +13,8 @@ from aiodfu.testing.images import (
     build_modem_delta,
     random_firmware,
 )
+from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults
+from aiodfu.testing.notecard import Storage as NotecardStorage
 from aiodfu.testing.pty import serve_pty
 from aiodfu.testing.rainmaker import HostJob, RainMakerEmulator, RainMakerFaults
 from aiodfu.testing.rainmaker_http import FirmwareServer, HttpFaults
@@ -36,6 +38,9 @@ __all__ = [
     "HttpFaults",
     "LinkFaults",
     "LinkModel",
+    "NotecardEmulator",
+    "NotecardFaults",
+    "NotecardStorage",
     "RainMakerEmulator",
     "RainMakerFaults",
     "SerialModemEmulator",

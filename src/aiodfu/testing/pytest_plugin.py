@@ -12,6 +12,8 @@ are async fixtures and need pytest-asyncio; without it they are not defined.
   ``serial_modem_emulator``, for code that opens a real serial port.
 * ``drogue_emulator`` / ``drogue_pty`` -- the same for a Drogue device
   (embedded-update on embassy-boot).
+* ``notecard_emulator`` / ``notecard_pty`` -- a Blues Notecard offering a
+  64 KiB host firmware image.
 * ``rainmaker_emulator`` / ``rainmaker_pty`` -- an ESP-AT RainMaker module with
   a pending host-MCU OTA job served from its own loopback HTTP server;
   ``rainmaker_server`` -- a bare loopback :class:`FirmwareServer`.
@@ -26,6 +28,8 @@ import pytest
 
 from aiodfu.testing.drogue import DrogueEmulator
 from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.images import random_firmware
+from aiodfu.testing.notecard import NotecardEmulator
 from aiodfu.testing.pty import serve_pty
 from aiodfu.testing.rainmaker import RainMakerEmulator
 from aiodfu.testing.rainmaker_http import FirmwareServer
@@ -109,3 +113,14 @@ else:
         """A firmware HTTP server on 127.0.0.1 with Range support and fault injection."""
         async with FirmwareServer() as server:
             yield server
+
+    @pytest_asyncio.fixture
+    async def notecard_emulator(aiodfu_emulators: EmulatorRegistry) -> NotecardEmulator:
+        """A Notecard offering 64 KiB of host firmware."""
+        return aiodfu_emulators(NotecardEmulator(image=random_firmware(65536, seed=4)))
+
+    @pytest_asyncio.fixture
+    async def notecard_pty(notecard_emulator: NotecardEmulator) -> AsyncIterator[str]:
+        """A pty path on which ``notecard_emulator`` answers."""
+        async with serve_pty(notecard_emulator) as path:
+            yield path
