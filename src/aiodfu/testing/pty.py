@@ -55,12 +55,14 @@ class PtyStream:
         self._read_pacer = _Pacer(self._model)
         self._write_pacer = _Pacer(self._model)
         self._closed = False
+        rate = self._model.bytes_per_second
+        # A paced pty moves bytes in slices of a couple of milliseconds of wire time.
+        self._slice = None if rate is None else max(1, int(rate * 0.002))
         os.set_blocking(master_fd, False)
 
     async def read(self, max_bytes: int = 65536) -> bytes:
-        rate = self._model.bytes_per_second
-        if rate is not None:  # read in slices of a few milliseconds of wire time
-            max_bytes = min(max_bytes, max(1, int(rate * 0.002)))
+        if self._slice is not None:
+            max_bytes = min(max_bytes, self._slice)
         loop = asyncio.get_running_loop()
         while True:
             if self._closed:
@@ -85,7 +87,15 @@ class PtyStream:
                 loop.remove_reader(self._fd)
 
     async def write(self, data: Buffer) -> None:
+        """Write in slices, each released once its wire time has passed (as it would arrive)."""
         view = memoryview(bytes(data))
+        step = self._slice or len(view)
+        while view:
+            piece, view = view[:step], view[step:]
+            await self._write_pacer.consume(len(piece))
+            await self._write_all(piece)
+
+    async def _write_all(self, view: memoryview) -> None:
         loop = asyncio.get_running_loop()
         while view:
             if self._closed:
@@ -97,7 +107,6 @@ class PtyStream:
             except OSError as exc:
                 raise LinkLostError(f"pty failed: {exc}") from exc
             if sent:
-                await self._write_pacer.consume(sent)
                 view = view[sent:]
                 continue
             ready = loop.create_future()
