@@ -1,0 +1,27 @@
+"""Errors specific to the legacy nRF5 DFU backend (all in the :class:`DfuError` tree)."""
+
+from __future__ import annotations
+
+from aiodfu.core.errors import DeviceError, ImageError, ProtocolError
+
+
+class PackageError(ImageError):
+    """A legacy DFU package (zip, manifest, init packet) is malformed or inconsistent."""
+
+
+class TargetStatusError(DeviceError):
+    """The target answered a Control Point request with a status other than SUCCESS.
+
+    ``status`` is the target's status byte (2 INVALID_STATE ... 6 OPERATION_FAILED).
+    Not transient: retrying the same request cannot change the answer; the
+    controller itself decides when a status calls for a fallback or a restart.
+    """
+
+
+class PacketLossError(ProtocolError):
+    """A Packet Receipt Notification counted fewer bytes than were sent.
+
+    A write-without-response packet was lost (a proxy, a full receive pool):
+    the target's image has a hole, so the transfer restarts cleanly after a
+    target reset (transient).
+    """

@@ -1,0 +1,36 @@
+"""How long the legacy DFU controller waits for each answer (protocol reference section 4).
+
+The defaults are the reference's recommendations: the Start response comes only
+after the target has erased the whole receive bank (seconds; ~10 s for 140 KB
+on an nRF52), so it gets a minute; the total guard is the target's own 120 s
+inactivity timer.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Timeouts:
+    """Seconds to wait for each answer; override any with ``attrs.evolve``."""
+
+    connect: float = 20.0
+    """Connecting and discovering services."""
+    gatt: float = 10.0
+    """Any single GATT read, write or subscription."""
+    start: float = 60.0
+    """``10 01 xx`` after Start DFU and the size record: the target erases first."""
+    init: float = 30.0
+    """``10 02 xx`` after ``02 01``."""
+    packet_receipt: float = 10.0
+    """The next Packet Receipt Notification while the credit window is full."""
+    receive_complete: float = 30.0
+    """``10 03 01`` after the last firmware byte (written to flash first)."""
+    validate: float = 30.0
+    response: float = 10.0
+    """Other responses (``10 07``)."""
+    disconnect: float = 10.0
+    """The target dropping the link after Activate & Reset, Reset or a buttonless jump."""
+    bootloader_search: float = 60.0
+    """Finding the bootloader after a buttonless jump or a reset (scanning, reconnecting)."""

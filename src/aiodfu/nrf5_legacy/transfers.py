@@ -1,0 +1,236 @@
+"""The engine's view of one legacy DFU session: start, stream with credits, finish, resume.
+
+Flow control: the target's Packet Receipt Notifications count *bytes accepted*.
+They are used as credits: at most ``window`` packets may be sent beyond the
+last count the target confirmed, so the link stays full (the next packets are
+already in flight while a receipt travels back) but the target's 8-buffer
+receive pool is never asked to hold more than the window. Every receipt is
+checked against what was sent: a smaller count means a lost packet.
+
+Resume: after a link loss the target keeps its RAM state. The controller
+reconnects, re-enables notifications, asks for the received size (opcode 7)
+and continues from there. A count of zero, one that is not a packet boundary
+or more than was sent means the target lost (or never had) this session's
+state: Reset and start clean.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+from aiodfu.core.errors import DfuError, DfuTimeoutError, LinkLostError, ProtocolError
+from aiodfu.core.transfer import Chunk, chunk_plan
+from aiodfu.nrf5_legacy import protocol
+from aiodfu.nrf5_legacy.device import LegacyDfuTarget
+from aiodfu.nrf5_legacy.errors import PacketLossError, TargetStatusError
+from aiodfu.nrf5_legacy.package import Part
+from aiodfu.nrf5_legacy.protocol import ImageType, OpCode, Status
+
+log = logging.getLogger("aiodfu.nrf5_legacy")
+
+TargetOpener = Callable[[], Awaitable[LegacyDfuTarget]]
+"""Connects (again) and returns a target in DFU mode with notifications enabled."""
+
+
+class PartTransfer:
+    """One part (one Start DFU) as a resumable :class:`~aiodfu.core.transfer.Transfer`."""
+
+    def __init__(
+        self,
+        part: Part,
+        open_target: TargetOpener,
+        *,
+        packet_size: int,
+        prn: int,
+        window: int,
+        resume: bool,
+    ) -> None:
+        self.part = part
+        self.open_target = open_target
+        self.packet_size = packet_size
+        self.prn = prn
+        self.window = max(window, prn)
+        self.resume = resume
+        self.target: LegacyDfuTarget | None = None
+        self.v1_mode = False
+        self.resumed_at: list[int] = []
+        """Offsets this transfer resumed from (opcode 7), for the result and tests."""
+        self.restarts = 0
+        self._sent = 0
+        self._confirmed = 0
+        self._prn_base = 0
+        self._total = len(part.firmware)
+        self._final_pending = True
+        self._clean_restart = False
+
+    # --- Transfer protocol --------------------------------------------------------------------
+
+    async def prepare(self, attempt: int) -> int:
+        target = self.target or await self.open_target()
+        self.target = target
+        clean, self._clean_restart = self._clean_restart, False
+        if attempt > 1 and self.resume and not clean:
+            offset = await self._resume_offset(target)
+            if offset is not None:
+                self.resumed_at.append(offset)
+                await self._stream_from(target, offset)
+                return offset
+        await self._start(target)
+        await self._stream_from(self._target(), 0)  # _start may have reset and reconnected
+        return 0
+
+    def plan(self, start: int) -> Iterable[Chunk]:
+        return chunk_plan(self._total, self.packet_size, start)
+
+    async def move(self, chunk: Chunk) -> None:
+        target = self._target()
+        target.raise_data_error(chunk.offset)
+        is_last = chunk.end == self._total
+        window_bytes = self.window * self.packet_size
+        while self.prn and not is_last and chunk.end - self._confirmed > window_bytes:
+            await target.wait_receipt(chunk.offset)
+            self._consume_receipts(target)
+        await target.write_packet(
+            self.part.firmware[chunk.offset : chunk.end], "Receive firmware", chunk.offset
+        )
+        self._sent = chunk.end
+        self._consume_receipts(target)
+
+    async def complete(self) -> None:
+        target = self._target()
+        if self._final_pending:
+            try:
+                await target.response(
+                    OpCode.RECEIVE_FIRMWARE, target.timeouts.receive_complete, offset=self._total
+                )
+            except DfuTimeoutError:
+                if not target.link.is_connected:
+                    raise
+                received = await target.received_size()
+                if received >= self._total:
+                    raise
+                raise PacketLossError(
+                    f"all {self._total} bytes were sent over a live link but the target "
+                    f"has {received}: packets were lost on the way",
+                    operation="Receive firmware",
+                    offset=self._total,
+                    status=received,
+                ) from None
+        self._consume_receipts(target)
+        await target.request(protocol.simple(OpCode.VALIDATE), target.timeouts.validate)
+
+    async def recover(self, error: DfuError, attempt: int) -> None:
+        target, self.target = self.target, None
+        # Resume only what a link loss interrupted; anything else may have left a hole.
+        clean = not self.resume or not isinstance(error, LinkLostError)
+        if isinstance(error, TargetStatusError) and error.status == Status.OPERATION_FAILED:
+            self._slow_down()
+        if target is not None:
+            if clean and target.link.is_connected:
+                await target.reset_and_wait()
+            else:
+                await target.link.aclose()
+        self._clean_restart = clean
+        self.target = await self.open_target()
+
+    def _slow_down(self) -> None:
+        """The receive pool overflowed: the flash is slower than we sent.
+
+        Receipts count accepted bytes, not flashed ones, so credits cannot see a
+        slow flash. Halve the window (and the PRN interval with it): fewer packets
+        in flight per round trip is a lower rate.
+        """
+        self.window = max(1, self.window // 2)
+        self.prn = min(self.prn, self.window) if self.prn else 0
+        log.warning("receive pool overflow: window now %d packets", self.window)
+
+    # --- steps --------------------------------------------------------------------------------
+
+    def _target(self) -> LegacyDfuTarget:
+        if self.target is None:
+            raise ProtocolError("no target connection", operation="Receive firmware")
+        return self.target
+
+    async def _start(self, target: LegacyDfuTarget) -> None:
+        """Start DFU, falling back as the reference's section 9.1 describes."""
+        sd, bl, app = self.part.sizes()
+        try:
+            await target.request(
+                protocol.start_dfu(self.part.image_type),
+                target.timeouts.start,
+                payload=protocol.size_record(sd, bl, app),
+            )
+        except TargetStatusError as exc:
+            if exc.status == Status.INVALID_STATE:
+                log.warning("the target holds an interrupted session: resetting it first")
+                self.restarts += 1
+                await target.reset_and_wait()
+                self.target = target = await self.open_target()
+                await self._start(target)
+                return
+            if exc.status == Status.NOT_SUPPORTED and self.part.image_type is ImageType.APPLICATION:
+                log.warning("Start DFU not supported: trying the DFU v1 (pre-SDK 7) form")
+                await self._start_v1(target)
+                return
+            raise
+        await target.write_control(protocol.init_begin(), "Initialize DFU parameters")
+        packet = self.part.init_packet
+        for start in range(0, len(packet), protocol.DEFAULT_PACKET_SIZE):
+            await target.write_packet(
+                packet[start : start + protocol.DEFAULT_PACKET_SIZE], "Initialize DFU parameters"
+            )
+        await target.request(protocol.init_end(), target.timeouts.init)
+
+    async def _start_v1(self, target: LegacyDfuTarget) -> None:
+        self.v1_mode = True
+        self.prn = min(self.prn, 10) if self.prn else 10
+        self.window = min(self.window, 2 * self.prn)
+        size = len(self.part.firmware).to_bytes(4, "little")
+        await target.request(protocol.start_dfu_v1(), target.timeouts.start, payload=size)
+        crc = self.part.parsed_init_packet.firmware_crc16
+        if crc is not None:
+            await target.request(
+                bytes([OpCode.INITIALIZE_DFU]),
+                target.timeouts.init,
+                payload=crc.to_bytes(2, "little"),
+            )
+
+    async def _stream_from(self, target: LegacyDfuTarget, offset: int) -> None:
+        target.receipts.clear()
+        if self.prn:
+            await target.write_control(
+                protocol.packet_receipt_request(self.prn), "Packet receipt notification request"
+            )
+        await target.write_control(protocol.simple(OpCode.RECEIVE_FIRMWARE), "Receive firmware")
+        self._sent = self._confirmed = self._prn_base = offset
+        self._final_pending = offset < self._total
+
+    async def _resume_offset(self, target: LegacyDfuTarget) -> int | None:
+        received = await target.received_size()
+        if received == 0 or (received % self.packet_size and received != self._total):
+            log.info("target reports %d bytes: starting clean", received)
+            return None
+        if received > self._total:
+            log.info("target reports %d bytes, more than the image: starting clean", received)
+            return None
+        log.info("resuming at byte %d of %d (opcode 7)", received, self._total)
+        return received
+
+    def _consume_receipts(self, target: LegacyDfuTarget) -> None:
+        """Check each receipt: it must be the next multiple of PRN packets since the request."""
+        step = self.prn * self.packet_size
+        while target.receipts:
+            count = target.receipts.pop(0)
+            expected = self._confirmed + step - (self._confirmed - self._prn_base) % step
+            if count == self._total and self._confirmed < count:
+                expected = count  # some bootloaders send a receipt before the final response
+            if count != expected or count > self._sent:
+                raise PacketLossError(
+                    f"the target confirmed {count} bytes where {expected} were expected: "
+                    "a packet was lost on the way",
+                    operation="Receive firmware",
+                    offset=self._sent,
+                    status=count,
+                )
+            self._confirmed = count

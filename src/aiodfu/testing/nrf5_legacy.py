@@ -1,0 +1,475 @@
+"""An emulated legacy nRF5 DFU target (SDK 11 bootloader, and an app with buttonless entry).
+
+The target is a GATT server on a :class:`~aiodfu.testing.ble.BleRadio` (Bumble,
+a real ATT/GATT stack), so any bleak code reaches it through
+:class:`~aiodfu.testing.ble.BumbleBleakClient`::
+
+    async with BleRadio() as radio, Nrf5LegacyEmulator(radio, mode="application") as target:
+        await target.start()
+        client = BleakClient(target.address, backend=BumbleBleakClient, radio=radio)
+
+Options (constructor):
+
+* ``address`` -- the device's own address (the application's). Entered without
+  peer data, the bootloader advertises as ``DfuTarg`` at address + 1 in the last
+  octet (:attr:`bootloader_address`); with ``peer_data=True`` it uses the same
+  address and advertises directed to the central that triggered the jump.
+* ``mode`` -- ``"bootloader"`` (no valid app, DFU mode) or ``"application"``
+  (an app exposing the DFU service with revision 0.1, for buttonless entry).
+* ``application`` -- the installed application image (makes the app valid).
+* ``config`` -- :class:`BootloaderConfig`: bank sizes, UICR device type and
+  revision, running SoftDevice FWID, init packet format (stock template or a
+  customised bootloader reading 0.6/0.7), flash write rate, erase time,
+  receive-pool size, largest Packet write (20; larger for Adafruit-style
+  builds), and the pre-SDK-7 v1 protocol.
+* ``revision`` -- the bootloader's DFU revision (``0x0008``), or ``None`` for
+  a target without the revision characteristic.
+* ``inactivity_timeout`` -- the 120 s DFU timer (restarted by Start, init
+  writes, data packets and Validate only); on expiry the target resets.
+* ``faults`` -- :class:`LegacyDfuFaults`: drop Packet writes, drop the link
+  after N data packets or on an opcode, delay notifications, and whether a
+  notification that cannot be sent resets the chip (the SDK 11 error handler).
+
+Inspection: :attr:`mode`, :attr:`machine` (the bootloader's RAM state:
+``state``, ``received``, ``prn_target``...), :attr:`application`,
+:attr:`softdevice`, :attr:`bootloader`, :attr:`application_version`,
+:attr:`boots`, :attr:`pool_overflows`, :attr:`control_point_log` (every
+request with the mode it reached), :attr:`failures` (emulator bugs).
+
+Faithful details: Control Point writes are refused with ATT error 0xFD while
+its CCCD is off and with 0x82 when longer than a single write can be (a
+prepared write); the CCCD is per connection, so it is lost with the link
+while the bootloader's state is kept; PRNs carry cumulative byte counts and
+never follow the final packet; ``10 03 01`` goes out after the final packet's
+flash write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from typing import Any, Literal
+
+import attrs
+from bumble.att import ATT_Error
+from bumble.device import Connection
+from bumble.gatt import Characteristic, CharacteristicValue, Service
+
+from aiodfu.core.resource import AsyncResource
+from aiodfu.nrf5_legacy.protocol import (
+    ATT_CCCD_IMPROPERLY_CONFIGURED,
+    ATT_PREPARED_WRITE_REJECTED,
+    CONTROL_POINT_MAX,
+    CONTROL_POINT_UUID,
+    DFU_TARGET_NAME,
+    PACKET_UUID,
+    REVISION_APPLICATION,
+    REVISION_SDK11,
+    REVISION_UUID,
+    SERVICE_UUID,
+    ImageType,
+    OpCode,
+    Response,
+    Status,
+    next_bootloader_address,
+)
+from aiodfu.testing.ble import BlePeripheral, BleRadio
+from aiodfu.testing.nrf5_legacy_state import (
+    Activate,
+    BeginErase,
+    BootloaderConfig,
+    BootloaderMachine,
+    Effect,
+    InitFormat,
+    Notify,
+    ResetTarget,
+    State,
+)
+
+log = logging.getLogger("aiodfu.testing.nrf5_legacy")
+
+__all__ = [
+    "BootloaderConfig",
+    "InitFormat",
+    "LegacyDfuFaults",
+    "Mode",
+    "Nrf5LegacyEmulator",
+    "State",
+]
+
+DEFAULT_ADDRESS = "C0:FF:EE:00:00:01"
+APPLICATION_NAME = "AppDfu"
+DFU_TIMEOUT = 120.0
+
+
+class Mode(enum.Enum):
+    APPLICATION = "application"
+    BOOTLOADER = "bootloader"
+
+
+@attrs.frozen
+class LegacyDfuFaults:
+    """Faults to inject; replace :attr:`Nrf5LegacyEmulator.faults` at any time."""
+
+    drop_packets: frozenset[int] = frozenset()
+    """Firmware data packets lost before reaching the target (numbered from 0 over the
+    emulator's life, so each is lost once)."""
+    disconnect_after_packets: int | None = None
+    """Drop the link once after this many data packets (counted over the emulator's life)."""
+    disconnect_on_opcode: int | None = None
+    """Drop the link (once) when this Control Point opcode is written, before acting on it."""
+    notification_delay: float = 0.0
+    reset_on_failed_notification: bool = True
+    """SDK 11's ``APP_ERROR_CHECK`` resets the chip when a notification cannot be sent."""
+
+
+class _Gatt:
+    """One peripheral's DFU service and the characteristic objects to notify through."""
+
+    def __init__(self, owner: Nrf5LegacyEmulator, peripheral: BlePeripheral) -> None:
+        self.peripheral = peripheral
+        props = Characteristic.Properties
+        self.control_point: Characteristic[bytes] = Characteristic(
+            CONTROL_POINT_UUID,
+            props.WRITE | props.NOTIFY,
+            Characteristic.WRITEABLE,
+            CharacteristicValue(
+                write=lambda conn, value: owner._on_control_point(self, conn, value)
+            ),
+        )
+        packet: Characteristic[bytes] = Characteristic(
+            PACKET_UUID,
+            props.WRITE_WITHOUT_RESPONSE,
+            Characteristic.WRITEABLE,
+            CharacteristicValue(write=lambda conn, value: owner._on_packet(self, conn, value)),
+        )
+        characteristics: list[Characteristic[Any]] = [self.control_point, packet]
+        if owner.revision is not None:
+            characteristics.append(
+                Characteristic(
+                    REVISION_UUID,
+                    props.READ,
+                    Characteristic.READABLE,
+                    CharacteristicValue(read=lambda conn: owner._revision_value()),
+                )
+            )
+        peripheral.add_service(Service(SERVICE_UUID, characteristics))
+
+
+class Nrf5LegacyEmulator(AsyncResource):
+    """A legacy DFU target whose state outlives its connections; see the module docstring."""
+
+    def __init__(
+        self,
+        radio: BleRadio,
+        *,
+        address: str = DEFAULT_ADDRESS,
+        mode: Literal["application", "bootloader"] | Mode = Mode.BOOTLOADER,
+        application: bytes | None = None,
+        application_version: int = 1,
+        config: BootloaderConfig | None = None,
+        revision: int | None = REVISION_SDK11,
+        peer_data: bool = False,
+        inactivity_timeout: float = DFU_TIMEOUT,
+        faults: LegacyDfuFaults | None = None,
+    ) -> None:
+        self.radio = radio
+        self.address = address.upper()
+        self.bootloader_address = self.address if peer_data else next_bootloader_address(address)
+        self.mode = Mode(mode)
+        self.application = application
+        self.application_version: int | None = application_version if application else None
+        self.softdevice: bytes | None = None
+        self.bootloader: bytes | None = None
+        self.config = config or BootloaderConfig()
+        self.revision = revision
+        self.peer_data = peer_data
+        self.inactivity_timeout = inactivity_timeout
+        self.faults = faults or LegacyDfuFaults()
+        self.machine = BootloaderMachine(self.config)
+        self.boots = 0
+        self.pool_overflows = 0
+        self.oversize_packets = 0
+        self.control_point_log: list[tuple[Mode, bytes]] = []
+        self.failures: list[BaseException] = []
+        self._packets_total = 0
+        self._disconnect_on_opcode_done = False
+        self._disconnect_after_done = False
+        self._generation = 0
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._gatts: dict[str, _Gatt] = {}
+        self._last_central: str | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Power on and advertise in the current mode."""
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._process())
+        await self._advertise()
+
+    @property
+    def image(self) -> bytes | None:
+        return self.application
+
+    @property
+    def active_address(self) -> str:
+        return self.address if self.mode is Mode.APPLICATION else self.bootloader_address
+
+    async def aclose(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for gatt in self._gatts.values():
+            await gatt.peripheral.stop_advertising()
+            await gatt.peripheral.disconnect()
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            self._queue.put_nowait(("stop", None))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await asyncio.shield(worker)
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    async def enter_bootloader(self) -> None:
+        """Reset with the DFU button held: DFU mode with fresh state, the app kept."""
+        await self.disconnect()
+        await self._boot(Mode.BOOTLOADER)
+
+    async def disconnect(self) -> None:
+        """Drop the current link (as if out of range); the target keeps its state."""
+        for gatt in self._gatts.values():
+            await gatt.peripheral.disconnect()
+
+    def _current(self, gatt: _Gatt, connection: Any) -> bool:
+        """Whether a write came over the live link to the active personality.
+
+        Writes queued behind a link the target dropped never arrived on a real
+        radio: they are discarded, so the target's byte count has no holes.
+        """
+        current = gatt.peripheral.connection
+        return gatt.peripheral.address == self.active_address and (
+            current is not None and connection is current
+        )
+
+    def _connected(self) -> bool:
+        gatt = self._gatts.get(self.active_address)
+        return gatt is not None and gatt.peripheral.connection is not None
+
+    async def _gatt_for(self, address: str) -> _Gatt:
+        gatt = self._gatts.get(address)
+        if gatt is None:
+            peripheral = await self.radio.add_peripheral(address)
+            gatt = _Gatt(self, peripheral)
+            peripheral.on_connect = self._on_connect
+            peripheral.on_disconnect = self._on_disconnect
+            self._gatts[address] = gatt
+        return gatt
+
+    async def _advertise(self) -> None:
+        active = await self._gatt_for(self.active_address)
+        for address, gatt in self._gatts.items():
+            if address != active.peripheral.address:
+                await gatt.peripheral.stop_advertising()
+        if self.mode is Mode.APPLICATION:
+            await active.peripheral.advertise(APPLICATION_NAME, [SERVICE_UUID])
+        elif self.peer_data and self._last_central is not None:
+            try:
+                await active.peripheral.advertise(directed_to=self._last_central)
+            except Exception as exc:  # a controller without directed advertising
+                log.debug("directed advertising unavailable (%s); advertising undirected", exc)
+                await active.peripheral.advertise(DFU_TARGET_NAME, [SERVICE_UUID])
+        else:
+            await active.peripheral.advertise(DFU_TARGET_NAME, [SERVICE_UUID])
+
+    def _on_connect(self, connection: Connection) -> None:
+        self._last_central = str(connection.peer_address).split("/")[0]
+
+    def _on_disconnect(self, connection: Connection) -> None:
+        # The bootloader (and the app) advertise again after a link loss; state is kept.
+        self._queue.put_nowait(("advertise", self._generation))
+
+    # --- GATT callbacks (synchronous: they only check and enqueue, keeping ATT order) ---------
+
+    def _revision_value(self) -> bytes:
+        value = REVISION_APPLICATION if self.mode is Mode.APPLICATION else self.revision or 0
+        return value.to_bytes(2, "little")
+
+    def _on_control_point(self, gatt: _Gatt, connection: Any, value: bytes) -> None:
+        if len(value) > CONTROL_POINT_MAX:
+            raise ATT_Error(ATT_PREPARED_WRITE_REJECTED)
+        if not gatt.peripheral.notifications_enabled(gatt.control_point):
+            raise ATT_Error(ATT_CCCD_IMPROPERLY_CONFIGURED)
+        if not value:
+            return
+        if self.faults.disconnect_on_opcode == value[0] and not self._disconnect_on_opcode_done:
+            self._disconnect_on_opcode_done = True
+            self._queue.put_nowait(("drop", None))
+            return
+        self._queue.put_nowait(("cp", (gatt, connection, bytes(value))))
+
+    def _on_packet(self, gatt: _Gatt, connection: Any, value: bytes) -> None:
+        self._queue.put_nowait(("packet", (gatt, connection, bytes(value))))
+
+    # --- the one task that acts, in ATT order -------------------------------------------------
+
+    async def _process(self) -> None:
+        while True:
+            kind, item = await self._queue.get()
+            if kind == "stop":
+                return
+            try:
+                await self._handle(kind, item)
+            except Exception as exc:
+                self.failures.append(exc)
+                log.exception("nRF5 legacy emulator failed handling %s", kind)
+
+    async def _handle(self, kind: str, item: Any) -> None:
+        now = asyncio.get_running_loop().time()
+        if kind == "drop":
+            await self.disconnect()
+        elif kind == "cp":
+            gatt, connection, value = item
+            if not self._current(gatt, connection):
+                return
+            self.control_point_log.append((self.mode, value))
+            if self.mode is Mode.APPLICATION:
+                await self._application_request(gatt, value)
+                return
+            if value[0] in (OpCode.START_DFU, OpCode.INITIALIZE_DFU, OpCode.VALIDATE):
+                self._restart_timer()
+            await self._apply(gatt, self.machine.control_point(value, now))
+        elif kind == "packet":
+            gatt, connection, value = item
+            if not self._current(gatt, connection) or self.mode is Mode.APPLICATION:
+                return
+            await self._packet(gatt, value, now)
+        elif kind == "notify":
+            generation, data = item
+            if generation == self._generation:
+                await self._notify(data)
+        elif kind == "advertise":
+            if item == self._generation and not self._connected():
+                await self._advertise()
+        elif kind == "erased":
+            if item == self._generation:
+                await self._apply(None, self.machine.erase_done())
+        elif kind == "timeout" and item == self._generation:
+            log.info("DFU inactivity timer expired: resetting")
+            await self._reset("inactivity timeout")
+
+    async def _packet(self, gatt: _Gatt, value: bytes, now: float) -> None:
+        if len(value) > self.config.max_packet:
+            self.oversize_packets += 1  # a real link layer could not carry it
+            return
+        if self.machine.state in (State.RX_INIT, State.WAIT_SIZES):
+            self._restart_timer()
+        elif self.machine.state is State.RX_DATA:
+            number = self._packets_total
+            self._packets_total += 1
+            limit = self.faults.disconnect_after_packets
+            if (
+                limit is not None
+                and self._packets_total > limit
+                and not self._disconnect_after_done
+            ):
+                self._disconnect_after_done = True
+                await self.disconnect()
+                return
+            if number in self.faults.drop_packets:
+                return
+            self._restart_timer()
+        before = self.machine.pool_overflows
+        effects = self.machine.packet(value, now)
+        self.pool_overflows += self.machine.pool_overflows - before
+        await self._apply(gatt, effects)
+
+    async def _apply(self, gatt: _Gatt | None, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Notify):
+                delay = self.faults.notification_delay
+                if effect.at is not None:
+                    delay += max(0.0, effect.at - asyncio.get_running_loop().time())
+                if delay > 0:
+                    item = (self._generation, effect.data)
+                    asyncio.get_running_loop().call_later(
+                        delay, self._queue.put_nowait, ("notify", item)
+                    )
+                else:
+                    await self._notify(effect.data)
+            elif isinstance(effect, BeginErase):
+                generation = self._generation
+                asyncio.get_running_loop().call_later(
+                    effect.seconds, self._queue.put_nowait, ("erased", generation)
+                )
+            elif isinstance(effect, ResetTarget):
+                await self._reset(effect.reason)
+            else:
+                await self._install(effect)
+
+    async def _notify(self, data: bytes) -> None:
+        gatt = self._gatts.get(self.active_address)
+        sent = gatt is not None and await gatt.peripheral.notify(gatt.control_point, data)
+        if not sent and self.faults.reset_on_failed_notification and self.mode is Mode.BOOTLOADER:
+            log.info("notification %s could not be sent: the error handler resets", data.hex())
+            await self._reset("failed notification")
+
+    async def _application_request(self, gatt: _Gatt, value: bytes) -> None:
+        if value[0] != OpCode.START_DFU:
+            await gatt.peripheral.notify(
+                gatt.control_point,
+                Response(OpCode.START_DFU, Status.NOT_SUPPORTED).encode(),
+            )
+            return
+        log.info("application: jumping to the bootloader (buttonless)")
+        await gatt.peripheral.disconnect()
+        await self._boot(Mode.BOOTLOADER)
+
+    # --- resets and boots ---------------------------------------------------------------------
+
+    def _restart_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        generation = self._generation
+        self._timer = asyncio.get_running_loop().call_later(
+            self.inactivity_timeout, self._queue.put_nowait, ("timeout", generation)
+        )
+
+    async def _reset(self, reason: str) -> None:
+        log.info("target reset (%s)", reason)
+        await self.disconnect()
+        await self._boot(Mode.APPLICATION if self.application is not None else Mode.BOOTLOADER)
+
+    async def _boot(self, mode: Mode) -> None:
+        self._generation += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.boots += 1
+        self.mode = mode
+        self.machine = BootloaderMachine(self.config)
+        if mode is Mode.BOOTLOADER:
+            self._restart_timer()
+        await self._advertise()
+
+    async def _install(self, activate: Activate) -> None:
+        await self.disconnect()
+        image = activate.firmware
+        if activate.image_type & ImageType.APPLICATION:
+            self.application = image
+            self.application_version = activate.application_version
+        else:
+            # A SoftDevice update uses the whole application area: the app is gone.
+            if activate.image_type & ImageType.SOFTDEVICE:
+                self.softdevice = image[: activate.softdevice_size or len(image)]
+                self.application = None
+                self.application_version = None
+            if activate.image_type & ImageType.BOOTLOADER:
+                start = activate.softdevice_size
+                self.bootloader = image[start : start + (activate.bootloader_size or len(image))]
+        await self._boot(Mode.APPLICATION if self.application is not None else Mode.BOOTLOADER)

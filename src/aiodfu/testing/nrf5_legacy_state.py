@@ -1,0 +1,329 @@
+"""The legacy DFU bootloader's state machine (SDK 11 dual bank), without I/O.
+
+:class:`BootloaderMachine` takes Control Point and Packet writes with the
+current time and returns :class:`Effect` values for its host to carry out:
+notifications (now or at a time), the start of a flash erase, a reset. It
+keeps everything the real bootloader keeps in RAM -- which is why it outlives
+connections -- and models the 8-buffer receive pool drained by a flash that
+writes at a configured rate, so a sender that outruns the flash loses a packet
+and gets ``10 03 06`` exactly as on hardware.
+
+Status mapping and checks follow the protocol reference sections 2.4, 3.1, 3.2
+and 5 (stock ``dfu_init_template.c`` prevalidation and CRC postvalidation).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import struct
+from collections import deque
+
+import attrs
+
+from aiodfu.core.integrity import crc16_ccitt_false
+from aiodfu.nrf5_legacy.init_packet import ANY_SOFTDEVICE
+from aiodfu.nrf5_legacy.protocol import (
+    INIT_BEGIN,
+    INIT_END,
+    RX_POOL_SIZE,
+    ImageType,
+    OpCode,
+    PacketReceipt,
+    Response,
+    Status,
+)
+
+INIT_BUFFER_SIZE = 128
+
+
+class InitFormat(enum.Enum):
+    """How the bootloader reads the init packet's extended bytes at Validate."""
+
+    TEMPLATE = "template"
+    """Stock SDK 11 template: the first two extended bytes are the CRC-16 (0.5 only works)."""
+    CUSTOM = "custom"
+    """A customised bootloader that understands 0.5, 0.6 (CRC-16) and 0.7 (SHA-256)."""
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    WAIT_SIZES = "waiting for the size record"
+    ERASING = "erasing"
+    READY = "ready for the init packet"
+    RX_INIT = "receiving the init packet"
+    RX_DATA = "receiving firmware"
+    WAIT_ACTIVATE = "validated, waiting for activate"
+
+
+@attrs.frozen
+class BootloaderConfig:
+    """The target's flash layout, identity and timing."""
+
+    bank_size: int = 0x3C000
+    """Size of one bank: App and BL updates must fit in it (dual bank)."""
+    app_area_size: int = 0x78000
+    """The whole application area: a SoftDevice update may use all of it."""
+    bootloader_region: int = 0x6000
+    uicr_device_type: int = 0xFFFF
+    uicr_device_revision: int = 0xFFFF
+    softdevice_fwid: int = 0x0081
+    init_format: InitFormat = InitFormat.TEMPLATE
+    flash_rate: float = 100_000.0
+    """Bytes per second the flash writes (nRF52: ~41 us per 4-byte word)."""
+    erase_time_per_kib: float = 0.0
+    """Seconds of erase per KiB announced, before ``10 01 01`` (real targets: ~0.07)."""
+    pool_size: int = RX_POOL_SIZE
+    max_packet: int = 20
+    v1_protocol: bool = False
+    """Pre-SDK-7 bootloader: Start is ``01`` + 4-byte app size, init is ``02`` + CRC."""
+
+
+@attrs.frozen
+class Notify:
+    data: bytes
+    at: float | None = None
+    """Send at this loop time (the final response after its flash write); None = now."""
+
+
+@attrs.frozen
+class BeginErase:
+    seconds: float
+
+
+@attrs.frozen
+class ResetTarget:
+    reason: str
+
+
+@attrs.frozen
+class Activate:
+    image_type: ImageType
+    firmware: bytes
+    softdevice_size: int
+    bootloader_size: int
+    application_version: int | None
+
+
+Effect = Notify | BeginErase | ResetTarget | Activate
+
+
+class BootloaderMachine:
+    """One boot of the bootloader: all of its RAM state."""
+
+    def __init__(self, config: BootloaderConfig) -> None:
+        self.config = config
+        self.state = State.IDLE
+        self.image_type = ImageType(0)
+        self.sizes = (0, 0, 0)
+        self.init = bytearray()
+        self.bank = bytearray()
+        self.received = 0
+        """``m_num_of_firmware_bytes_rcvd``: bytes accepted (reported by PRN and opcode 7)."""
+        self.prn_target = 0
+        self.prn_count = 0
+        self.pool: deque[float] = deque()  # completion times of packets still in the pool
+        self.flash_free_at = 0.0
+        self.pool_overflows = 0
+        self.packets_dropped = 0
+        self.expect_v1_size = False
+        self.expect_v1_crc = False
+        self.v1_crc: int | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.sizes)
+
+    # --- Control Point ------------------------------------------------------------------------
+
+    def control_point(self, data: bytes, now: float) -> list[Effect]:
+        op = data[0]
+        if op == OpCode.START_DFU:
+            return self._start(data)
+        if op == OpCode.INITIALIZE_DFU:
+            return self._initialize(data)
+        if op == OpCode.RECEIVE_FIRMWARE:
+            return []  # switches the Packet char to data: nothing to answer
+        if op == OpCode.VALIDATE:
+            return self._validate()
+        if op in (OpCode.ACTIVATE_AND_RESET, OpCode.RESET):
+            return self._activate() if op == OpCode.ACTIVATE_AND_RESET else [ResetTarget("reset")]
+        if op == OpCode.REPORT_RECEIVED_SIZE:
+            return [Notify(Response(op, Status.SUCCESS, self.received).encode())]
+        if op == OpCode.PACKET_RECEIPT_REQUEST:
+            if len(data) != 3:
+                return [_respond(op, Status.NOT_SUPPORTED)]
+            self.prn_target = self.prn_count = struct.unpack_from("<H", data, 1)[0]
+            return []
+        return [_respond(op, Status.NOT_SUPPORTED)]
+
+    def _start(self, data: bytes) -> list[Effect]:
+        if self.config.v1_protocol:
+            if len(data) == 1 and self.state is State.IDLE:
+                self.expect_v1_size = True
+                return []
+            if len(data) == 2 and self.state is State.IDLE:
+                self.state = State.WAIT_SIZES  # reads 12 bytes, wants 4: answers NOT_SUPPORTED
+                return []
+            return [_respond(OpCode.START_DFU, Status.INVALID_STATE)]
+        if len(data) != 2:
+            return [_respond(OpCode.START_DFU, Status.OPERATION_FAILED)]
+        if self.state is not State.IDLE:
+            return [_respond(OpCode.START_DFU, Status.INVALID_STATE)]
+        self.image_type = ImageType(data[1] & 0x07)
+        self.state = State.WAIT_SIZES
+        return []
+
+    def _sizes(self, record: bytes) -> list[Effect]:
+        self.state = State.IDLE
+        if self.config.v1_protocol or len(record) != 12:
+            return [_respond(OpCode.START_DFU, Status.NOT_SUPPORTED)]
+        sd, bl, app = struct.unpack("<III", record)
+        if app and (sd or bl):
+            return [_respond(OpCode.START_DFU, Status.NOT_SUPPORTED)]
+        if (sd | bl | app) & 3 or not (sd or bl or app):
+            return [_respond(OpCode.START_DFU, Status.NOT_SUPPORTED)]
+        if bl > self.config.bootloader_region:
+            return [_respond(OpCode.START_DFU, Status.DATA_SIZE)]
+        limit = self.config.app_area_size if sd else self.config.bank_size
+        if sd + bl + app > limit:
+            return [_respond(OpCode.START_DFU, Status.DATA_SIZE)]
+        return self._begin_erase((sd, bl, app))
+
+    def _begin_erase(self, sizes: tuple[int, int, int]) -> list[Effect]:
+        self.sizes = sizes
+        self.state = State.ERASING
+        return [BeginErase(self.config.erase_time_per_kib * sum(sizes) / 1024)]
+
+    def erase_done(self) -> list[Effect]:
+        """The erase finished: the Start response goes out now."""
+        self.state = State.READY if not self.config.v1_protocol else State.RX_DATA
+        return [_respond(OpCode.START_DFU, Status.SUCCESS)]
+
+    def _initialize(self, data: bytes) -> list[Effect]:
+        if self.config.v1_protocol and len(data) == 1:
+            self.expect_v1_crc = True
+            return []
+        if len(data) != 2:
+            return [_respond(OpCode.INITIALIZE_DFU, Status.OPERATION_FAILED)]
+        if data[1] == INIT_BEGIN:
+            if self.state not in (State.READY, State.RX_INIT):
+                return [_respond(OpCode.INITIALIZE_DFU, Status.INVALID_STATE)]
+            self.state = State.RX_INIT
+            return []
+        if data[1] == INIT_END:
+            if self.state is not State.RX_INIT or not self.init:
+                return [_respond(OpCode.INITIALIZE_DFU, Status.INVALID_STATE)]
+            if not self._prevalidate():
+                return [_respond(OpCode.INITIALIZE_DFU, Status.OPERATION_FAILED)]
+            self.state = State.RX_DATA
+            return [_respond(OpCode.INITIALIZE_DFU, Status.SUCCESS)]
+        return [_respond(OpCode.INITIALIZE_DFU, Status.NOT_SUPPORTED)]
+
+    def _prevalidate(self) -> bool:
+        init = bytes(self.init)
+        if len(init) < 12:
+            return False
+        device_type, revision, _, count = struct.unpack_from("<HHIH", init)
+        extended = 10 + 2 * count
+        if len(init) < extended + 2:
+            return False
+        config = self.config
+        if config.uicr_device_type != 0xFFFF and device_type != config.uicr_device_type:
+            return False
+        if config.uicr_device_revision != 0xFFFF and revision != config.uicr_device_revision:
+            return False
+        softdevices = struct.unpack_from(f"<{count}H", init, 10)
+        return ANY_SOFTDEVICE in softdevices or config.softdevice_fwid in softdevices
+
+    def _validate(self) -> list[Effect]:
+        if self.state is not State.RX_DATA or self.received != self.total or not self.total:
+            return [_respond(OpCode.VALIDATE, Status.INVALID_STATE)]
+        if not self._image_matches():
+            return [_respond(OpCode.VALIDATE, Status.CRC_ERROR)]
+        self.state = State.WAIT_ACTIVATE
+        return [_respond(OpCode.VALIDATE, Status.SUCCESS)]
+
+    def _image_matches(self) -> bool:
+        image = bytes(self.bank)
+        if self.config.v1_protocol:
+            return self.v1_crc is None or self.v1_crc == crc16_ccitt_false(image)
+        init = bytes(self.init)
+        count = struct.unpack_from("<H", init, 8)[0]
+        ext = init[10 + 2 * count :]
+        if self.config.init_format is InitFormat.TEMPLATE:
+            return int.from_bytes(ext[:2], "little") == crc16_ccitt_false(image)
+        ext_id = int.from_bytes(ext[:4], "little") if len(ext) >= 8 else None
+        if ext_id == 0:
+            return int.from_bytes(ext[4:6], "little") == crc16_ccitt_false(image)
+        if ext_id == 1:
+            length = int.from_bytes(ext[4:8], "little")
+            return length == len(image) and ext[8:40] == hashlib.sha256(image).digest()
+        return int.from_bytes(ext[:2], "little") == crc16_ccitt_false(image)
+
+    def _activate(self) -> list[Effect]:
+        if self.state is not State.WAIT_ACTIVATE:
+            return [ResetTarget("activate in the wrong state")]
+        version = None
+        if len(self.init) >= 8 and self.image_type & ImageType.APPLICATION:
+            version = struct.unpack_from("<I", self.init, 4)[0]
+        sd, bl, _ = self.sizes
+        return [
+            Activate(self.image_type or ImageType.APPLICATION, bytes(self.bank), sd, bl, version)
+        ]
+
+    # --- Packet -------------------------------------------------------------------------------
+
+    def packet(self, data: bytes, now: float) -> list[Effect]:
+        if self.state is State.WAIT_SIZES:
+            return self._sizes(data)
+        if self.expect_v1_size:
+            self.expect_v1_size = False
+            if len(data) != 4:
+                return [_respond(OpCode.START_DFU, Status.NOT_SUPPORTED)]
+            self.image_type = ImageType.APPLICATION
+            return self._begin_erase((0, 0, int.from_bytes(data, "little")))
+        if self.expect_v1_crc:
+            self.expect_v1_crc = False
+            self.v1_crc = int.from_bytes(data[:2], "little")
+            return [_respond(OpCode.INITIALIZE_DFU, Status.SUCCESS)]
+        if self.state is State.RX_INIT:
+            padded = bytes(data) + bytes(-len(data) % 4)
+            if len(self.init) + len(padded) > INIT_BUFFER_SIZE:
+                return [_respond(OpCode.INITIALIZE_DFU, Status.OPERATION_FAILED)]
+            self.init += padded
+            return []
+        if self.state in (State.READY, State.ERASING):
+            return [_respond(OpCode.RECEIVE_FIRMWARE, Status.INVALID_STATE)]
+        if self.state is not State.RX_DATA:
+            return []  # packet type unknown: silently ignored
+        return self._data(data, now)
+
+    def _data(self, data: bytes, now: float) -> list[Effect]:
+        if len(data) % 4 or not data:
+            return [_respond(OpCode.RECEIVE_FIRMWARE, Status.NOT_SUPPORTED)]
+        if self.received + len(data) > self.total:
+            return [_respond(OpCode.RECEIVE_FIRMWARE, Status.DATA_SIZE)]
+        while self.pool and self.pool[0] <= now:
+            self.pool.popleft()
+        if len(self.pool) >= self.config.pool_size:
+            self.pool_overflows += 1
+            self.packets_dropped += 1
+            return [_respond(OpCode.RECEIVE_FIRMWARE, Status.OPERATION_FAILED)]
+        done_at = max(now, self.flash_free_at) + len(data) / self.config.flash_rate
+        self.flash_free_at = done_at
+        self.pool.append(done_at)
+        self.bank += data
+        self.received += len(data)
+        if self.received == self.total:
+            return [Notify(_respond(OpCode.RECEIVE_FIRMWARE, Status.SUCCESS).data, at=done_at)]
+        if self.prn_target:
+            self.prn_count -= 1
+            if self.prn_count == 0:
+                self.prn_count = self.prn_target
+                return [Notify(PacketReceipt(self.received).encode())]
+        return []
+
+
+def _respond(request: int, status: Status) -> Notify:
+    return Notify(Response(request, status).encode())

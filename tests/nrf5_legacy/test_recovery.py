@@ -1,0 +1,169 @@
+"""Link loss at any point: resumed with opcode 7 where the target kept its state, else restarted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aiodfu.core.transfer import RetryPolicy
+from aiodfu.nrf5_legacy import Nrf5LegacySession, Package
+from aiodfu.nrf5_legacy.protocol import OpCode
+from aiodfu.testing import random_firmware
+from aiodfu.testing.ble import BleRadio, BumbleBleakClient, BumbleBleakScanner
+from aiodfu.testing.nrf5_legacy import BootloaderConfig, LegacyDfuFaults, Nrf5LegacyEmulator
+from tests.nrf5_legacy.conftest import FAST, FAST_FLASH, SessionFactory
+
+FIRMWARE = random_firmware(2000, seed=21)  # 100 packets of 20 bytes
+PACKAGE = Package.from_images(application=FIRMWARE)
+
+
+async def _update_with(
+    faults: LegacyDfuFaults, *, resume: bool = True
+) -> tuple[Nrf5LegacyEmulator, Any]:
+    async with BleRadio() as radio:
+        target = Nrf5LegacyEmulator(
+            radio, config=BootloaderConfig(flash_rate=FAST_FLASH), faults=faults
+        )
+        await target.start()
+        session = Nrf5LegacySession(
+            target.bootloader_address,
+            timeouts=FAST,
+            retry=RetryPolicy(attempts=4, initial_delay=0.01, max_delay=0.02),
+            resume=resume,
+            client_options={"backend": BumbleBleakClient, "radio": radio},
+            scanner_options={"backend": BumbleBleakScanner, "radio": radio},
+        )
+        try:
+            async with session:
+                result = await session.update(PACKAGE)
+        finally:
+            await target.aclose()
+        assert not target.failures
+        return target, result
+
+
+@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=len(FIRMWARE) // 20 - 1), st.booleans())
+async def test_link_lost_after_any_packet(packets: int, resume: bool) -> None:
+    """Resumed with opcode 7 (``resume=True``) or reset and restarted; the same image."""
+    target, result = await _update_with(
+        LegacyDfuFaults(disconnect_after_packets=packets), resume=resume
+    )
+    assert target.application == FIRMWARE
+    assert target.pool_overflows == 0
+    requests = [value for _, value in target.control_point_log]
+    starts = [r for r in requests if r[0] == OpCode.START_DFU]
+    assert (bytes([OpCode.REPORT_RECEIVED_SIZE]) in requests) is resume
+    if resume and packets > 0:
+        assert len(starts) == 1, "a target that kept its state is resumed, never restarted"
+        assert "resumed at" in result.details["part1"]
+        # the image once, plus at most the packets in flight when the link dropped
+        assert result.bytes_moved <= len(FIRMWARE) + 8 * 20
+    if not resume:
+        # the first Start, one refused with INVALID_STATE after reconnecting, then a clean one
+        assert len(starts) == 3 and bytes([OpCode.RESET]) in requests
+        assert result.bytes_moved >= len(FIRMWARE) + packets * 20
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(
+        [
+            OpCode.START_DFU,
+            OpCode.INITIALIZE_DFU,
+            OpCode.PACKET_RECEIPT_REQUEST,
+            OpCode.RECEIVE_FIRMWARE,
+            OpCode.VALIDATE,
+        ]
+    )
+)
+async def test_link_lost_on_any_request_still_ends_with_the_image(opcode: int) -> None:
+    target, _ = await _update_with(LegacyDfuFaults(disconnect_on_opcode=opcode))
+    assert target.application == FIRMWARE
+
+
+async def test_by_default_the_target_is_reset_and_restarted() -> None:
+    target, result = await _update_with(LegacyDfuFaults(disconnect_after_packets=50), resume=False)
+    assert target.application == FIRMWARE
+    requests = [value for _, value in target.control_point_log]
+    assert bytes([OpCode.REPORT_RECEIVED_SIZE]) not in requests
+    assert len([r for r in requests if r[0] == OpCode.START_DFU]) >= 2
+    assert result.bytes_moved >= len(FIRMWARE) + 50 * 20
+
+
+async def test_a_lost_packet_is_caught_by_the_receipt_count() -> None:
+    """A write-without-response lost on the way: the PRN count falls short; start clean."""
+    target, _ = await _update_with(LegacyDfuFaults(drop_packets=frozenset({17})))
+    assert target.application == FIRMWARE
+    requests = [value for _, value in target.control_point_log]
+    assert bytes([OpCode.RESET]) in requests
+    assert len([r for r in requests if r[0] == OpCode.START_DFU]) == 2
+
+
+async def test_target_that_reset_during_the_outage_is_restarted_cleanly(
+    make_target: Callable[..., Any], make_session: SessionFactory
+) -> None:
+    """The 120 s timer expired while we were away: opcode 7 says 0, so Start again."""
+    target: Nrf5LegacyEmulator = await make_target(
+        inactivity_timeout=0.05, faults=LegacyDfuFaults(disconnect_after_packets=40)
+    )
+    retry = RetryPolicy(attempts=4, initial_delay=0.3, max_delay=0.3)
+    async with make_session(target.bootloader_address, retry=retry, resume=True) as session:
+        result = await session.update(PACKAGE)
+    assert target.application == FIRMWARE
+    assert target.boots >= 2
+    assert "resumed" not in result.details["part1"]
+
+
+async def test_notifications_lost_with_the_cccd_reset_the_target(
+    make_target: Callable[..., Any], radio: BleRadio
+) -> None:
+    """SDK 11's error handler: a Start response that cannot be notified resets the chip."""
+    from bleak import BleakClient
+
+    from aiodfu.nrf5_legacy import protocol
+
+    target: Nrf5LegacyEmulator = await make_target()
+    client = BleakClient(target.bootloader_address, backend=BumbleBleakClient, radio=radio)
+    async with client:
+        await client.start_notify(protocol.CONTROL_POINT_UUID, lambda *_: None)
+        await client.write_gatt_char(
+            protocol.CONTROL_POINT_UUID,
+            protocol.start_dfu(protocol.ImageType.APPLICATION),
+            response=True,
+        )
+        await client.stop_notify(protocol.CONTROL_POINT_UUID)
+        boots = target.boots
+        await client.write_gatt_char(
+            protocol.PACKET_UUID, protocol.size_record(application=64), response=False
+        )
+        async with __import__("asyncio").timeout(2):
+            while target.boots == boots:
+                await __import__("asyncio").sleep(0.01)
+    assert target.machine.received == 0
+
+
+@pytest.mark.parametrize("prn", [1, 4, 10])
+async def test_flow_control_on_a_modelled_link_never_overflows(
+    radio: BleRadio, make_target: Callable[..., Any], prn: int
+) -> None:
+    from aiodfu.testing.ble import BleLinkModel
+
+    target: Nrf5LegacyEmulator = await make_target(config=BootloaderConfig(flash_rate=20_000))
+    model = BleLinkModel(connection_interval=0.0075, packets_per_event=6)
+    session = Nrf5LegacySession(
+        target.bootloader_address,
+        prn=prn,
+        window=2 * prn,
+        timeouts=FAST,
+        client_options={"backend": BumbleBleakClient, "radio": radio, "link_model": model},
+    )
+    firmware = random_firmware(1200, seed=22)
+    async with session:
+        await session.update(Package.from_images(application=firmware))
+    assert target.application == firmware
+    assert target.pool_overflows == 0
