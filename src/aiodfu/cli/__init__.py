@@ -8,7 +8,16 @@ import sys
 import click
 
 from aiodfu._version import __version__
-from aiodfu.cli import demo, drogue, emulate, inspect, notecard, rainmaker, serial_modem
+from aiodfu.cli import (
+    demo,
+    drogue,
+    emulate,
+    inspect,
+    notecard,
+    nrf5_legacy,
+    rainmaker,
+    serial_modem,
+)
 from aiodfu.cli.runner import Context
 
 
@@ -26,7 +35,7 @@ def main(ctx: click.Context, json_lines: bool, verbose: int) -> None:
     ctx.obj = Context(json_lines)
 
 
-for _module in (demo, emulate, inspect, serial_modem, drogue, notecard, rainmaker):
+for _module in (demo, emulate, inspect, serial_modem, nrf5_legacy, drogue, notecard, rainmaker):
     main.add_command(_module.command)
 
 __all__ = ["main"]

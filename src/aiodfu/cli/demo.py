@@ -1,6 +1,7 @@
 """``aiodfu demo``: a real update against each built-in emulated device.
 
-Each backend's CLI module provides ``demo(reporter, size, baud)``: it builds
+Each backend's CLI module provides ``demo(reporter, size, baud)`` (``baud``
+applies to the serial links): it builds
 an image, starts the backend's emulator on a modelled in-memory link,
 updates it through the public API exactly as an application would, and
 verifies byte for byte that the device ended up with the image sent.
@@ -12,14 +13,16 @@ from collections.abc import Awaitable, Callable
 
 import click
 
-from aiodfu.cli import drogue, notecard, rainmaker, serial_modem
+from aiodfu.cli import drogue, notecard, nrf5_legacy, rainmaker, serial_modem
 from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
+from aiodfu.core.errors import UsageError
 
 SCENARIOS: dict[str, Callable[[Reporter, int, int], Awaitable[None]]] = {
     "serial-modem": serial_modem.demo,
     "drogue": drogue.demo,
     "notecard": notecard.demo,
+    "nrf5-legacy": nrf5_legacy.demo,
     "rainmaker": rainmaker.demo,
 }
 
@@ -39,8 +42,17 @@ def command(ctx: click.Context, backends: tuple[str, ...], size: int, baud: int)
     """Update the built-in emulated devices and verify the result byte for byte."""
 
     async def job(reporter: Reporter) -> None:
+        skipped = []
         for name in backends or sorted(SCENARIOS):
-            await SCENARIOS[name](reporter, size, baud)
-        reporter.say("[bold green]all updates verified[/bold green]")
+            try:
+                await SCENARIOS[name](reporter, size, baud)
+            except ImportError as exc:  # an emulator whose optional extra is not installed
+                if backends:
+                    raise UsageError(f"{name}: {exc}") from exc
+                skipped.append(name)
+                reporter.emit("skipped", backend=name, reason=str(exc))
+                reporter.say(f"[yellow]{name}: skipped[/yellow] -- {exc}")
+        note = f" (skipped: {', '.join(skipped)})" if skipped else ""
+        reporter.say(f"[bold green]all updates verified[/bold green]{note}")
 
     run(ctx, job)

@@ -14,6 +14,9 @@ are async fixtures and need pytest-asyncio; without it they are not defined.
   (embedded-update on embassy-boot).
 * ``notecard_emulator`` / ``notecard_pty`` -- a Blues Notecard offering a
   64 KiB host firmware image.
+* ``ble_radio`` / ``nrf5_legacy_target`` -- Bumble's in-process BLE link and
+  a legacy nRF5 DFU target advertising on it (needs the ``emulators`` extra);
+  connect with ``BleakClient(address, backend=BumbleBleakClient, radio=...)``.
 * ``rainmaker_emulator`` / ``rainmaker_pty`` -- an ESP-AT RainMaker module with
   a pending host-MCU OTA job served from its own loopback HTTP server;
   ``rainmaker_server`` -- a bare loopback :class:`FirmwareServer`.
@@ -22,7 +25,7 @@ are async fixtures and need pytest-asyncio; without it they are not defined.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -124,3 +127,25 @@ else:
         """A pty path on which ``notecard_emulator`` answers."""
         async with serve_pty(notecard_emulator) as path:
             yield path
+
+    @pytest_asyncio.fixture
+    async def ble_radio() -> AsyncIterator[Any]:
+        """Bumble's in-process BLE link (a :class:`~aiodfu.testing.ble.BleRadio`)."""
+        from aiodfu.testing.ble import BleRadio
+
+        async with BleRadio() as radio:
+            yield radio
+
+    @pytest_asyncio.fixture
+    async def nrf5_legacy_target(ble_radio: Any) -> AsyncIterator[Any]:
+        """A legacy nRF5 DFU target (:class:`~aiodfu.testing.nrf5_legacy.Nrf5LegacyEmulator`)."""
+        from aiodfu.testing.nrf5_legacy import Nrf5LegacyEmulator
+
+        target = Nrf5LegacyEmulator(ble_radio)
+        await target.start()
+        try:
+            yield target
+        finally:
+            await target.aclose()
+        if target.failures:
+            pytest.fail(f"nRF5 legacy target crashed while serving: {target.failures!r}")

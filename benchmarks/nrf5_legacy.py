@@ -1,0 +1,110 @@
+"""Legacy nRF5 BLE DFU: throughput on the modelled BLE link, and CPU per MiB.
+
+* Throughput: an application image through bleak on Bumble, with the link
+  modelled at connection intervals 7.5, 15 and 30 ms and 1, 4 and 6 packets per
+  event, against the emulated SDK 11 bootloader (8-buffer pool, flash at
+  100 kB/s). Measured over the data phase (first to last firmware byte) as a
+  fraction of min(link capacity, flash rate), with the pool overflows seen
+  (the goal: >= 0.9 and none). A flash-bound row shows the other limit.
+* CPU seconds per MiB on an unpaced link (controller, bleak, both Bumble
+  stacks and the emulator share the process, so this is the sum of all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiodfu.core.progress import Phase, Progress
+from aiodfu.core.transfer import RetryPolicy
+from aiodfu.nrf5_legacy import Nrf5LegacySession, Package
+from aiodfu.testing.ble import BleLinkModel, BleRadio, BumbleBleakClient
+from aiodfu.testing.images import random_firmware
+from aiodfu.testing.nrf5_legacy import BootloaderConfig, Nrf5LegacyEmulator
+from benchmarks.common import Stopwatch, print_table
+
+MIB = 1 << 20
+PACKET = 20
+INTERVALS = (0.0075, 0.015, 0.030)
+PACKETS_PER_EVENT = (1, 4, 6)
+FLASH_RATE = 100_000.0
+
+
+async def update_once(
+    size: int, model: BleLinkModel, flash_rate: float, prn: int = 4, window: int = 8
+) -> tuple[float, float, int]:
+    """One verified update: (data-phase seconds, process CPU seconds, pool overflows)."""
+    firmware = random_firmware(size - size % PACKET, seed=size)
+    marks: list[float] = []
+
+    def on_progress(progress: Progress) -> None:
+        if progress.phase is Phase.TRANSFERRING and progress.done > 0:
+            marks.append(asyncio.get_running_loop().time())
+
+    async with BleRadio() as radio:
+        target = Nrf5LegacyEmulator(radio, config=BootloaderConfig(flash_rate=flash_rate))
+        await target.start()
+        session = Nrf5LegacySession(
+            target.bootloader_address,
+            prn=prn,
+            window=window,
+            retry=RetryPolicy(attempts=4, initial_delay=0.05),
+            client_options={"backend": BumbleBleakClient, "radio": radio, "link_model": model},
+        )
+        with Stopwatch() as watch:
+            async with session:
+                await session.update(
+                    Package.from_images(application=firmware), progress=on_progress
+                )
+        await target.aclose()
+    if target.application != firmware:
+        raise AssertionError("the emulated target holds a different image")
+    data_phase = marks[-1] - marks[0] if len(marks) > 1 else watch.wall
+    return data_phase, watch.cpu, target.pool_overflows
+
+
+async def throughput(quick: bool) -> None:
+    seconds = 0.5 if quick else 2.0
+    rows = []
+    cases = [(i, p, FLASH_RATE) for i in INTERVALS for p in PACKETS_PER_EVENT]
+    cases.append((0.0075, 6, 8_000.0))  # flash slower than the link
+    for interval, per_event, flash in cases:
+        model = BleLinkModel(connection_interval=interval, packets_per_event=per_event)
+        capacity = model.capacity(PACKET)
+        limit = min(capacity, flash)
+        size = max(2000, int(limit * seconds))
+        elapsed, _, overflows = await update_once(size, model, flash)
+        rate = (size - size % PACKET - PACKET) / elapsed  # marks start after the first packet
+        rows.append(
+            (
+                f"{interval * 1000:g} ms x {per_event}",
+                f"{capacity / 1024:.2f}",
+                f"{flash / 1024:.1f}",
+                f"{rate / 1024:.2f}",
+                f"{rate / limit:.2f}",
+                overflows,
+            )
+        )
+    print_table(
+        "nRF5 legacy DFU throughput (20-byte packets, PRN 4, window 8)",
+        ["link", "link KiB/s", "flash KiB/s", "measured KiB/s", "fraction of limit", "overflows"],
+        rows,
+    )
+
+
+async def cpu(quick: bool) -> None:
+    size = (128 if quick else 512) * 1024
+    _, cpu_seconds, _ = await update_once(size, BleLinkModel(), 1e12)
+    print_table(
+        "nRF5 legacy DFU CPU cost (unpaced link, everything in one process)",
+        ["image", "CPU s", "CPU s per MiB"],
+        [(f"{size // 1024} KiB", f"{cpu_seconds:.2f}", f"{cpu_seconds * MIB / size:.2f}")],
+    )
+
+
+async def run(quick: bool) -> None:
+    await throughput(quick)
+    await cpu(quick)
+
+
+if __name__ == "__main__":
+    asyncio.run(run(quick=True))
