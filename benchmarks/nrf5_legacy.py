@@ -37,7 +37,8 @@ async def update_once(
     marks: list[float] = []
 
     def on_progress(progress: Progress) -> None:
-        if progress.phase is Phase.TRANSFERRING and progress.done > 0:
+        # The first TRANSFERRING event (done == 0) comes just before the first packet.
+        if progress.phase is Phase.TRANSFERRING:
             marks.append(asyncio.get_running_loop().time())
 
     async with BleRadio() as radio:
@@ -73,7 +74,7 @@ async def throughput(quick: bool) -> None:
         limit = min(capacity, flash)
         size = max(2000, int(limit * seconds))
         elapsed, _, overflows = await update_once(size, model, flash)
-        rate = (size - size % PACKET - PACKET) / elapsed  # marks start after the first packet
+        rate = (size - size % PACKET) / elapsed
         rows.append(
             (
                 f"{interval * 1000:g} ms x {per_event}",
