@@ -20,8 +20,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiodfu.at import AtClient, AtCommandError, AtResponse
-from aiodfu.core.errors import DeviceError, DfuError, LinkLostError
-from aiodfu.core.session import Connector, open_link
+from aiodfu.at.device import AtDevice
+from aiodfu.core.errors import DfuError, LinkLostError
+from aiodfu.core.session import Connector
 from aiodfu.core.timeouts import wait_within
 from aiodfu.core.transfer import RetryPolicy, with_recovery
 from aiodfu.rainmaker.errors import (
@@ -58,7 +59,7 @@ MAX_LINE = 16384
 """``+RMFWNOTIFY`` lines exceed 1 KB (URLs up to 8192 bytes); never use a small buffer."""
 
 
-class RainMakerDevice:
+class RainMakerDevice(AtDevice):
     """A connection to one ESP-AT RainMaker module, reconnectable through ``connector``."""
 
     def __init__(
@@ -72,9 +73,8 @@ class RainMakerDevice:
     ) -> None:
         if not 0 < rx_size <= 10240:
             raise ValueError("rx_size must be in 1..10240")
-        self._connector = connector
+        super().__init__(connector, retry=retry, open_timeout=timeouts.command)
         self.timeouts = timeouts
-        self.retry = retry
         self.baudrate = baudrate
         self.rx_size = rx_size
         self.notifications: asyncio.Queue[FirmwareNotification] = asyncio.Queue()
@@ -83,35 +83,11 @@ class RainMakerDevice:
         self.module_ota_status: int | None = None
         """The last ``+RMOTA:<status>`` (the module's own firmware OTA)."""
         self.module_ota_changed = asyncio.Event()
-        self._client: AtClient | None = None
 
     # --- connection --------------------------------------------------------------------------
 
-    @property
-    def client(self) -> AtClient:
-        if self._client is None:
-            raise DeviceError("not connected", operation="connect")
-        return self._client
-
-    async def connect(self) -> None:
-        """Open the link and configure the module, reopening it per the retry policy."""
-
-        async def attempt(number: int) -> None:
-            await self._open()
-            await self.configure()
-
-        async def before_retry(error: DfuError, number: int) -> None:
-            pass  # the next attempt reopens the link
-
-        await with_recovery(attempt, before_retry, self.retry, what="connect")
-
-    async def _open(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-        stream = await wait_within(
-            open_link(self._connector), self.timeouts.command, "open the link"
-        )
-        self._client = AtClient(
+    def make_client(self, stream: ByteStream) -> AtClient:
+        return AtClient(
             stream,
             terminator=b"\r\n",
             redact=redact,
@@ -123,8 +99,9 @@ class RainMakerDevice:
             extra_finals=(SET_OK,),
             max_line=MAX_LINE,
         )
-        self._client.add_listener(self._on_unsolicited)
-        self._client.start()
+
+    async def handshake(self) -> None:
+        await self.configure()
 
     async def configure(self) -> None:
         """``ATE0`` (an echoed URL would be a leak) and ``AT+SYSLOG=1`` (diagnosable errors).
@@ -143,14 +120,14 @@ class RainMakerDevice:
     async def recover(self) -> None:
         """Reopen a lost link, then configure the module again (it may have rebooted)."""
         if self._client is None or self._client.closed:
-            await self._open()
+            await self.reopen()
         try:
             await self.configure()
         except DfuError as exc:
             if not exc.transient:
                 raise
             log.info("recovery: no answer on this link (%s); reopening it", exc)
-            await self._open()
+            await self.reopen()
             await self.configure()
 
     async def resilient(self, operation: Callable[[int], Awaitable[T]], what: str) -> T:
@@ -161,14 +138,9 @@ class RainMakerDevice:
 
         return await with_recovery(operation, recover, self.retry, what=what)
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
     # --- unsolicited lines -------------------------------------------------------------------
 
-    def _on_unsolicited(self, line: str) -> None:
+    def on_unsolicited(self, line: str) -> None:
         if line.startswith(FWNOTIFY):
             try:
                 notification = parse_fw_notify(line)

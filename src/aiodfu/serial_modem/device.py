@@ -17,19 +17,19 @@ import enum
 import logging
 
 from aiodfu.at import AtClient, AtResponse
+from aiodfu.at.device import AtDevice
 from aiodfu.core.errors import (
     ChunkFailedError,
     CommandRejectedError,
-    DeviceError,
     DeviceResetError,
     DfuError,
     DfuTimeoutError,
     ProtocolError,
     UnsupportedError,
 )
-from aiodfu.core.session import Connector, open_link
+from aiodfu.core.session import Connector
 from aiodfu.core.timeouts import deadline, wait_within
-from aiodfu.core.transfer import RetryPolicy, with_recovery
+from aiodfu.core.transfer import RetryPolicy
 from aiodfu.serial_modem.errors import ActivationFailedError, ApplyFailedError
 from aiodfu.serial_modem.protocol import (
     BANNERS,
@@ -57,7 +57,7 @@ class Mode(enum.Enum):
     BOOTLOADER = "bootloader"
 
 
-class SerialModemDevice:
+class SerialModemDevice(AtDevice):
     """A connection to one Serial Modem, reconnectable through ``connector``."""
 
     def __init__(
@@ -69,53 +69,24 @@ class SerialModemDevice:
         retry: RetryPolicy,
         terminator: bytes = b"\r",
     ) -> None:
-        self._connector = connector
-        self.retry = retry
+        super().__init__(connector, retry=retry, open_timeout=timeouts.command)
         self.timeouts = timeouts
         self.baudrate = baudrate
         self.terminator = terminator
         self.mode = Mode.NORMAL
         self.reboots_seen = 0
-        self._client: AtClient | None = None
         self._outstanding = 0  # bytes of the last announced chunk whose result we have not seen
         self._supported: frozenset[int] | None = None
         self._expecting_reboot = False
 
     # --- connection --------------------------------------------------------------------------
 
-    @property
-    def client(self) -> AtClient:
-        if self._client is None:
-            raise DeviceError("not connected", operation="connect")
-        return self._client
+    def make_client(self, stream: ByteStream) -> AtClient:
+        self._supported = None  # a new link may lead to another device or build
+        return AtClient(stream, terminator=self.terminator, logger=log)
 
-    async def connect(self) -> None:
-        """Open the link and synchronise, reopening it per the retry policy if that fails."""
-
-        async def attempt(number: int) -> None:
-            await self._open()
-            await self.synchronise()
-
-        async def before_retry(error: DfuError, number: int) -> None:
-            pass  # the next attempt reopens the link
-
-        await with_recovery(attempt, before_retry, self.retry, what="connect")
-
-    async def _open(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-        stream = await wait_within(
-            open_link(self._connector), self.timeouts.command, "open the link"
-        )
-        self._client = AtClient(stream, terminator=self.terminator, logger=log)
-        self._supported = None
-        self._client.add_listener(self._on_unsolicited)
-        self._client.start()
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+    async def handshake(self) -> None:
+        await self.synchronise()
 
     async def synchronise(self) -> None:
         """End any partial line, then ``AT``: ``OK`` means normal mode, ``ERROR`` bootloader mode.
@@ -145,7 +116,7 @@ class SerialModemDevice:
                 self.mode = Mode.NORMAL
                 return
 
-    def _on_unsolicited(self, line: str) -> None:
+    def on_unsolicited(self, line: str) -> None:
         if line not in BANNERS:
             log.debug("ignoring unsolicited %r", line)
             return
@@ -164,14 +135,14 @@ class SerialModemDevice:
         device does not answer (a stalled adapter) is reopened and tried once more.
         """
         if self._client is None or self._client.closed:
-            await self._open()
+            await self.reopen()
         try:
             await self._resynchronise()
         except DfuError as exc:
             if not exc.transient:
                 raise
             log.info("recovery: no answer on this link (%s); reopening it", exc)
-            await self._open()
+            await self.reopen()
             await self._resynchronise()
 
     async def _resynchronise(self) -> None:
