@@ -12,8 +12,7 @@ from aiodfu.drogue import DrogueSession, Timeouts, postcard, serial_connector
 from aiodfu.drogue.messages import Command, Status
 from aiodfu.drogue.serial import FRAME_SIZE, FrameReader
 from aiodfu.testing.drogue import DrogueEmulator
-from aiodfu.testing.emulator import Emulator
-from aiodfu.transports.memory import LinkFaults, MemoryLink, MemoryStream
+from aiodfu.transports.memory import MemoryLink, MemoryStream
 
 FAST_TIMEOUTS = attrs.evolve(
     Timeouts(),
@@ -47,27 +46,6 @@ def session_for(connector, **options) -> DrogueSession:  # type: ignore[no-untyp
     options.setdefault("timeouts", FAST_TIMEOUTS)
     options.setdefault("retry", FAST_RETRY)
     return DrogueSession(serial_connector(connector), **options)
-
-
-class FaultyFirstLink:
-    """A connector whose first link carries faults; reconnections get a healthy link."""
-
-    def __init__(
-        self,
-        device: Emulator,
-        host_to_device: LinkFaults | None = None,
-        device_to_host: LinkFaults | None = None,
-    ) -> None:
-        self.device = device
-        self.faults = (host_to_device, device_to_host)
-        self.connections = 0
-
-    def __call__(self) -> MemoryStream:
-        self.connections += 1
-        if self.connections == 1:
-            down, up = self.faults
-            return self.device.connect(host_to_device=down, device_to_host=up)
-        return self.device.connect()
 
 
 class ScriptedDevice:

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from aiodfu.drogue import DeviceRevertedError
 from aiodfu.drogue.messages import Write
 from aiodfu.testing.drogue import BootMagic, BootOutcome
+from aiodfu.testing.emulator import FaultyFirstLink
 from aiodfu.transports.memory import LinkFaults
 
-from .conftest import NEW, NEW_VERSION, OLD, FaultyFirstLink, emulator, session_for
+from .conftest import NEW, NEW_VERSION, OLD, emulator, session_for
 
 FRAMES = len(NEW) // 512 + 4  # Writes, Swap, Sync and the statuses around them
 WIRE_SPAN = FRAMES * 1024

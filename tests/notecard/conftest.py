@@ -9,9 +9,7 @@ import pytest
 
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.notecard import Notecard, Timeouts
-from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.images import random_firmware
-from aiodfu.transports.memory import LinkFaults, MemoryStream
 
 FAST_TIMEOUTS = attrs.evolve(
     Timeouts(),
@@ -36,27 +34,6 @@ def card_for(connector: Any, **options: Any) -> Notecard:
     options.setdefault("timeouts", FAST_TIMEOUTS)
     options.setdefault("retry", FAST_RETRY)
     return Notecard(connector, **options)
-
-
-class FaultyFirstLink:
-    """A connector whose first link carries faults; reconnections get a healthy link."""
-
-    def __init__(
-        self,
-        emulator: Emulator,
-        host_to_device: LinkFaults | None = None,
-        device_to_host: LinkFaults | None = None,
-    ) -> None:
-        self.emulator = emulator
-        self.faults = (host_to_device, device_to_host)
-        self.connections = 0
-
-    def __call__(self) -> MemoryStream:
-        self.connections += 1
-        if self.connections == 1:
-            down, up = self.faults
-            return self.emulator.connect(host_to_device=down, device_to_host=up)
-        return self.emulator.connect()
 
 
 @pytest.fixture

@@ -15,11 +15,12 @@ from aiodfu.core.errors import DfuError
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.notecard import ImageChangedError
+from aiodfu.testing.emulator import FaultyFirstLink
 from aiodfu.testing.images import random_firmware
 from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, Storage
 from aiodfu.transports.memory import LinkFaults
 
-from .conftest import IMAGE, FaultyFirstLink, card_for
+from .conftest import IMAGE, card_for
 
 HYPOTHESIS = settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -9,10 +9,8 @@ import pytest
 
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.rainmaker import FirmwareNotification, RainMakerSession, Timeouts
-from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.rainmaker import RainMakerEmulator
 from aiodfu.testing.rainmaker_http import FirmwareServer
-from aiodfu.transports.memory import LinkFaults, MemoryStream
 
 FAST_TIMEOUTS = attrs.evolve(
     Timeouts(),
@@ -50,27 +48,6 @@ def session_for(connector, **options) -> RainMakerSession:  # type: ignore[no-un
     options.setdefault("retry", FAST_RETRY)
     options.setdefault("baudrate", None)
     return RainMakerSession(connector, **options)
-
-
-class FaultyFirstLink:
-    """A connector whose first link carries faults; reconnections get a healthy link."""
-
-    def __init__(
-        self,
-        emulator: Emulator,
-        host_to_device: LinkFaults | None = None,
-        device_to_host: LinkFaults | None = None,
-    ) -> None:
-        self.emulator = emulator
-        self.faults = (host_to_device, device_to_host)
-        self.connections = 0
-
-    def __call__(self) -> MemoryStream:
-        self.connections += 1
-        if self.connections == 1:
-            down, up = self.faults
-            return self.emulator.connect(host_to_device=down, device_to_host=up)
-        return self.emulator.connect()
 
 
 @pytest.fixture

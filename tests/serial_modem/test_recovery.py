@@ -12,18 +12,11 @@ from hypothesis import strategies as st
 from aiodfu.core.errors import RetriesExhaustedError
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.serial_modem import UpdateType
+from aiodfu.testing.emulator import FaultyFirstLink
 from aiodfu.testing.serial_modem import SerialModemEmulator, SerialModemFaults
 from aiodfu.transports.memory import LinkFaults
 
-from .conftest import (
-    APP,
-    BOOTLOADER_SEGMENT,
-    DELTA,
-    FIRMWARE_SEGMENTS,
-    FULL,
-    FaultyFirstLink,
-    session_for,
-)
+from .conftest import APP, BOOTLOADER_SEGMENT, DELTA, FIRMWARE_SEGMENTS, FULL, session_for
 
 IMAGES = {
     UpdateType.APPLICATION: APP,

@@ -11,7 +11,7 @@ imported on first use.
 from typing import Any
 
 from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator, DrogueFaults
-from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.emulator import Emulator, FaultyFirstLink
 from aiodfu.testing.images import (
     build_full_modem_package,
     build_mcuboot_image,
@@ -37,6 +37,7 @@ __all__ = [
     "DrogueEmulator",
     "DrogueFaults",
     "Emulator",
+    "FaultyFirstLink",
     "FirmwareGeneration",
     "FirmwareServer",
     "HostJob",
