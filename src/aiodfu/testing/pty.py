@@ -17,33 +17,10 @@ import tty
 from collections.abc import AsyncIterator
 
 from aiodfu.core.errors import LinkLostError
+from aiodfu.core.pacing import Pacer
 from aiodfu.testing.emulator import Emulator
 from aiodfu.transports.base import Buffer
 from aiodfu.transports.memory import LinkModel
-
-
-class _Pacer:
-    """Spaces byte counts out at a link's rate against absolute deadlines.
-
-    Traffic that follows the previous deadline within ``_IDLE_GAP`` continues
-    that schedule, so a late wake-up is made up instead of slowing the link;
-    after a longer pause the wire was idle and the schedule restarts.
-    """
-
-    _IDLE_GAP = 0.005
-
-    def __init__(self, model: LinkModel) -> None:
-        self._model = model
-        self._free_at = 0.0
-
-    async def consume(self, count: int) -> None:
-        if self._model.baud is None or count == 0:
-            return
-        now = asyncio.get_running_loop().time()
-        start = self._free_at if now - self._free_at < self._IDLE_GAP else now
-        self._free_at = start + self._model.wire_time(count)
-        if self._free_at > now:
-            await asyncio.sleep(self._free_at - now)
 
 
 class PtyStream:
@@ -52,8 +29,8 @@ class PtyStream:
     def __init__(self, master_fd: int, model: LinkModel | None = None) -> None:
         self._fd = master_fd
         self._model = model or LinkModel()
-        self._read_pacer = _Pacer(self._model)
-        self._write_pacer = _Pacer(self._model)
+        self._read_pacer = Pacer(self._model.bytes_per_second)
+        self._write_pacer = Pacer(self._model.bytes_per_second)
         self._closed = False
         rate = self._model.bytes_per_second
         # A paced pty moves bytes in slices of a couple of milliseconds of wire time.
