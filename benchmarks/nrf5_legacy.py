@@ -30,7 +30,12 @@ FLASH_RATE = 100_000.0
 
 
 async def update_once(
-    size: int, model: BleLinkModel, flash_rate: float, prn: int = 4, window: int = 8
+    size: int,
+    model: BleLinkModel,
+    flash_rate: float,
+    prn: int = 4,
+    window: int = 8,
+    max_rate: float | None = None,
 ) -> tuple[float, float, int]:
     """One verified update: (data-phase seconds, process CPU seconds, pool overflows)."""
     firmware = random_firmware(size - size % PACKET, seed=size)
@@ -48,6 +53,7 @@ async def update_once(
             target.bootloader_address,
             prn=prn,
             window=window,
+            max_rate=max_rate,
             retry=RetryPolicy(attempts=4, initial_delay=0.05),
             client_options={"backend": BumbleBleakClient, "radio": radio, "link_model": model},
         )
@@ -66,20 +72,24 @@ async def update_once(
 async def throughput(quick: bool) -> None:
     seconds = 0.5 if quick else 2.0
     rows = []
-    cases = [(i, p, FLASH_RATE) for i in INTERVALS for p in PACKETS_PER_EVENT]
-    cases.append((0.0075, 6, 8_000.0))  # flash slower than the link
-    for interval, per_event, flash in cases:
+    cases: list[tuple[float, int, float, float | None]] = [
+        (i, p, FLASH_RATE, None) for i in INTERVALS for p in PACKETS_PER_EVENT
+    ]
+    cases.append((0.0075, 6, 8_000.0, None))  # flash slower than the link: receipts cannot tell
+    cases.append((0.0075, 6, 8_000.0, 7_200.0))  # ... unless the rate is capped below the flash
+    for interval, per_event, flash, max_rate in cases:
         model = BleLinkModel(connection_interval=interval, packets_per_event=per_event)
         capacity = model.capacity(PACKET)
         limit = min(capacity, flash)
         size = max(2000, int(limit * seconds))
-        elapsed, _, overflows = await update_once(size, model, flash)
+        elapsed, _, overflows = await update_once(size, model, flash, max_rate=max_rate)
         # Packets leave at connection events: k events span k - 1 intervals of elapsed time,
         # so the link was busy for one interval more than was measured.
         rate = (size - size % PACKET) / (elapsed + interval)
         rows.append(
             (
-                f"{interval * 1000:g} ms x {per_event}",
+                f"{interval * 1000:g} ms x {per_event}"
+                + (f", max_rate {max_rate / 1024:.1f} KiB/s" if max_rate else ""),
                 f"{capacity / 1024:.2f}",
                 f"{flash / 1024:.1f}",
                 f"{rate / 1024:.2f}",

@@ -124,6 +124,11 @@ _emulated_option = click.option("--emulated", is_flag=True, hidden=True)
     help="Bytes per Packet write; above 20 only for bootloaders that accept it.",
 )
 @click.option(
+    "--max-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Cap the data rate (bytes/s) for targets whose flash is slower than the link.",
+)
+@click.option(
     "--resume/--no-resume",
     default=False,
     show_default=True,
@@ -139,6 +144,7 @@ def update(
     window: int,
     packet_size: int,
     resume: bool,
+    max_rate: float | None,
     emulated: bool,
 ) -> None:
     """Send PACKAGE (.zip, .hex or .bin) to TARGET (a Bluetooth address)."""
@@ -150,6 +156,7 @@ def update(
             "window": window,
             "packet_size": packet_size,
             "resume": resume,
+            "max_rate": max_rate,
         }
         async with _maybe_emulated(target if emulated else None) as env:
             session = Nrf5LegacySession(

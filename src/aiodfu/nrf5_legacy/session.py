@@ -65,6 +65,9 @@ class Nrf5LegacySession(UpdateSession):
     (opcode 7); the default restarts the part (Reset, then Start) the way Nordic's
     tools do, as the protocol reference recommends: opcode-7 resume is documented
     by the profile but no public client exercised it against real SDK 11 targets.
+    ``max_rate`` (bytes per second) caps the packet rate for targets whose flash
+    is slower than the link: receipts cannot reveal a slow flash, so without it
+    such a target's receive pool overflows.
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class Nrf5LegacySession(UpdateSession):
         window: int = DEFAULT_WINDOW,
         packet_size: int = DEFAULT_PACKET_SIZE,
         resume: bool = False,
+        max_rate: float | None = None,
         client_options: Mapping[str, Any] | None = None,
         scanner_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -89,7 +93,10 @@ class Nrf5LegacySession(UpdateSession):
         self.prn = prn
         self.window = window
         self.packet_size = packet_size
+        if max_rate is not None and max_rate <= 0:
+            raise UsageError("max_rate must be positive (bytes per second)")
         self.resume = resume
+        self.max_rate = max_rate
         self.client_options = dict(client_options or {})
         self.scanner_options = dict(scanner_options or {})
         self._given_client = target if isinstance(target, BleakClient) else None
@@ -138,6 +145,7 @@ class Nrf5LegacySession(UpdateSession):
                 prn=self.prn,
                 window=self.window,
                 resume=self.resume,
+                max_rate=self.max_rate,
             )
             await run_transfer(transfer, tracker, self.retry, what=f"{name} DFU")
             tracker.set_phase(Phase.ACTIVATING, f"{name}: activating")

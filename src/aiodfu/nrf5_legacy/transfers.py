@@ -7,6 +7,12 @@ already in flight while a receipt travels back) but the target's 8-buffer
 receive pool is never asked to hold more than the window. Every receipt is
 checked against what was sent: a smaller count means a lost packet.
 
+Receipts count bytes *accepted* into the pool, not bytes written to flash, so
+no credit scheme sees a flash slower than the link; the pool then overflows
+(status 6) and the part restarts with a halved window. For such targets,
+``max_rate`` (bytes per second, set a little below the flash rate) paces the
+packets so the pool never fills -- the reference's own advice ("pace writes").
+
 Resume: after a link loss the target keeps its RAM state. The controller
 reconnects, re-enables notifications, asks for the received size (opcode 7)
 and continues from there. A count of zero, one that is not a packet boundary
@@ -20,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiodfu.core.errors import DfuError, DfuTimeoutError, LinkLostError, ProtocolError
+from aiodfu.core.pacing import Pacer
 from aiodfu.core.transfer import Chunk, chunk_plan
 from aiodfu.nrf5_legacy import protocol
 from aiodfu.nrf5_legacy.device import LegacyDfuTarget
@@ -45,8 +52,10 @@ class PartTransfer:
         prn: int,
         window: int,
         resume: bool,
+        max_rate: float | None = None,
     ) -> None:
         self.part = part
+        self._pacer = Pacer(max_rate)
         self.open_target = open_target
         self.packet_size = packet_size
         self.prn = prn
@@ -91,6 +100,7 @@ class PartTransfer:
         while self.prn and not is_last and chunk.end - self._confirmed > window_bytes:
             await target.wait_receipt(chunk.offset)
             self._consume_receipts(target)
+        await self._pacer.consume(chunk.length)
         await target.write_packet(
             self.part.firmware[chunk.offset : chunk.end], "Receive firmware", chunk.offset
         )
