@@ -105,3 +105,11 @@ async def test_stray_final_codes_outside_a_command_are_ignored(wired) -> None:  
     await expect_bytes(device, b"AT\r")
     await device.write(b"\r\nOK\r\n")
     assert (await task).final == "OK"
+
+
+async def test_a_command_without_any_bound_is_refused(wired) -> None:  # type: ignore[no-untyped-def]
+    from aiodfu.core.errors import UsageError
+
+    client, _device = wired
+    with pytest.raises(UsageError, match="timeout"):
+        await client.command("AT", timeout=None)

@@ -44,7 +44,7 @@ from typing import Any, Self
 import attrs
 
 from aiodfu.at.lines import DataChunk, LineSplitter, Prompt
-from aiodfu.core.errors import CommandRejectedError, DfuError, LinkLostError
+from aiodfu.core.errors import CommandRejectedError, DfuError, LinkLostError, UsageError
 from aiodfu.core.resource import AsyncResource
 from aiodfu.core.timeouts import deadline, wait_within
 from aiodfu.transports.base import Buffer, ByteStream
@@ -223,7 +223,10 @@ class AtClient(AsyncResource):
         one derived from the command. ``on_data`` receives the command's raw
         data chunks; ``idle_timeout`` bounds the silence between any two pieces
         of its answer (for streams whose total length only the data bounds).
+        One of the two must be given: nothing waits on a device unbounded.
         """
+        if timeout is None and idle_timeout is None:
+            raise UsageError(f"{command}: give a timeout or an idle_timeout")
         return await self._run(
             command, None, timeout, response_prefix, offset, on_data, idle_timeout
         )
