@@ -3,8 +3,9 @@
 The host plays the update service: it answers the device's Status with
 Write / Swap / Sync commands, resumes from the device's own offset after a
 lost link, and confirms the new firmware once the device boots it. Serial
-(postcard in 1024-byte frames) is implemented; a GATT link plugs in through
-:class:`~aiodfu.drogue.link.UpdateLink`. See ``docs/protocols/drogue.md``.
+(postcard in 1024-byte frames, :func:`open`) and BLE (drogue-device's GATT
+firmware service, :func:`connect`) are two implementations of
+:class:`~aiodfu.drogue.link.UpdateLink` under one updater. See ``docs/protocols/drogue.md``.
 """
 
 from aiodfu.drogue.errors import (
@@ -14,6 +15,7 @@ from aiodfu.drogue.errors import (
     UnexpectedStatusError,
     WriteRejectedError,
 )
+from aiodfu.drogue.gatt import GattUpdateLink, connect, gatt_connector
 from aiodfu.drogue.link import UpdateLink
 from aiodfu.drogue.messages import Command, Status, Swap, Sync, UpdateStatus, Wait, Write
 from aiodfu.drogue.serial import FRAME_SIZE, SERIAL_MTU, SerialUpdateLink
@@ -27,6 +29,7 @@ __all__ = [
     "Command",
     "DeviceRevertedError",
     "DrogueSession",
+    "GattUpdateLink",
     "MalformedMessageError",
     "OffsetBeyondImageError",
     "SerialUpdateLink",
@@ -41,6 +44,8 @@ __all__ = [
     "Wait",
     "Write",
     "WriteRejectedError",
+    "connect",
+    "gatt_connector",
     "open",
     "serial_connector",
 ]

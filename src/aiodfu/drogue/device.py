@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 
-from aiodfu.core.errors import DfuError, LinkLostError
+from aiodfu.core.errors import DfuError, DfuTimeoutError, LinkLostError
 from aiodfu.core.session import Connector, open_link
 from aiodfu.core.timeouts import deadline, wait_within
 from aiodfu.drogue.errors import MalformedMessageError
@@ -103,7 +103,8 @@ class DrogueDevice:
                 try:
                     await self.connect()
                     return await self.status(timeout=self.timeouts.reboot)
-                except (LinkLostError, MalformedMessageError) as exc:
+                except (LinkLostError, MalformedMessageError, DfuTimeoutError) as exc:
+                    # A rebooting device may not even accept a connection yet.
                     log.debug("waiting for the device to come back: %s", exc)
                     await self.disconnect()
                     await asyncio.sleep(self.timeouts.reconnect_pause)

@@ -26,3 +26,13 @@ class Timeouts:
     """Quiet time that ends a resync after a bad frame (over one 1024-byte frame at 115200 baud)."""
     reconnect_pause: float = 0.5
     """Pause between reconnection attempts while the device reboots."""
+    gatt_operation: float = 5.0
+    """GATT: one characteristic read or write."""
+    offset_settle: float = 15.0
+    """GATT: how long the offset is polled for a block to land (the first one waits for the
+    DFU partition's erase). Keep it below ``status``: past it the Status is reported as read,
+    and an offset that did not move is a rejected write."""
+    offset_poll_interval: float = 0.05
+    """GATT: pause between two reads of the offset while a block lands."""
+    gatt_reset: float = 2.0
+    """GATT: how long after control 2 (swap and reset) the device has to drop the link."""

@@ -62,6 +62,11 @@ updater's RAM state, lost on reset), ``dfu_image``, ``commands`` (every
 decoded command), ``errors`` (device-side failures: decode errors,
 ``WrongOffset``...), ``checksums`` (from Swap), ``boots`` (:class:`BootOutcome` per reset).
 
+Over BLE: :class:`aiodfu.testing.drogue_gatt.DrogueGattHost` serves this same
+device state as drogue-device's GATT firmware service on an emulated radio
+(through :meth:`start_update` and :meth:`write_block`), so one device is
+reachable over either transport.
+
 HTTP-style use (no link): :meth:`status_cbor` gives the Status in serde_cbor's
 packed or named form, :meth:`apply_cbor` applies a CBOR command (either form;
 text or indefinite-length byte strings and out-of-range integers are rejected).
@@ -212,22 +217,31 @@ class DrogueEmulator(Emulator):
         self._busy_until = time.monotonic() + away
         return away
 
+    def start_update(self, version: bytes) -> None:
+        """Begin an update of ``version``: offset 0, DFU partition erased (``prepare_update``)."""
+        self.next_version, self.next_offset = version, 0
+        self.bootloader.start(version)
+
+    def write_block(self, offset: int, data: bytes, version: bytes) -> bool:
+        """Store a block of ``version`` at ``offset``; on failure only :attr:`errors` tells."""
+        try:
+            if offset in self.faults.flash_errors:
+                self.faults.flash_errors.discard(offset)
+                raise FlashError("Flash", "injected write failure")
+            self.bootloader.write(offset, data)
+        except FlashError as exc:
+            self.errors.append(f"{exc} (Write at {offset})")
+            return False
+        self.next_version = version
+        self.next_offset = offset + len(data)
+        return True
+
     def _write(self, command: Write) -> float:
         delay = 0.0
         if command.offset == 0:
-            self.bootloader.start(command.version)
-            self.next_version, self.next_offset = command.version, 0
+            self.start_update(command.version)
             delay = self.erase_time
-        try:
-            if command.offset in self.faults.flash_errors:
-                self.faults.flash_errors.discard(command.offset)
-                raise FlashError("Flash", "injected write failure")
-            self.bootloader.write(command.offset, command.data)
-        except FlashError as exc:
-            self.errors.append(f"{exc} (Write at {command.offset})")
-        else:
-            self.next_version = command.version
-            self.next_offset = command.offset + len(command.data)
+        self.write_block(command.offset, command.data, command.version)
         return delay + self._pause(None)
 
     def _pause(self, poll: int | None) -> float:
