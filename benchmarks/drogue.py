@@ -7,15 +7,27 @@ the protocol's own (two whole frames per block), each as the fraction of it
 the update achieved. A device built with the reference default
 ``backoff_ms = 1000`` sleeps a second after every block; that row shows why
 firmware meant for serial updates should use less.
+
+Over BLE (drogue-device's GATT firmware service, bleak on Bumble with the
+link modelled) every block is a write with response and a read of the
+offset: two connection events at least, whatever the packets per event. The
+data phase (first to last block) is shown against the raw link (blocks
+streamed at ``packets_per_event`` per interval) and against that lock-step
+limit. CPU per MiB is measured on an unpaced link; it includes both Bumble
+stacks, bleak and the emulator, which share the process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 
-from aiodfu.drogue import DrogueSession, serial_connector
+from aiodfu.core.progress import Phase, Progress
+from aiodfu.drogue import DrogueSession, connect, serial_connector
 from aiodfu.drogue.serial import FRAME_SIZE
+from aiodfu.testing.ble import BleLinkModel, BleRadio, BumbleBleakClient
 from aiodfu.testing.drogue import BootMagic, DrogueEmulator
+from aiodfu.testing.drogue_gatt import DrogueGattHost
 from aiodfu.transports.memory import LinkModel
 from benchmarks.common import Stopwatch, print_table
 
@@ -82,6 +94,67 @@ async def cpu_cost(size: int) -> None:
     )
 
 
+async def gatt_update_once(image: bytes, model: BleLinkModel) -> tuple[float, float]:
+    """One verified BLE update: (data-phase bytes per second, process CPU seconds of it all)."""
+    marks: list[tuple[float, int]] = []
+
+    def on_progress(progress: Progress) -> None:
+        if progress.phase is Phase.TRANSFERRING:
+            marks.append((asyncio.get_running_loop().time(), progress.done))
+
+    device = DrogueEmulator(image=b"\0" * 1024, partition_size=len(image) + MIB)
+    async with BleRadio() as radio, DrogueGattHost(device, radio) as host:
+        await host.start()
+        client = {"backend": BumbleBleakClient, "radio": radio, "link_model": model}
+        with Stopwatch() as watch:
+            async with connect(host.address, client_options=client) as session:
+                await session.update(image, version="2.0.0", progress=on_progress)
+            await host.idle()
+    if device.image[: len(image)] != image or device.boot_state is not BootMagic.BOOT:
+        raise AssertionError("the emulated device holds a different or unconfirmed image")
+    (start, first), (end, last) = marks[0], marks[-1]
+    return (last - first) / (end - start), watch.cpu
+
+
+async def gatt_throughput(quick: bool) -> None:
+    seconds = 0.5 if quick else 2.0
+    rows = []
+    cases = [(0.0075, 6, 247), (0.015, 6, 247), (0.030, 6, 247), (0.0075, 6, 23)]
+    for interval, per_event, att_mtu in cases:
+        model = BleLinkModel(connection_interval=interval, packets_per_event=per_event, mtu=att_mtu)
+        block = min(64, att_mtu - 3) // 8 * 8
+        lock_step = block / (2 * interval)
+        blocks = max(16, int(lock_step * seconds) // block)
+        image = random.Random(blocks).randbytes(block * blocks)
+        rate, _cpu = await gatt_update_once(image, model)
+        rows.append(
+            (
+                f"{interval * 1000:g} ms x {per_event}, ATT MTU {att_mtu}",
+                f"{block} B",
+                f"{rate / 1024:.2f} KiB/s",
+                f"{rate / model.capacity(block):.3f}",
+                f"{rate / lock_step:.3f}",
+            )
+        )
+    print_table(
+        "Drogue BLE update (GATT firmware service, device mtu 64)",
+        ["link", "block", "data rate", "of link limit", "of lock-step limit"],
+        rows,
+    )
+
+
+async def gatt_cpu_cost(size: int) -> None:
+    image = random.Random(8).randbytes(size)
+    _, cpu = await gatt_update_once(image, BleLinkModel(mtu=247))
+    print_table(
+        f"Drogue BLE CPU cost, {size // 1024} KiB, unpaced link (64-byte blocks)",
+        ["measure", "value"],
+        [("CPU s per MiB (host, bleak, Bumble x2, emulator)", f"{cpu / (size / MIB):.3f}")],
+    )
+
+
 async def run(quick: bool) -> None:
     await throughput(16 if quick else 64, quick)
     await cpu_cost(MIB // 4 if quick else MIB)
+    await gatt_throughput(quick)
+    await gatt_cpu_cost(64 * 1024 if quick else 256 * 1024)

@@ -81,3 +81,26 @@ async def test_demo_verifies_byte_for_byte(capsys: pytest.CaptureFixture[str]) -
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     (table,) = [event for event in events if event["event"] == "drogue"]
     assert table["byte-for-byte"] == "identical" and table["device state"] == "BOOT"
+
+
+def test_update_over_ble_against_the_emulated_device(tmp_path: Path) -> None:
+    file = tmp_path / "app.bin"
+    file.write_bytes(NEW)
+    args = ["update", "--ble", "C0:FF:EE:00:D0:07", "--emulated", "--version", "0.2.0", str(file)]
+    result = CliRunner().invoke(command, args)
+    assert result.exit_code == 0, result.output
+    assert "booted" in result.output
+    assert "emulated device holds the image" in result.output and "True" in result.output
+
+
+@pytest.mark.parametrize(
+    "where",
+    [[], ["--port", "/dev/null", "--ble", "C0:FF:EE:00:D0:07"], ["--port", "x", "--emulated"]],
+    ids=["neither", "both", "emulated-serial"],
+)
+def test_update_needs_exactly_one_transport(tmp_path: Path, where: list[str]) -> None:
+    file = tmp_path / "app.bin"
+    file.write_bytes(NEW)
+    result = CliRunner().invoke(command, ["update", *where, "--version", "0.2.0", str(file)])
+    assert result.exit_code == 2
+    assert "--ble" in result.output

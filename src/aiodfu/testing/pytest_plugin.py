@@ -11,7 +11,8 @@ are async fixtures and need pytest-asyncio; without it they are not defined.
 * ``serial_modem_pty`` -- the path of a pseudo-terminal serving
   ``serial_modem_emulator``, for code that opens a real serial port.
 * ``drogue_emulator`` / ``drogue_pty`` -- the same for a Drogue device
-  (embedded-update on embassy-boot).
+  (embedded-update on embassy-boot); ``drogue_gatt_host`` serves that same
+  device's BLE firmware service on ``ble_radio`` (needs the ``emulators`` extra).
 * ``notecard_emulator`` / ``notecard_pty`` -- a Blues Notecard offering a
   64 KiB host firmware image.
 * ``ble_radio`` / ``nrf5_legacy_target`` -- Bumble's in-process BLE link and
@@ -149,3 +150,19 @@ else:
             await target.aclose()
         if target.failures:
             pytest.fail(f"nRF5 legacy target crashed while serving: {target.failures!r}")
+
+    @pytest_asyncio.fixture
+    async def drogue_gatt_host(
+        ble_radio: Any, drogue_emulator: DrogueEmulator
+    ) -> AsyncIterator[Any]:
+        """``drogue_emulator``'s GATT firmware service on ``ble_radio`` (a ``DrogueGattHost``)."""
+        from aiodfu.testing.drogue_gatt import DrogueGattHost
+
+        host = DrogueGattHost(drogue_emulator, ble_radio)
+        await host.start()
+        try:
+            yield host
+        finally:
+            await host.aclose()
+        if host.failures:
+            pytest.fail(f"Drogue GATT host crashed while serving: {host.failures!r}")
