@@ -66,3 +66,49 @@ def test_interrupt_stops_serving(emulator) -> None:  # type: ignore[no-untyped-d
     assert os.path.exists(path)
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=10) == 0
+
+
+def test_drogue_update_through_the_cli_saves_the_active_image(tmp_path: Path) -> None:
+    """The image saved on exit is the one the device booted, confirmed (after swap and Sync)."""
+    old, new = random_firmware(5_000, seed=31), random_firmware(20_003, seed=32)
+    (tmp_path / "old.bin").write_bytes(old)
+    (tmp_path / "new.bin").write_bytes(new)
+    saved = tmp_path / "saved.bin"
+    process = subprocess.Popen(
+        [
+            *AIODFU,
+            "emulate",
+            "drogue",
+            "--pty",
+            "--image",
+            str(tmp_path / "old.bin"),
+            "--save-image",
+            str(saved),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        path = process.stdout.readline().removeprefix("pty: ").strip()
+        update = run(
+            "--json",
+            "drogue",
+            "update",
+            "--port",
+            path,
+            "--version",
+            "0.2.0",
+            str(tmp_path / "new.bin"),
+        )
+        assert update.returncode == 0, update.stdout + update.stderr
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    held = saved.read_bytes()
+    assert held[: len(new)] == new
+    assert held[len(new) :] == b"\xff" * (len(held) - len(new))  # padded to the write size
+    assert len(held) % 8 == 0

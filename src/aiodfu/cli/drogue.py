@@ -174,6 +174,8 @@ def emulator_factory(image: bytes | None, model: LinkModel) -> Emulator:
     """``aiodfu emulate drogue --pty``: a device running ``image`` as version 0.1.0.
 
     Built with ``backoff_ms=100`` rather than the firmware's one-second pause, so a
-    host on the pty is not held to one block a second.
+    host on the pty is not held to one block a second, and ``timeout_ms=1000``
+    rather than 15 s: the device speaks first, and a host opening the port
+    (pyserial flushes its input) misses that Status and must wait for the next.
     """
-    return DrogueEmulator(image=image, backoff_ms=100, mtu=968, link_model=model)
+    return DrogueEmulator(image=image, backoff_ms=100, timeout_ms=1000, mtu=968, link_model=model)
