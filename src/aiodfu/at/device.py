@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from typing import Generic, Self, TypeVar
 
 from aiodfu.at.client import AtClient
 from aiodfu.core.errors import DeviceError, DfuError
@@ -34,6 +35,11 @@ class AtDevice(AsyncResource):
         self.retry = retry
         self._open_timeout = open_timeout
         self._client: AtClient | None = None
+
+    @property
+    def connected(self) -> bool:
+        """A link is open and has not failed."""
+        return self._client is not None and not self._client.closed
 
     @property
     def client(self) -> AtClient:
@@ -78,3 +84,27 @@ class AtDevice(AsyncResource):
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+D = TypeVar("D", bound=AtDevice)
+
+
+class AtDeviceSession(Generic[D]):
+    """The lifecycle of a session over one :class:`AtDevice` (a mixin for session classes).
+
+    ``async with`` connects on entry and closes on exit; :meth:`connect` is a
+    no-op while the link is up and reconnects after it failed.
+    """
+
+    device: D
+
+    async def connect(self) -> None:
+        if not self.device.connected:
+            await self.device.connect()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def aclose(self) -> None:
+        await self.device.aclose()

@@ -16,8 +16,8 @@ import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Self
 
+from aiodfu.at.device import AtDeviceSession
 from aiodfu.core.errors import DfuError
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
@@ -40,7 +40,7 @@ MODULE_OTA_DONE = frozenset({2, 3, 4, 5})
 """``+RMOTA`` statuses that end the module's own OTA (5 also means "delayed": firmware bug)."""
 
 
-class RainMakerSession(PullSession):
+class RainMakerSession(AtDeviceSession[RainMakerDevice], PullSession):
     """A host-MCU OTA session through one ESP-AT RainMaker module.
 
     ``connector`` opens the link and is called again to reconnect after a link
@@ -75,21 +75,7 @@ class RainMakerSession(PullSession):
         self.restart_module = restart_module
         self.report_progress = report_progress
         self.module_restarts = 0
-        self._connected = False
         self._restarted_for: int | None = None
-
-    async def connect(self) -> None:
-        if not self._connected:
-            await self.device.connect()
-            self._connected = True
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def aclose(self) -> None:
-        await self.device.aclose()
-        self._connected = False
 
     # --- jobs --------------------------------------------------------------------------------
 

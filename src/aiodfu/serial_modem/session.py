@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Self
 
+from aiodfu.at.device import AtDeviceSession
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
 from aiodfu.core.session import Connector, UpdateResult, UpdateSession
@@ -30,7 +30,7 @@ DEFAULT_CHUNK_SIZE = 4096
 ImageSource = FirmwareImage | bytes | str | os.PathLike[str]
 
 
-class SerialModemSession(UpdateSession):
+class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
     """An update session with one Serial Modem.
 
     ``connector`` opens the link and is called again to reconnect after a
@@ -59,20 +59,6 @@ class SerialModemSession(UpdateSession):
             terminator=terminator,
         )
         self.chunk_size = chunk_size
-        self._connected = False
-
-    async def connect(self) -> None:
-        if not self._connected:
-            await self.device.connect()
-            self._connected = True
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def aclose(self) -> None:
-        await self.device.aclose()
-        self._connected = False
 
     @property
     def mode(self) -> Mode:
