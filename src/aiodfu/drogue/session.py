@@ -29,7 +29,7 @@ from aiodfu.drogue.timeouts import Timeouts
 from aiodfu.drogue.transfers import DrogueTransfer
 from aiodfu.formats import load_image
 from aiodfu.transports.base import ByteStream
-from aiodfu.transports.serial import open_serial
+from aiodfu.transports.serial import port_connector
 
 ImageSource = FirmwareImage | bytes | str | os.PathLike[str]
 
@@ -129,7 +129,6 @@ def open(
 ) -> DrogueSession:
     """A session on serial ``port`` (drgdfu uses 115200 baud, no flow control)."""
 
-    async def stream() -> ByteStream:
-        return await open_serial(port, baudrate, rtscts=rtscts)
+    stream = port_connector(port, baudrate, rtscts=rtscts)
 
     return DrogueSession(serial_connector(stream), timeouts=timeouts, retry=retry, confirm=confirm)

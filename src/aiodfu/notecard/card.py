@@ -41,7 +41,7 @@ from aiodfu.notecard.messages import MAX_CHUNK, BinaryStoreStatus, DfuMode, DfuS
 from aiodfu.notecard.retrieval import ImageRetrieval
 from aiodfu.notecard.timeouts import Timeouts
 from aiodfu.transports.base import ByteStream
-from aiodfu.transports.serial import open_serial
+from aiodfu.transports.serial import port_connector
 
 log = logging.getLogger("aiodfu.notecard")
 
@@ -345,8 +345,7 @@ def open(
 ) -> Notecard:
     """A session on serial ``port`` (no flow control: the Notecard has none); ``async with`` it."""
 
-    async def connector() -> ByteStream:
-        return await open_serial(port, baudrate, rtscts=False)
+    connector = port_connector(port, baudrate, rtscts=False)
 
     return Notecard(
         connector,

@@ -29,7 +29,7 @@ from aiodfu.rainmaker.protocol import FirmwareNotification, OtaStatus
 from aiodfu.rainmaker.timeouts import Timeouts
 from aiodfu.rainmaker.transfers import DownloadTransfer
 from aiodfu.transports.base import ByteStream
-from aiodfu.transports.serial import open_serial
+from aiodfu.transports.serial import port_connector
 
 log = logging.getLogger("aiodfu.rainmaker")
 
@@ -227,8 +227,7 @@ def open(
 ) -> RainMakerSession:
     """A session on serial ``port`` (a path or pyserial URL); use with ``async with``."""
 
-    async def connector() -> ByteStream:
-        return await open_serial(port, baudrate, rtscts=rtscts)
+    connector = port_connector(port, baudrate, rtscts=rtscts)
 
     return RainMakerSession(
         connector,

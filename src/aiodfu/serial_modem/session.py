@@ -22,7 +22,7 @@ from aiodfu.serial_modem.protocol import UpdateType
 from aiodfu.serial_modem.timeouts import Timeouts
 from aiodfu.serial_modem.transfers import AppendingTransfer, FullModemTransfer
 from aiodfu.transports.base import ByteStream
-from aiodfu.transports.serial import open_serial
+from aiodfu.transports.serial import port_connector
 
 DEFAULT_CHUNK_SIZE = 4096
 """The device's default data-mode buffer; chunks of this size match Nordic's host."""
@@ -207,8 +207,7 @@ def open(
 ) -> SerialModemSession:
     """A session on serial ``port`` (a path or pyserial URL); use with ``async with``."""
 
-    async def connector() -> ByteStream:
-        return await open_serial(port, baudrate, rtscts=rtscts)
+    connector = port_connector(port, baudrate, rtscts=rtscts)
 
     return SerialModemSession(
         connector,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import serial_asyncio
 
@@ -78,3 +79,14 @@ async def open_serial(port: str, baudrate: int = 115200, *, rtscts: bool = True)
     except OSError as exc:
         raise LinkLostError(f"cannot open serial port {port}: {exc}", operation="open") from exc
     return SerialStream(reader, writer, port)
+
+
+def port_connector(
+    port: str, baudrate: int = 115200, *, rtscts: bool = True
+) -> Callable[[], Awaitable[SerialStream]]:
+    """A connector that opens ``port`` afresh on every call (first open and each reconnect)."""
+
+    async def connect() -> SerialStream:
+        return await open_serial(port, baudrate, rtscts=rtscts)
+
+    return connect
