@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aiodfu.core.errors import LinkLostError
 from aiodfu.drogue import DeviceRevertedError
 from aiodfu.drogue.messages import Write
 from aiodfu.testing.drogue import BootMagic, BootOutcome
@@ -107,3 +108,21 @@ async def test_lost_swap_frame_is_sent_again() -> None:
     swaps = [type(c).__name__ for c in device.commands].count("Swap")
     assert swaps == 1 and device.image == NEW and device.boot_state is BootMagic.BOOT
     assert connector.connections == 2
+
+
+async def test_a_failed_first_open_is_retried() -> None:
+    device = emulator()
+    opens = 0
+
+    def connector():  # type: ignore[no-untyped-def]
+        nonlocal opens
+        opens += 1
+        if opens == 1:
+            raise LinkLostError("the port is not there yet")
+        return device.connect()
+
+    async with device, session_for(connector) as session:
+        await session.update(NEW, version=NEW_VERSION.decode())
+    assert opens == 2
+    assert device.image == NEW
+    assert device.boot_state is BootMagic.BOOT

@@ -15,11 +15,11 @@ import asyncio
 import os
 from typing import Self
 
-from aiodfu.core.errors import UsageError
+from aiodfu.core.errors import DfuError, UsageError
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
 from aiodfu.core.session import Connector, UpdateResult, UpdateSession, open_link
-from aiodfu.core.transfer import RetryPolicy, run_transfer
+from aiodfu.core.transfer import RetryPolicy, run_transfer, with_recovery
 from aiodfu.drogue.device import DrogueDevice
 from aiodfu.drogue.link import UpdateLink
 from aiodfu.drogue.messages import Status, Wait
@@ -58,7 +58,15 @@ class DrogueSession(UpdateSession):
         self.confirm = confirm
 
     async def __aenter__(self) -> Self:
-        await self.device.connect()
+        """Open the link, reopening it per the retry policy if that fails."""
+
+        async def attempt(number: int) -> None:
+            await self.device.connect()
+
+        async def before_retry(error: DfuError, number: int) -> None:
+            await self.device.disconnect()
+
+        await with_recovery(attempt, before_retry, self.retry, what="connect")
         return self
 
     async def aclose(self) -> None:
