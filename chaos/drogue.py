@@ -25,9 +25,11 @@ from aiodfu.core.progress import Progress
 from aiodfu.core.session import UpdateResult
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.drogue import DrogueSession, Timeouts, connect, serial_connector
-from aiodfu.testing import BootMagic, DrogueEmulator, DrogueFaults, random_firmware
+from aiodfu.drogue import open as open_port
+from aiodfu.testing import BootMagic, DrogueEmulator, DrogueFaults, random_firmware, serve_pty
 from aiodfu.testing.ble import BleRadio, BumbleBleakClient
 from aiodfu.testing.drogue_gatt import DrogueGattFaults, DrogueGattHost
+from aiodfu.transports.memory import LinkModel
 from chaos.timing import fast
 from chaos.trial import CANCEL, STREAM_LINK_KINDS, Fault, Held, StreamTrial, Trial
 
@@ -67,6 +69,7 @@ class _DrogueTrial(Trial):
 
     unverifiable_ok = True
     back_to_back = False
+    pause = 0.0
     device: DrogueEmulator
     faults: DrogueFaults
     block: int
@@ -86,8 +89,11 @@ class _DrogueTrial(Trial):
                 )
             case "device:back-to-back":
                 self.back_to_back = True
+                self.pause = round(rng.uniform(0.0, 1.0), 3)
                 return Fault(
-                    kind, f"an update to {INTERIM_VERSION} just before, in its own session"
+                    kind,
+                    f"an update to {INTERIM_VERSION} first, in a session of its own, "
+                    f"then {self.pause} s of quiet",
                 )
             case "host:cancel":
                 return self.draw_cancel(len(NEW))
@@ -97,6 +103,7 @@ class _DrogueTrial(Trial):
         if self.back_to_back:
             async with self.session(healthy=True) as session:
                 await session.update(INTERIM, version=INTERIM_VERSION)
+            await asyncio.sleep(self.pause)  # the device reports on its own timer meanwhile
         async with self.session(healthy=False) as session:
             result: UpdateResult = await session.update(NEW, version=NEW_VERSION, progress=progress)
         return result
@@ -165,12 +172,25 @@ class DrogueSerialTrial(_DrogueTrial, StreamTrial):
 
     async def __aenter__(self) -> Self:
         self.device = _device(self.faults)
+        self._pty = None
+        if self.back_to_back:
+            # A 115200-baud port the host closes and opens again, whose buffer keeps what the
+            # device sent meanwhile, where the host may open it mid-frame -- as on a real UART
+            # (an in-memory link starts clean every time).
+            self._pty = serve_pty(self.device, model=LinkModel(baud=115_200))
+            self.port = await self._pty.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.device.aclose()
+        try:
+            if self._pty is not None:
+                await self._pty.__aexit__(None, None, None)
+        finally:
+            await self.device.aclose()
 
     def session(self, *, healthy: bool) -> DrogueSession:
+        if self.back_to_back:
+            return open_port(self.port, timeouts=TIMEOUTS, retry=RETRY)
         connector: Any = self.device.connect if healthy else self.faulty_connector(self.device)
         return DrogueSession(serial_connector(connector), timeouts=TIMEOUTS, retry=RETRY)
 
@@ -209,7 +229,7 @@ class DrogueGattTrial(_DrogueTrial):
                     self.kind, f"request {number} never reaches the device; the link drops"
                 )
             case "link:drop-timed":
-                self.drop_at = round(rng.uniform(0.0, 0.5), 3)
+                self.drop_at = round(rng.uniform(0.0, 1.0), 3)
                 return Fault(self.kind, f"the link drops {self.drop_at} s into the session")
         raise ValueError(self.kind)
 

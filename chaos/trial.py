@@ -62,7 +62,8 @@ class Trial(abc.ABC):
     """One case of one backend; subclasses fill in the device, the session and the oracle.
 
     ``kind`` forces the fault kind (the test slice does); otherwise it is drawn
-    from ``rng`` like everything else, so ``(backend, seed)`` replays exactly.
+    from ``rng`` like everything else, so ``(backend, seed)`` replays exactly --
+    and a case whose drawn kind is K is the same case when K is forced.
     """
 
     backend: ClassVar[str]
@@ -74,7 +75,8 @@ class Trial(abc.ABC):
         self.rng = rng
         if kind is not None and kind not in self.kinds:
             raise ValueError(f"{self.backend} has no fault kind {kind!r}; known: {self.kinds}")
-        self.kind = kind or rng.choice(list(self.kinds))
+        drawn = rng.choice(list(self.kinds))  # drawn either way: a forced case replays a drawn one
+        self.kind = kind or drawn
         self.cancel_at: int | None = None
         self._armed: list[tuple[int, Callable[[], None]]] = []
         self.fault = self.draw()
