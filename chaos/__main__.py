@@ -94,7 +94,7 @@ def replay(cases: list[str], kind: str | None, bound: float) -> int:
         stream=sys.stderr,
         format="%(relativeCreated)8.1f ms %(name)s %(levelname)s %(message)s",
     )
-    logging.getLogger("bumble").setLevel(logging.INFO)
+    logging.getLogger("bumble").setLevel(logging.WARNING)
     worst = 0
     for case in cases:
         backend, _, seed = case.partition(":")
