@@ -126,3 +126,20 @@ async def test_a_failed_first_open_is_retried() -> None:
     assert opens == 2
     assert device.image == NEW
     assert device.boot_state is BootMagic.BOOT
+
+
+async def test_lost_sync_frame_is_sent_again_until_the_device_takes_it() -> None:
+    """Issue 10, defect 6: the device re-sends its Status on its own timer when the Sync frame
+    never arrives; that Status is no proof of Sync, so the firmware was left unconfirmed."""
+    device = emulator(mtu=968)
+    sync_frame = -(-len(NEW) // 960) + 1  # the Writes, the Swap, then Sync
+    connector = FaultyFirstLink(
+        device, host_to_device=LinkFaults(stall_after=sync_frame * 1024 + 10)
+    )
+    async with device, session_for(connector) as session:
+        result = await session.update(NEW, version="0.2.0")
+    assert result.details["state"] == "booted"
+    assert device.boot_state is BootMagic.BOOT  # confirmed: a reset keeps the new image
+    device.reset()
+    assert device.image == NEW and device.version == NEW_VERSION
+    assert connector.connections == 2

@@ -17,7 +17,7 @@ import logging
 from aiodfu.core.errors import DfuError, DfuTimeoutError, LinkLostError
 from aiodfu.core.session import Connector, open_link
 from aiodfu.core.timeouts import deadline, wait_within
-from aiodfu.drogue.errors import MalformedMessageError
+from aiodfu.drogue.errors import MalformedMessageError, UnacknowledgedError
 from aiodfu.drogue.link import UpdateLink
 from aiodfu.drogue.messages import Command, Status
 from aiodfu.drogue.timeouts import Timeouts
@@ -39,6 +39,11 @@ class DrogueDevice:
         if self._link is None:
             raise LinkLostError("not connected", operation="status")
         return self._link.max_block
+
+    @property
+    def acknowledged(self) -> bool:
+        """The pending Status shows the device took the command sent before it."""
+        return self._link is not None and self._link.acknowledged
 
     async def connect(self) -> UpdateLink:
         if self._link is None:
@@ -91,7 +96,7 @@ class DrogueDevice:
                 return
             except DfuError:
                 pass  # a line that never goes quiet: reconnect instead
-        elif self._pending is not None:
+        elif self._pending is not None and not isinstance(error, UnacknowledgedError):
             return  # the device is still waiting for an answer to the Status we hold
         await self.disconnect()
         await self.connect()

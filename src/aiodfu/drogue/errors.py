@@ -39,3 +39,11 @@ class UnexpectedStatusError(ProtocolError):
     Transient: the host continues from whatever the device reports next, as the
     reference's server logic does.
     """
+
+
+class UnacknowledgedError(ProtocolError):
+    """The device reported again without showing it took the command sent (the frame was
+    lost or garbled on the way, and the device re-sent its Status on its own timer).
+
+    Transient: the host reconnects and sends the command again.
+    """

@@ -73,6 +73,8 @@ class GattUpdateLink:
         self._version: bytes | None = None  # as read last on this link (a reset drops it)
         self._writing = b""  # the version the last Write was for
         self._expected: int | None = None  # the offset the last Write should reach
+        self.acknowledged = False
+        """The writes of the command sent last were all answered (write with response)."""
 
     @classmethod
     async def open(cls, gatt: GattLink, timeouts: Timeouts) -> GattUpdateLink:
@@ -135,6 +137,11 @@ class GattUpdateLink:
         return offset
 
     async def send(self, command: Command) -> None:
+        self.acknowledged = False
+        await self._send(command)
+        self.acknowledged = True
+
+    async def _send(self, command: Command) -> None:
         if isinstance(command, Write):
             await self._write_block(command)
         elif isinstance(command, Swap):

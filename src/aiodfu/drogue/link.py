@@ -23,6 +23,15 @@ class UpdateLink(Protocol):
         """The largest ``Write.data`` the transport itself can carry."""
         ...
 
+    @property
+    def acknowledged(self) -> bool:
+        """Whether the Status read last shows the device took the command sent before it.
+
+        Serial: the Status frame echoes that command frame's tag. GATT: the command's
+        writes were answered (write with response).
+        """
+        ...
+
     async def read_status(self) -> Status:
         """The device's next Status (callers bound the wait).
 

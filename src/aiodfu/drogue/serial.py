@@ -1,15 +1,26 @@
 """The serial transport: postcard messages in fixed 1024-byte frames.
 
 No header, length or checksum: a frame is exactly :data:`FRAME_SIZE` bytes,
-the message first and stale bytes after it (the device reuses one buffer),
-so frames are read exactly and decoded from byte 0, and the tail is ignored.
-Each frame is written in one call. The device speaks first.
+the message first and stale bytes after it, so frames are read exactly and
+decoded from byte 0. Each frame is written in one call. The device speaks first.
+
+The device's serial service (embedded-update ``service/serial.rs``) keeps one
+1024-byte buffer: it encodes its Status over the head of the command frame it
+read last and sends the whole buffer. So a Status frame *ends* with the last
+:data:`TAG_SIZE` bytes of the command the device read before it -- the only
+acknowledgement the protocol has. Each command frame ends in a fresh tag, and
+:attr:`SerialUpdateLink.acknowledged` says whether the Status read last echoes
+the tag of the command sent last (a Status the device re-sent on its own
+timer does not). Tag bytes have the high bit set and zeros precede them, so a
+device that decodes a frame from the middle sees a harmless ``Wait`` or an
+invalid varint, never another command.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 
 from aiodfu.core.errors import UsageError
 from aiodfu.drogue import postcard
@@ -19,14 +30,29 @@ from aiodfu.transports.base import ByteStream
 FRAME_SIZE = 1024
 SERIAL_MTU = 968
 """The largest Write block whose frame fits 1024 bytes with a version of up to 16 bytes."""
+TAG_SIZE = 8
+"""The end of each command frame: a tag the device's next Status echoes (see the docstring)."""
+_TAG_BITS = 0x84
+"""Set in every tag byte: a continuation bit, and low bits that make any varint read from
+inside the tag an unknown command variant."""
 
 
-def frame(message: Status | Command) -> bytes:
-    """``message`` in postcard, zero-filled to a whole frame."""
+def new_tag() -> bytes:
+    """A fresh tag for a command frame."""
+    return bytes(b | _TAG_BITS for b in os.urandom(TAG_SIZE))
+
+
+def frame(message: Status | Command, tag: bytes = bytes(TAG_SIZE)) -> bytes:
+    """``message`` in postcard, zero-filled to a whole frame that ends in ``tag``."""
     body = postcard.encode(message)
-    if len(body) > FRAME_SIZE:
+    if len(body) > FRAME_SIZE - len(tag):
         raise UsageError(f"a {len(body)}-byte message does not fit a {FRAME_SIZE}-byte frame")
-    return body.ljust(FRAME_SIZE, b"\0")
+    return body.ljust(FRAME_SIZE - len(tag), b"\0") + tag
+
+
+def echoes(status_frame: bytes, tag: bytes) -> bool:
+    """Whether ``status_frame`` answers the command frame that ended in ``tag``."""
+    return status_frame[FRAME_SIZE - TAG_SIZE :] == tag
 
 
 class FrameReader:
@@ -63,12 +89,19 @@ class SerialUpdateLink:
     def __init__(self, stream: ByteStream) -> None:
         self.stream = stream
         self._frames = FrameReader(stream)
+        self._tag: bytes | None = None  # of the command sent last
+        self.acknowledged = False
+        """The Status read last shows the device read the command sent before it."""
 
     async def read_status(self) -> Status:
-        return postcard.decode_status(await self._frames.read_frame())
+        data = await self._frames.read_frame()
+        self.acknowledged = self._tag is not None and echoes(data, self._tag)
+        return postcard.decode_status(data)
 
     async def send(self, command: Command) -> None:
-        await self.stream.write(frame(command))
+        self._tag = new_tag()
+        self.acknowledged = False
+        await self.stream.write(frame(command, self._tag))
 
     async def resync(self, quiet: float) -> None:
         await self._frames.drain(quiet)

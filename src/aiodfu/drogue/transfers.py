@@ -5,14 +5,16 @@ logic (:class:`~aiodfu.drogue.target.Target`): the device's offset when it is
 writing this version, 0 when it is writing another. Each ``move`` answers the
 pending Status with one Write and checks the next Status advanced by exactly
 that block. ``complete`` sends Swap, waits for the device to come back from
-its reset, sends Sync (the device marks the new firmware booted) and waits
-for the Status that shows the device read it -- or raises
-:class:`~aiodfu.drogue.errors.DeviceRevertedError` when the old version
-comes back.
+its reset (or raises :class:`~aiodfu.drogue.errors.DeviceRevertedError` when
+the old version comes back), then sends Sync (the device marks the new
+firmware booted) until a Status shows the device took it
+(:attr:`~aiodfu.drogue.link.UpdateLink.acknowledged`): any other Status is
+one the device re-sent on its own timer after the Sync was lost.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -20,11 +22,21 @@ from aiodfu.core.errors import DeviceResetError, DfuError
 from aiodfu.core.progress import Phase, ProgressTracker
 from aiodfu.core.transfer import Chunk, chunk_plan
 from aiodfu.drogue.device import DrogueDevice
-from aiodfu.drogue.errors import DeviceRevertedError, UnexpectedStatusError, WriteRejectedError
+from aiodfu.drogue.errors import (
+    DeviceRevertedError,
+    UnacknowledgedError,
+    UnexpectedStatusError,
+    WriteRejectedError,
+)
 from aiodfu.drogue.messages import Status, Swap, Sync, Wait, Write
 from aiodfu.drogue.target import Target
 
+log = logging.getLogger("aiodfu.drogue")
+
 C = TypeVar("C", Write, Swap, Sync)
+
+SYNC_SENDS = 3
+"""Syncs sent on one link before a lost Sync is blamed on the link (then it is reopened)."""
 
 
 class DrogueTransfer:
@@ -110,15 +122,27 @@ class DrogueTransfer:
         if not self._running_target:
             await self._swap()
         if self.confirm:
-            await self.device.send(await self._decide(Sync, len(self.target)))
+            await self._sync()
             self.outcome = "booted" if self._swap_attempted else "already up to date"
         else:
             status = await self.device.status()
             await self.device.send(Wait(status.correlation_id))
+            # The device reports again only after it has read the command.
+            await self.device.status()
             self.outcome = "running, unconfirmed"
-        # The device reports again only after it has read and applied the command; until
-        # then a lost link may have eaten it (a retry repeats it: Sync is idempotent).
-        await self.device.status()
+
+    async def _sync(self) -> None:
+        """Send Sync until the device's next Status shows it took it (Sync is idempotent)."""
+        for _ in range(SYNC_SENDS):
+            await self.device.send(await self._decide(Sync, len(self.target)))
+            await self.device.status()
+            if self.device.acknowledged:
+                return
+            log.info("the device reported again without taking Sync: sending it again")
+        raise UnacknowledgedError(
+            f"the device did not take Sync in {SYNC_SENDS} tries: its firmware is not confirmed",
+            operation="Sync",
+        )
 
     async def _swap(self) -> None:
         swap = await self._decide(Swap, len(self.target))

@@ -3,8 +3,10 @@
 :class:`DrogueEmulator` is the device side of the Drogue serial DFU link: it
 speaks first with a Status frame, reads one Command frame, applies it, sleeps
 the updater's backoff and reports again -- every frame exactly 1024 bytes of
-postcard followed by stale bytes of earlier frames (hosts must not require
-zero padding). Commands go to an embassy ``FirmwareManager`` and bootloader
+postcard followed by stale bytes (hosts must not require zero padding). As in
+embedded-update's serial service, one buffer holds both directions: a Status
+is encoded over the head of the command frame read last, so its tail is that
+frame's tail (zeros after a reset). Commands go to an embassy ``FirmwareManager`` and bootloader
 (:mod:`aiodfu.testing.drogue_boot`): ``Write`` at offset 0 erases the DFU
 partition, blocks must arrive in order (``WrongOffset``) and aligned
 (``Unaligned``), ``Swap`` sets SWAP and resets, the bootloader swaps, and the
@@ -149,8 +151,7 @@ class DrogueEmulator(Emulator):
         self.errors: list[str] = []
         self.checksums: list[bytes] = []
         self.boots: list[BootOutcome] = []
-        self._tx = bytearray(FRAME_SIZE)  # one buffer for every frame: stale tails
-        self._rx = bytearray(FRAME_SIZE)
+        self._buffer = bytearray(FRAME_SIZE)  # one buffer for both directions: stale tails
         self._busy_until = 0.0
 
     # --- inspection ----------------------------------------------------------------------------
@@ -207,6 +208,7 @@ class DrogueEmulator(Emulator):
     def reset(self) -> float:
         """Reset the device (power cycle, or the reset after Swap); returns seconds it is away."""
         self.next_version, self.next_offset = None, 0
+        self._buffer[:] = bytes(FRAME_SIZE)  # RAM starts zeroed
         outcome = self.bootloader.boot()
         self.boots.append(outcome)
         away = self.reboot_time
@@ -274,13 +276,14 @@ class DrogueEmulator(Emulator):
 
     async def _send_status(self, stream: ByteStream) -> None:
         body = postcard.encode(self.status())
-        self._tx[: len(body)] = body
+        self._buffer[: len(body)] = body
         extra, self.faults.extra_bytes = self.faults.extra_bytes, b""
-        await stream.write(extra + bytes(self._tx))
+        await stream.write(extra + bytes(self._buffer))
 
     async def _read_command(self, stream: ByteStream, frames: FrameReader) -> bytes:
-        if not self.partial_reads:
-            return await frames.read_frame()
-        data = await stream.read(FRAME_SIZE)
-        self._rx[: len(data)] = data
-        return bytes(self._rx)
+        if self.partial_reads:
+            data = await stream.read(FRAME_SIZE)
+        else:
+            data = await frames.read_frame()
+        self._buffer[: len(data)] = data
+        return bytes(self._buffer)
