@@ -63,7 +63,10 @@ class DrogueDevice:
             seconds = self.timeouts.status if timeout is None else timeout
             try:
                 self._pending = await wait_within(
-                    link.read_status(), seconds, "read status", offset=offset
+                    link.read_status(boundary_gap=self.timeouts.resync_gap),
+                    seconds,
+                    "read status",
+                    offset=offset,
                 )
             except DfuError as exc:
                 raise exc.locate("read status", offset) from None

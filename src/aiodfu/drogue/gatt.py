@@ -112,7 +112,7 @@ class GattUpdateLink:
     async def _offset(self) -> int:
         return decode_offset(await self._read(OFFSET_UUID, "offset"))
 
-    async def read_status(self) -> Status:
+    async def read_status(self, *, boundary_gap: float | None = None) -> Status:
         expected, self._expected = self._expected, None
         if expected is not None and self._version is not None:
             offset = await self._poll_offset(expected)

@@ -32,8 +32,11 @@ class UpdateLink(Protocol):
         """
         ...
 
-    async def read_status(self) -> Status:
+    async def read_status(self, *, boundary_gap: float | None = None) -> Status:
         """The device's next Status (callers bound the wait).
+
+        On a byte stream, a quiet line of ``boundary_gap`` seconds inside a frame marks
+        the start of the next one (what came before was a frame begun before this link).
 
         Raises :class:`~aiodfu.drogue.errors.MalformedMessageError` for a frame that
         does not decode, :class:`~aiodfu.core.errors.LinkLostError` when the link is gone.

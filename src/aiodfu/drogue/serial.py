@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 
 from aiodfu.core.errors import UsageError
 from aiodfu.drogue import postcard
+from aiodfu.drogue.errors import MalformedMessageError
 from aiodfu.drogue.messages import Command, Status
 from aiodfu.transports.base import ByteStream
+
+log = logging.getLogger("aiodfu.drogue")
 
 FRAME_SIZE = 1024
 SERIAL_MTU = 968
@@ -61,10 +65,31 @@ class FrameReader:
     def __init__(self, stream: ByteStream) -> None:
         self.stream = stream
         self._buffer = bytearray()
+        self.skipped = 0
+        """Bytes dropped as the tail of a frame whose start was missed."""
 
-    async def read_frame(self) -> bytes:
+    async def read_frame(self, boundary_gap: float | None = None) -> bytes:
+        """The next whole frame.
+
+        With ``boundary_gap``, a line quiet that long in the middle of a frame marks
+        a frame boundary: a device sends each frame in one burst and then waits for
+        an answer, so the bytes before the gap were the tail of a frame whose start
+        this reader never saw (a port opened, and flushed, while the device was
+        sending). They are dropped and the frame starts after the gap.
+        """
+        loop = asyncio.get_running_loop()
         while len(self._buffer) < FRAME_SIZE:
-            self._buffer += await self.stream.read(FRAME_SIZE - len(self._buffer))
+            waiting_since = loop.time()
+            data = await self.stream.read(FRAME_SIZE - len(self._buffer))
+            if (
+                boundary_gap is not None
+                and self._buffer
+                and loop.time() - waiting_since >= boundary_gap
+            ):
+                log.info("dropped %d bytes: the tail of a frame begun earlier", len(self._buffer))
+                self.skipped += len(self._buffer)
+                self._buffer.clear()
+            self._buffer += data
         data = bytes(self._buffer[:FRAME_SIZE])
         del self._buffer[:FRAME_SIZE]
         return data
@@ -93,10 +118,16 @@ class SerialUpdateLink:
         self.acknowledged = False
         """The Status read last shows the device read the command sent before it."""
 
-    async def read_status(self) -> Status:
-        data = await self._frames.read_frame()
+    async def read_status(self, *, boundary_gap: float | None = None) -> Status:
+        data = await self._frames.read_frame(boundary_gap)
         self.acknowledged = self._tag is not None and echoes(data, self._tag)
-        return postcard.decode_status(data)
+        status = postcard.decode_status(data)
+        if not status.version:
+            # Devices always report a version; zeros -- a stale tail -- decode to this.
+            raise MalformedMessageError(
+                "a Status without a version: a frame read out of step with the device"
+            )
+        return status
 
     async def send(self, command: Command) -> None:
         self._tag = new_tag()

@@ -23,7 +23,8 @@ class Timeouts:
     reboot: float = 60.0
     """From Swap until the device reports again from its new (or reverted) firmware."""
     resync_gap: float = 0.2
-    """Quiet time that ends a resync after a bad frame (over one 1024-byte frame at 115200 baud)."""
+    """Quiet time that marks a frame boundary (over one 1024-byte frame at 115200 baud): it
+    ends a resync after a bad frame, and inside a frame it means the frame's start was missed."""
     reconnect_pause: float = 0.5
     """Pause between reconnection attempts while the device reboots."""
     gatt_operation: float = 5.0
