@@ -41,6 +41,10 @@ class DrogueDevice:
         return self._link.max_block
 
     @property
+    def carries_checksum(self) -> bool:
+        return self._link is not None and self._link.carries_checksum
+
+    @property
     def acknowledged(self) -> bool:
         """The pending Status shows the device took the command sent before it."""
         return self._link is not None and self._link.acknowledged

@@ -47,3 +47,11 @@ class UnacknowledgedError(ProtocolError):
 
     Transient: the host reconnects and sends the command again.
     """
+
+
+class ChecksumRejectedError(ChunkFailedError):
+    """The device refused to swap: the image it holds does not match the Swap's SHA-256.
+
+    Only firmware that checks the checksum does this (none known; the emulator can).
+    Transient: the image is written again from offset 0.
+    """

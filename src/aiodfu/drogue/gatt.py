@@ -66,6 +66,8 @@ _CHARACTERISTICS = (VERSION_UUID, MTU_UUID, CONTROL_UUID, NEXT_VERSION_UUID, OFF
 class GattUpdateLink:
     """:class:`~aiodfu.drogue.link.UpdateLink` over a connected :class:`GattLink`."""
 
+    carries_checksum = False
+
     def __init__(self, gatt: GattLink, device_mtu: int, timeouts: Timeouts) -> None:
         self.gatt = gatt
         self.device_mtu = device_mtu
@@ -205,13 +207,22 @@ def connect(
     timeouts: Timeouts | None = None,
     retry: RetryPolicy | None = None,
     confirm: bool = True,
+    firmware_checks_sha256: bool = False,
     client_options: dict[str, Any] | None = None,
 ) -> DrogueSession:
     """A session with the device at ``target`` (a Bluetooth address or a ``BLEDevice``).
 
     ``client_options`` go to :class:`bleak.BleakClient` (e.g. ``backend=`` for the
-    emulated radio of :mod:`aiodfu.testing.ble`).
+    emulated radio of :mod:`aiodfu.testing.ble`). ``firmware_checks_sha256`` is
+    accepted for symmetry with :func:`~aiodfu.drogue.open`, but the GATT service
+    carries no checksum, so a GATT result is never verified.
     """
     bounds = timeouts or Timeouts()
     connector = gatt_connector(target, timeouts=bounds, **(client_options or {}))
-    return DrogueSession(connector, timeouts=bounds, retry=retry, confirm=confirm)
+    return DrogueSession(
+        connector,
+        timeouts=bounds,
+        retry=retry,
+        confirm=confirm,
+        firmware_checks_sha256=firmware_checks_sha256,
+    )

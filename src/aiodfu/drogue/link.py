@@ -24,6 +24,11 @@ class UpdateLink(Protocol):
         ...
 
     @property
+    def carries_checksum(self) -> bool:
+        """Whether ``Swap.checksum`` reaches the device (serial: yes; GATT: no field for it)."""
+        ...
+
+    @property
     def acknowledged(self) -> bool:
         """Whether the Status read last shows the device took the command sent before it.
 

@@ -110,6 +110,7 @@ class SerialUpdateLink:
     """:class:`~aiodfu.drogue.link.UpdateLink` over a byte stream (UART, pty, memory link)."""
 
     max_block = SERIAL_MTU
+    carries_checksum = True
 
     def __init__(self, stream: ByteStream) -> None:
         self.stream = stream

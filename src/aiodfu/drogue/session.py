@@ -21,7 +21,6 @@ from aiodfu.core.session import (
     ImageSource,
     UpdateResult,
     UpdateSession,
-    Verification,
     open_link,
 )
 from aiodfu.core.transfer import RetryPolicy, run_transfer, with_recovery
@@ -46,6 +45,12 @@ class DrogueSession(UpdateSession):
     again to reconnect. ``confirm=False`` leaves the new firmware unconfirmed
     (for firmware that calls ``mark_booted`` itself); the bootloader reverts it
     on the next reset if nothing confirms it.
+
+    ``firmware_checks_sha256=True`` declares firmware that checks the SHA-256
+    sent with Swap and refuses to swap on a mismatch (no known Drogue firmware
+    does; the emulator can): a refused Swap then rewrites the image, and the
+    result's verification is the device's digest check. Otherwise every result
+    says the image could not be verified end to end.
     """
 
     def __init__(
@@ -55,10 +60,12 @@ class DrogueSession(UpdateSession):
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         confirm: bool = True,
+        firmware_checks_sha256: bool = False,
     ) -> None:
         self.device = DrogueDevice(connector, timeouts or Timeouts())
         self.retry = retry or DEFAULT_RETRY
         self.confirm = confirm
+        self.firmware_checks_sha256 = firmware_checks_sha256
 
     async def __aenter__(self) -> Self:
         """Open the link, reopening it per the retry policy if that fails."""
@@ -100,17 +107,20 @@ class DrogueSession(UpdateSession):
         target = Target.build(image.data, version)
         tracker = ProgressTracker(len(target), progress)
         tracker.set_phase(Phase.CONNECTING)
-        transfer = DrogueTransfer(self.device, target, tracker, confirm=self.confirm)
+        transfer = DrogueTransfer(
+            self.device,
+            target,
+            tracker,
+            confirm=self.confirm,
+            firmware_checks_sha256=self.firmware_checks_sha256,
+        )
         await run_transfer(transfer, tracker, self.retry, what="drogue update")
         tracker.set_phase(Phase.DONE)
         previous = transfer.previous_version or b""
         return UpdateResult.from_tracker(
             image,
             tracker,
-            verification=Verification.none(
-                "the embedded-update protocol has no end-to-end check: the firmware ignores "
-                "the Swap checksum"
-            ),
+            verification=transfer.verification(),
             details={
                 "version": target.version.decode(errors="replace"),
                 "previous_version": previous.decode(errors="replace"),
@@ -138,9 +148,16 @@ def open(
     timeouts: Timeouts | None = None,
     retry: RetryPolicy | None = None,
     confirm: bool = True,
+    firmware_checks_sha256: bool = False,
 ) -> DrogueSession:
     """A session on serial ``port`` (drgdfu uses 115200 baud, no flow control)."""
 
     stream = port_connector(port, baudrate, rtscts=rtscts)
 
-    return DrogueSession(serial_connector(stream), timeouts=timeouts, retry=retry, confirm=confirm)
+    return DrogueSession(
+        serial_connector(stream),
+        timeouts=timeouts,
+        retry=retry,
+        confirm=confirm,
+        firmware_checks_sha256=firmware_checks_sha256,
+    )

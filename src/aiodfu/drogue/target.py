@@ -76,12 +76,15 @@ class Target:
             )
         return update.offset
 
-    def decide(self, status: Status, link_cap: int) -> Command:
-        """The command the reference's update service answers ``status`` with."""
+    def decide(self, status: Status, link_cap: int, *, restart: bool = False) -> Command:
+        """The command the reference's update service answers ``status`` with.
+
+        ``restart`` writes from offset 0 whatever the device holds (an image it refused).
+        """
         correlation = status.correlation_id
         if status.version == self.version:
             return Sync(status.version, correlation)
-        offset = self.resume_offset(status)
+        offset = 0 if restart else self.resume_offset(status)
         if offset < len(self.data):
             end = min(offset + self.block_size(status, link_cap), len(self.data))
             return Write(self.version, correlation, offset, self.data[offset:end])

@@ -46,6 +46,11 @@ Options (keyword arguments, also attributes):
 ``stale_offset``
     ``FirmwareManager::start`` keeps its old next offset (the embassy quirk):
     a second update started in one boot fails every write until a reset.
+``verify_checksum``
+    Checksum-aware firmware (off by default, like every known firmware): on
+    ``Swap`` the device compares the SHA-256 of the image it holds with the
+    Swap's ``checksum`` and, on a mismatch, refuses to swap (it logs an error,
+    stays on its old firmware and reports the finished update again).
 ``partial_reads``
     Reproduce the single-``read()`` receiver: decode whatever one read
     returns on top of the stale receive buffer, instead of a whole frame.
@@ -82,6 +87,7 @@ import time
 
 import attrs
 
+from aiodfu.core.integrity import sha256
 from aiodfu.drogue import cbor, postcard
 from aiodfu.drogue.errors import MalformedMessageError
 from aiodfu.drogue.messages import Command, Status, Swap, Sync, UpdateStatus, Write
@@ -124,6 +130,7 @@ class DrogueEmulator(Emulator):
         reboot_time: float = 0.0,
         watchdog_time: float = 5.0,
         stale_offset: bool = False,
+        verify_checksum: bool = False,
         partial_reads: bool = False,
         link_model: LinkModel | None = None,
         faults: DrogueFaults | None = None,
@@ -136,6 +143,7 @@ class DrogueEmulator(Emulator):
         self.reboot_time = reboot_time
         self.watchdog_time = watchdog_time
         self.partial_reads = partial_reads
+        self.verify_checksum = verify_checksum
         self.faults = faults or DrogueFaults()
         self.bootloader = Bootloader(
             image if image is not None else bytes(range(256)) * 16,
@@ -199,6 +207,9 @@ class DrogueEmulator(Emulator):
             return self._write(command)
         if isinstance(command, Swap):
             self.checksums.append(command.checksum)
+            if self.verify_checksum and sha256(self.dfu_image) != command.checksum:
+                self.errors.append("Swap refused: the image does not match its SHA-256")
+                return self._pause(None)
             self.bootloader.mark_updated()
             return self.reset()
         if isinstance(command, Sync):
