@@ -179,6 +179,10 @@ class GattUpdateLink:
     async def resync(self, quiet: float) -> None:
         """Nothing to drain: every GATT read is a whole value."""
 
+    @property
+    def closed(self) -> bool:
+        return not self.gatt.is_connected
+
     async def aclose(self) -> None:
         await self.gatt.aclose()
 

@@ -56,4 +56,9 @@ class UpdateLink(Protocol):
         """Discard input until the link has been quiet for ``quiet`` seconds."""
         ...
 
+    @property
+    def closed(self) -> bool:
+        """The link is gone (closed here, or lost)."""
+        ...
+
     async def aclose(self) -> None: ...

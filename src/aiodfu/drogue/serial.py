@@ -138,6 +138,10 @@ class SerialUpdateLink:
     async def resync(self, quiet: float) -> None:
         await self._frames.drain(quiet)
 
+    @property
+    def closed(self) -> bool:
+        return self.stream.closed
+
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):
             await self.stream.aclose()

@@ -11,10 +11,9 @@ Sync so it marks itself booted. A lost link resumes where the device is.
 
 from __future__ import annotations
 
-from typing import Self
-
-from aiodfu.core.errors import DfuError, UsageError
+from aiodfu.core.errors import UsageError
 from aiodfu.core.image import FirmwareImage
+from aiodfu.core.link import LinkedSession
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
 from aiodfu.core.session import (
     Connector,
@@ -23,7 +22,7 @@ from aiodfu.core.session import (
     UpdateSession,
     open_link,
 )
-from aiodfu.core.transfer import RetryPolicy, run_transfer, with_recovery
+from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.drogue.device import DrogueDevice
 from aiodfu.drogue.link import UpdateLink
 from aiodfu.drogue.messages import Status, Wait
@@ -38,7 +37,7 @@ from aiodfu.transports.serial import port_connector
 DEFAULT_RETRY = RetryPolicy(attempts=5)
 
 
-class DrogueSession(UpdateSession):
+class DrogueSession(LinkedSession[DrogueDevice], UpdateSession):
     """An update session with one Drogue device.
 
     ``connector`` opens an :class:`~aiodfu.drogue.link.UpdateLink` and is called
@@ -62,25 +61,10 @@ class DrogueSession(UpdateSession):
         confirm: bool = True,
         firmware_checks_sha256: bool = False,
     ) -> None:
-        self.device = DrogueDevice(connector, timeouts or Timeouts())
         self.retry = retry or DEFAULT_RETRY
+        self.device = DrogueDevice(connector, timeouts or Timeouts(), self.retry)
         self.confirm = confirm
         self.firmware_checks_sha256 = firmware_checks_sha256
-
-    async def __aenter__(self) -> Self:
-        """Open the link, reopening it per the retry policy if that fails."""
-
-        async def attempt(number: int) -> None:
-            await self.device.connect()
-
-        async def before_retry(error: DfuError, number: int) -> None:
-            await self.device.disconnect()
-
-        await with_recovery(attempt, before_retry, self.retry, what="connect")
-        return self
-
-    async def aclose(self) -> None:
-        await self.device.disconnect()
 
     async def status(self) -> Status:
         """Read the device's Status and answer it with ``Wait``, keeping the lock-step."""
@@ -114,7 +98,8 @@ class DrogueSession(UpdateSession):
             confirm=self.confirm,
             firmware_checks_sha256=self.firmware_checks_sha256,
         )
-        await run_transfer(transfer, tracker, self.retry, what="drogue update")
+        async with self.device.releasing():
+            await run_transfer(transfer, tracker, self.retry, what="drogue update")
         tracker.set_phase(Phase.DONE)
         previous = transfer.previous_version or b""
         return UpdateResult.from_tracker(

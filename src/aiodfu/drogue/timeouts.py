@@ -25,6 +25,8 @@ class Timeouts:
     resync_gap: float = 0.2
     """Quiet time that marks a frame boundary (over one 1024-byte frame at 115200 baud): it
     ends a resync after a bad frame, and inside a frame it means the frame's start was missed."""
+    release: float = 5.0
+    """How long a session that ends by an error or cancellation may take to let the device go."""
     reconnect_pause: float = 0.5
     """Pause between reconnection attempts while the device reboots."""
     gatt_operation: float = 5.0

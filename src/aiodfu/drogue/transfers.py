@@ -235,7 +235,7 @@ class DrogueTransfer:
         )
 
     async def recover(self, error: DfuError, attempt: int) -> None:
-        await self.device.recover(error)
+        await self.device.resync(error)
 
 
 def _describe(status: Status) -> str:

@@ -100,6 +100,9 @@ class DrogueGattFaults:
     lose_request: int | None = None
     """The request with this number (from 1, over the host's life) never reaches the device:
     the link drops instead, and a write is not applied."""
+    drop_on_connect: int = 0
+    """Drop this many of the next connections as soon as they are made, while the host is
+    still discovering services (each drop counts one off)."""
 
 
 class DrogueGattHost(AsyncResource):
@@ -307,6 +310,11 @@ class DrogueGattHost(AsyncResource):
 
     def _on_connect(self, connection: Connection) -> None:
         self.connections += 1
+        if self.faults.drop_on_connect > 0:
+            self.faults.drop_on_connect -= 1
+            self.dropped += 1
+            log.info("dropping connection %d during service discovery", self.connections)
+            self._spawn(self.disconnect())
 
     def _on_disconnect(self, connection: Connection) -> None:
         self._queue.put_nowait(("advertise", b""))
