@@ -27,7 +27,7 @@ from aiodfu.drogue import DrogueSession, connect, serial_connector
 from aiodfu.drogue.serial import FRAME_SIZE
 from aiodfu.testing.ble import BleLinkModel, BleRadio, BumbleBleakClient
 from aiodfu.testing.drogue import BootMagic, DrogueEmulator
-from aiodfu.testing.drogue_gatt import DrogueGattHost
+from aiodfu.testing.drogue.gatt import DrogueGattHost
 from aiodfu.transports.memory import LinkModel
 from benchmarks.common import Stopwatch, print_table
 

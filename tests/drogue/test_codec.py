@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodfu.drogue import cbor, postcard
 from aiodfu.drogue.errors import MalformedMessageError
-from aiodfu.drogue.messages import Status, Swap, Sync, UpdateStatus, Wait, Write
+from aiodfu.drogue.protocol import cbor, postcard
+from aiodfu.drogue.protocol.messages import Status, Swap, Sync, UpdateStatus, Wait, Write
 from aiodfu.drogue.serial import TAG_SIZE, echoes, frame, new_tag
 
 V0, V1 = b"0.1.0", b"0.1.1"

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from aiodfu.drogue import cbor, postcard
 from aiodfu.drogue.errors import MalformedMessageError
-from aiodfu.drogue.messages import Status, Swap, Sync, UpdateStatus, Wait, Write
+from aiodfu.drogue.protocol import cbor, postcard
+from aiodfu.drogue.protocol.messages import Status, Swap, Sync, UpdateStatus, Wait, Write
 from aiodfu.drogue.serial import FRAME_SIZE, FrameReader, frame
 from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator
-from aiodfu.testing.drogue_boot import Bootloader, FlashError
+from aiodfu.testing.drogue.boot import Bootloader, FlashError
 
 from .conftest import OLD, OLD_VERSION, emulator
 

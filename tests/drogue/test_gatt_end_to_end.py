@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from aiodfu.drogue import DeviceRevertedError
-from aiodfu.drogue.gatt_service import Control
-from aiodfu.drogue.messages import Write
+from aiodfu.drogue.protocol.gatt_service import Control
+from aiodfu.drogue.protocol.messages import Write
 from aiodfu.testing.ble import BleLinkModel
 from aiodfu.testing.drogue import BootMagic, BootOutcome
 

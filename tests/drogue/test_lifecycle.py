@@ -14,7 +14,7 @@ from aiodfu.core.session import UpdateResult
 from aiodfu.drogue import DrogueSession
 from aiodfu.drogue import open as open_serial_session
 from aiodfu.testing.drogue import BootMagic
-from aiodfu.testing.drogue_gatt import DrogueGattFaults
+from aiodfu.testing.drogue.gatt import DrogueGattFaults
 from aiodfu.testing.pty import serve_pty
 
 from .conftest import FAST_RETRY, FAST_TIMEOUTS, NEW, NEW_VERSION, emulator, session_for

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from aiodfu.core.errors import LinkLostError
 from aiodfu.drogue import DeviceRevertedError
 from aiodfu.drogue import open as open_serial_session
-from aiodfu.drogue.messages import Write
+from aiodfu.drogue.protocol.messages import Write
 from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator
 from aiodfu.testing.emulator import FaultyFirstLink
 from aiodfu.testing.pty import serve_pty

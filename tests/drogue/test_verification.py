@@ -5,7 +5,7 @@ result says so; checksum-aware firmware refuses the swap and the image is writte
 from __future__ import annotations
 
 from aiodfu.core.session import VerificationMethod
-from aiodfu.drogue.messages import Write
+from aiodfu.drogue.protocol.messages import Write
 from aiodfu.testing.drogue import BootMagic
 from aiodfu.testing.emulator import FaultyFirstLink
 from aiodfu.transports.memory import LinkFaults

@@ -30,7 +30,7 @@ from aiodfu.testing.emulator import Emulator
 from aiodfu.transports.memory import LinkModel
 
 if TYPE_CHECKING:
-    from aiodfu.testing.drogue_gatt import DrogueGattHost
+    from aiodfu.testing.drogue.gatt import DrogueGattHost
 
 
 @click.group("drogue")
@@ -54,7 +54,7 @@ async def _emulated(address: str) -> AsyncIterator[dict[str, Any]]:
     """An in-process device running version 0.1.0 at ``address`` (``--emulated``)."""
     # Bumble is a test dependency: import it only when used.
     from aiodfu.testing.ble import BleRadio, BumbleBleakClient
-    from aiodfu.testing.drogue_gatt import DrogueGattHost
+    from aiodfu.testing.drogue.gatt import DrogueGattHost
 
     device = DrogueEmulator(version=b"0.1.0", image=random.Random(1).randbytes(4096))
     async with BleRadio() as radio, DrogueGattHost(device, radio, address=address) as host:

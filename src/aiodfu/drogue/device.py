@@ -28,7 +28,7 @@ from aiodfu.core.timeouts import deadline, wait_within
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.drogue.errors import MalformedMessageError, UnacknowledgedError
 from aiodfu.drogue.link import UpdateLink
-from aiodfu.drogue.messages import Command, Status
+from aiodfu.drogue.protocol.messages import Command, Status
 from aiodfu.drogue.timeouts import Timeouts
 
 log = logging.getLogger("aiodfu.drogue")

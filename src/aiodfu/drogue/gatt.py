@@ -2,7 +2,7 @@
 
 :class:`GattUpdateLink` gives the updater the same Status -> Command
 lock-step as the serial link, so one decision logic
-(:class:`~aiodfu.drogue.target.Target`) and one transfer serve both:
+(:class:`~aiodfu.drogue.protocol.target.Target`) and one transfer serve both:
 
 * a Status is the ``version``, ``mtu``, ``next_version`` and ``offset``
   characteristics. After a ``Write`` the offset is polled until it reaches
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from bleak.backends.device import BLEDevice
@@ -40,7 +41,8 @@ from aiodfu.core.errors import (
 from aiodfu.core.session import Connector
 from aiodfu.core.timeouts import deadline
 from aiodfu.core.transfer import RetryPolicy
-from aiodfu.drogue.gatt_service import (
+from aiodfu.drogue.link import UpdateLink
+from aiodfu.drogue.protocol.gatt_service import (
     CONTROL_UUID,
     FIRMWARE_UUID,
     MAX_BLOCK,
@@ -54,8 +56,7 @@ from aiodfu.drogue.gatt_service import (
     decode_offset,
     decode_version,
 )
-from aiodfu.drogue.link import UpdateLink
-from aiodfu.drogue.messages import Command, Status, Swap, Sync, UpdateStatus, Wait, Write
+from aiodfu.drogue.protocol.messages import Command, Status, Swap, Sync, UpdateStatus, Wait, Write
 from aiodfu.drogue.session import DrogueSession
 from aiodfu.drogue.timeouts import Timeouts
 from aiodfu.transports.gatt import GattLink
@@ -188,14 +189,18 @@ class GattUpdateLink:
 
 
 def gatt_connector(
-    target: str | BLEDevice, *, timeouts: Timeouts | None = None, **client_options: Any
+    target: str | BLEDevice,
+    *,
+    timeouts: Timeouts | None = None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> Connector[UpdateLink]:
     """Connect to ``target``'s firmware service (``client_options`` go to ``BleakClient``)."""
     bounds = timeouts or Timeouts()
+    options = dict(client_options or {})
 
     async def connect() -> UpdateLink:
         # bleak's own timeout a little inside the session's, so bleak cancels the attempt cleanly
-        gatt = await GattLink.connect(target, timeout=bounds.connect * 0.8, **client_options)
+        gatt = await GattLink.connect(target, timeout=bounds.connect * 0.8, **options)
         try:
             return await GattUpdateLink.open(gatt, bounds)
         except BaseException:
@@ -212,7 +217,7 @@ def connect(
     retry: RetryPolicy | None = None,
     confirm: bool = True,
     firmware_checks_sha256: bool = False,
-    client_options: dict[str, Any] | None = None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> DrogueSession:
     """A session with the device at ``target`` (a Bluetooth address or a ``BLEDevice``).
 
@@ -222,7 +227,7 @@ def connect(
     carries no checksum, so a GATT result is never verified.
     """
     bounds = timeouts or Timeouts()
-    connector = gatt_connector(target, timeouts=bounds, **(client_options or {}))
+    connector = gatt_connector(target, timeouts=bounds, client_options=client_options)
     return DrogueSession(
         connector,
         timeouts=bounds,

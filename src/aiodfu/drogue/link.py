@@ -1,8 +1,8 @@
 """The transport seam: what the updater needs from a link to a Drogue device.
 
 The updater plays the update service of ``embedded-update``: it reads the
-device's :class:`~aiodfu.drogue.messages.Status` and answers with one
-:class:`~aiodfu.drogue.messages.Command`. Over serial both travel as frames
+device's :class:`~aiodfu.drogue.protocol.messages.Status` and answers with one
+:class:`~aiodfu.drogue.protocol.messages.Command`. Over serial both travel as frames
 (:mod:`aiodfu.drogue.serial`); a GATT link would read the firmware service's
 characteristics into a Status and turn each command into characteristic
 writes, as drgdfu's ``GattBoard`` does -- the updater does not care which.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from aiodfu.drogue.messages import Command, Status
+from aiodfu.drogue.protocol.messages import Command, Status
 
 
 class UpdateLink(Protocol):

@@ -24,9 +24,9 @@ import logging
 import os
 
 from aiodfu.core.errors import UsageError
-from aiodfu.drogue import postcard
 from aiodfu.drogue.errors import MalformedMessageError
-from aiodfu.drogue.messages import Command, Status
+from aiodfu.drogue.protocol import postcard
+from aiodfu.drogue.protocol.messages import Command, Status
 from aiodfu.transports.base import ByteStream
 
 log = logging.getLogger("aiodfu.drogue")

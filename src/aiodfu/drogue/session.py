@@ -25,9 +25,9 @@ from aiodfu.core.session import (
 from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.drogue.device import DrogueDevice
 from aiodfu.drogue.link import UpdateLink
-from aiodfu.drogue.messages import Status, Wait
+from aiodfu.drogue.protocol.messages import Status, Wait
+from aiodfu.drogue.protocol.target import Target
 from aiodfu.drogue.serial import SerialUpdateLink
-from aiodfu.drogue.target import Target
 from aiodfu.drogue.timeouts import Timeouts
 from aiodfu.drogue.transfers import DrogueTransfer
 from aiodfu.formats import load_image

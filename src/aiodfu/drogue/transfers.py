@@ -1,7 +1,7 @@
 """The engine's view of a Drogue update: the device's own offset is where every attempt resumes.
 
 ``prepare`` reads the device's Status and applies the reference's decision
-logic (:class:`~aiodfu.drogue.target.Target`): the device's offset when it is
+logic (:class:`~aiodfu.drogue.protocol.target.Target`): the device's offset when it is
 writing this version, 0 when it is writing another. Each ``move`` answers the
 pending Status with one Write and checks the next Status advanced by exactly
 that block. ``complete`` sends Swap, waits for the device to come back from
@@ -30,8 +30,8 @@ from aiodfu.drogue.errors import (
     UnexpectedStatusError,
     WriteRejectedError,
 )
-from aiodfu.drogue.messages import Status, Swap, Sync, Wait, Write
-from aiodfu.drogue.target import Target
+from aiodfu.drogue.protocol.messages import Status, Swap, Sync, Wait, Write
+from aiodfu.drogue.protocol.target import Target
 
 log = logging.getLogger("aiodfu.drogue")
 

@@ -66,6 +66,8 @@ _BLE_NAMES = {
     "BumbleBleakClient": "aiodfu.testing.ble",
     "BumbleBleakScanner": "aiodfu.testing.ble",
     "BootloaderConfig": "aiodfu.testing.nrf5_legacy",
+    "DrogueGattFaults": "aiodfu.testing.drogue.gatt",
+    "DrogueGattHost": "aiodfu.testing.drogue.gatt",
     "LegacyDfuFaults": "aiodfu.testing.nrf5_legacy",
     "Nrf5LegacyEmulator": "aiodfu.testing.nrf5_legacy",
 }

@@ -156,7 +156,7 @@ else:
         ble_radio: Any, drogue_emulator: DrogueEmulator
     ) -> AsyncIterator[Any]:
         """``drogue_emulator``'s GATT firmware service on ``ble_radio`` (a ``DrogueGattHost``)."""
-        from aiodfu.testing.drogue_gatt import DrogueGattHost
+        from aiodfu.testing.drogue.gatt import DrogueGattHost
 
         host = DrogueGattHost(drogue_emulator, ble_radio)
         await host.start()

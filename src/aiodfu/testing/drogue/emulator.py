@@ -7,7 +7,7 @@ postcard followed by stale bytes (hosts must not require zero padding). As in
 embedded-update's serial service, one buffer holds both directions: a Status
 is encoded over the head of the command frame read last, so its tail is that
 frame's tail (zeros after a reset). Commands go to an embassy ``FirmwareManager`` and bootloader
-(:mod:`aiodfu.testing.drogue_boot`): ``Write`` at offset 0 erases the DFU
+(:mod:`aiodfu.testing.drogue.boot`): ``Write`` at offset 0 erases the DFU
 partition, blocks must arrive in order (``WrongOffset``) and aligned
 (``Unaligned``), ``Swap`` sets SWAP and resets, the bootloader swaps, and the
 new firmware must be confirmed by ``Sync`` or the next reset reverts it.
@@ -69,7 +69,7 @@ updater's RAM state, lost on reset), ``dfu_image``, ``commands`` (every
 decoded command), ``errors`` (device-side failures: decode errors,
 ``WrongOffset``...), ``checksums`` (from Swap), ``boots`` (:class:`BootOutcome` per reset).
 
-Over BLE: :class:`aiodfu.testing.drogue_gatt.DrogueGattHost` serves this same
+Over BLE: :class:`aiodfu.testing.drogue.gatt.DrogueGattHost` serves this same
 device state as drogue-device's GATT firmware service on an emulated radio
 (through :meth:`start_update` and :meth:`write_block`), so one device is
 reachable over either transport.
@@ -84,15 +84,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
 from aiodfu.core.integrity import sha256
-from aiodfu.drogue import cbor, postcard
 from aiodfu.drogue.errors import MalformedMessageError
-from aiodfu.drogue.messages import Command, Status, Swap, Sync, UpdateStatus, Write
+from aiodfu.drogue.protocol import cbor, postcard
+from aiodfu.drogue.protocol.messages import Command, Status, Swap, Sync, UpdateStatus, Wait, Write
 from aiodfu.drogue.serial import FRAME_SIZE, FrameReader
-from aiodfu.testing.drogue_boot import Bootloader, BootMagic, BootOutcome, FlashError
+from aiodfu.testing.drogue.boot import Bootloader, BootMagic, BootOutcome, FlashError
 from aiodfu.testing.emulator import Emulator
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
@@ -203,17 +205,22 @@ class DrogueEmulator(Emulator):
     def apply(self, command: Command) -> float:
         """Apply ``command`` as the updater loop does; returns the seconds it then sleeps."""
         self.commands.append(command)
-        if isinstance(command, Write):
-            return self._write(command)
-        if isinstance(command, Swap):
-            self.checksums.append(command.checksum)
-            if self.verify_checksum and sha256(self.dfu_image) != command.checksum:
-                self.errors.append("Swap refused: the image does not match its SHA-256")
-                return self._pause(None)
-            self.bootloader.mark_updated()
-            return self.reset()
-        if isinstance(command, Sync):
-            self.bootloader.mark_booted()
+        handler: Callable[[DrogueEmulator, Any], float] = _UPDATER[type(command)]
+        return handler(self, command)
+
+    def _swap(self, command: Swap) -> float:
+        self.checksums.append(command.checksum)
+        if self.verify_checksum and sha256(self.dfu_image) != command.checksum:
+            self.errors.append("Swap refused: the image does not match its SHA-256")
+            return self._pause(None)
+        self.bootloader.mark_updated()
+        return self.reset()
+
+    def _sync(self, command: Sync) -> float:
+        self.bootloader.mark_booted()
+        return self._pause(command.poll)
+
+    def _wait(self, command: Wait) -> float:
         return self._pause(command.poll)
 
     def reset(self) -> float:
@@ -298,3 +305,13 @@ class DrogueEmulator(Emulator):
             data = await frames.read_frame()
         self._buffer[: len(data)] = data
         return bytes(self._buffer)
+
+
+_UPDATER: dict[type, Callable[[DrogueEmulator, Any], float]] = {
+    Write: DrogueEmulator._write,
+    Swap: DrogueEmulator._swap,
+    Sync: DrogueEmulator._sync,
+    Wait: DrogueEmulator._wait,
+}
+"""embedded-update's updater loop, one row per command: what the device does, and (returned)
+the seconds it sleeps before its next Status (a reset's time away, for Swap)."""

@@ -13,7 +13,7 @@ import attrs
 from aiodfu.core.errors import UnsupportedError, UsageError
 from aiodfu.core.integrity import sha256
 from aiodfu.drogue.errors import OffsetBeyondImageError
-from aiodfu.drogue.messages import Command, Status, Swap, Sync, Write
+from aiodfu.drogue.protocol.messages import Command, Status, Swap, Sync, Write
 
 ALIGNMENT = 8
 """Blocks and the image are padded to this: embassy's largest flash ``WRITE_SIZE``."""
