@@ -200,3 +200,18 @@ async def test_a_second_update_shortly_after_the_first_over_a_pty() -> None:
             await asyncio.sleep(0.35)  # the device re-sends its Status meanwhile
     assert device.image == third and device.version == b"0.3.0"
     assert device.boot_state is BootMagic.BOOT
+
+
+@pytest.mark.parametrize("lost", [1024 + 600, 3 * 1024 + 5])
+async def test_a_byte_lost_on_the_way_to_the_device_costs_one_timeout_not_the_image(
+    lost: int,
+) -> None:
+    """The device drops a partial command frame when its updater times out (the read is
+    abandoned with the request), so the frame sent next is read whole, not shifted by a byte."""
+    device = emulator()
+    connector = FaultyFirstLink(device, host_to_device=LinkFaults(lose_at={lost}))
+    async with device, session_for(connector) as session:
+        result = await session.update(NEW, version="0.2.0")
+    assert device.image == NEW and device.boot_state is BootMagic.BOOT
+    assert result.details["state"] == "booted"
+    assert connector.connections == 1  # recovered on the same link

@@ -94,6 +94,12 @@ class FrameReader:
         del self._buffer[:FRAME_SIZE]
         return data
 
+    def take_partial(self) -> bytes:
+        """The bytes of a frame begun but not finished, removed from the reader."""
+        partial = bytes(self._buffer)
+        self._buffer.clear()
+        return partial
+
     async def drain(self, quiet: float) -> int:
         """Drop buffered and arriving bytes until none came for ``quiet`` s; returns the count."""
         dropped = len(self._buffer)

@@ -35,7 +35,10 @@ Options (keyword arguments, also attributes):
 ``partition_size`` / ``page_size``
     ACTIVE capacity (DFU is one page larger); writes past it fail.
 ``timeout_ms``
-    How long the updater waits for a command before re-sending its Status.
+    How long the updater waits for a command before re-sending its Status. The
+    read is abandoned with it: the bytes of a command frame begun but not
+    finished are dropped (they stay in the buffer, so in the next Status's
+    tail), and the next frame is read from its start.
 ``backoff_ms``
     The updater's pause after every command, in **whole seconds**
     (``backoff_ms // 1000``, the reference's integer division); a command's
@@ -281,6 +284,10 @@ class DrogueEmulator(Emulator):
                 async with asyncio.timeout(self.timeout_ms / 1000):
                     data = await self._read_command(stream, frames)
             except TimeoutError:
+                # The request -- and the read in it -- is abandoned: what arrived of a frame
+                # stays in the buffer (and in the next Status's tail), and is not a frame start.
+                partial = frames.take_partial()
+                self._buffer[: len(partial)] = partial
                 log.debug("no command within %d ms; reporting again", self.timeout_ms)
                 await asyncio.sleep(self._pause(None))
                 continue
