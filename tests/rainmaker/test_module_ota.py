@@ -35,6 +35,7 @@ async def test_restart_waits_until_the_host_update_is_over(
 ) -> None:
     offer(module, server)
     async with session_for(module.connect, restart_module=True) as session:
+        module.module_ota(1)  # the module boots with "succeeded" recorded: 1 comes first
         module.module_ota(2)  # arrives before any host OTA is pending
         await asyncio.sleep(0.01)
         result = await session.update(install=lambda image: None)

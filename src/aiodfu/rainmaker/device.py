@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from aiodfu.at import AtClient, AtCommandError, AtResponse
 from aiodfu.at.device import AtDevice
-from aiodfu.core.errors import DfuError, LinkLostError
+from aiodfu.core.errors import DeviceResetError, DfuError, LinkLostError
 from aiodfu.core.session import Connector
 from aiodfu.core.timeouts import wait_within
 from aiodfu.core.transfer import RetryPolicy, with_recovery
@@ -156,6 +156,12 @@ class RainMakerDevice(AtDevice):
         elif line == READY:
             self.resets_seen += 1
             log.info("the module (re)booted")
+            # the command in flight (a download streaming) will never be answered
+            self.client.fail_pending(
+                DeviceResetError(
+                    "the module rebooted; its stored URL, headers and pending job are lost"
+                )
+            )
         else:
             log.debug("ignoring unsolicited %r", redact(line))
 
@@ -199,11 +205,21 @@ class RainMakerDevice(AtDevice):
         return await self.until(self.notifications.get(), timeout, "wait for +RMFWNOTIFY")
 
     async def fetch(self, job_id: str | None = None) -> FirmwareNotification:
-        """``AT+RMOTAFETCH``, then the ``+RMFWNOTIFY`` it provokes (of ``job_id`` if given)."""
-        while not self.notifications.empty():
-            queued = self.notifications.get_nowait()
-            if job_id is None or queued.job_id == job_id:
-                return queued
+        """A job: one already queued, else ``AT+RMOTAFETCH`` and the ``+RMFWNOTIFY`` it provokes.
+
+        With ``job_id`` (re-arming a job, or asking for a freshly presigned URL)
+        the module is always asked: a queued notification may predate a reboot
+        or carry an expired URL. Raises :class:`NoUpdateError` when no
+        notification (of ``job_id``) arrives in time.
+        """
+        queued = [self.notifications.get_nowait() for _ in range(self.notifications.qsize())]
+        for index, notification in enumerate(queued):
+            if job_id is None:
+                for later in queued[index + 1 :]:
+                    self.notifications.put_nowait(later)
+                return notification
+            if notification.job_id != job_id:
+                self.notifications.put_nowait(notification)
         await self.command("AT+RMOTAFETCH")
         loop = asyncio.get_running_loop()
         until = loop.time() + self.timeouts.notification
@@ -283,8 +299,12 @@ class RainMakerDevice(AtDevice):
     ) -> None:
         """``AT+RMOTARESULT``; if the module lost the pending flag (it rebooted), re-fetch first.
 
-        Runs under link recovery. When an attempt was cut off, the module may
-        have taken it: a closing status (2, 5) it then refuses was delivered.
+        Runs under link recovery. A refusal is settled by asking the cloud
+        again (``AT+RMOTAFETCH``): a job it still offers is re-armed and
+        reported again; a job it no longer offers after a cut-off attempt with
+        a closing status (2, 5) means that attempt was delivered -- the cloud
+        closes a job only on those. A refusal alone proves nothing: the module
+        may have rebooted and lost the attempt.
         """
         command = result_command(notification.job_id, status, info[:100])
 
@@ -293,11 +313,15 @@ class RainMakerDevice(AtDevice):
                 await self.command(command, self.timeouts.result)
                 return
             except EspAtError:
-                if number > 1 and status.closes_job:
-                    log.info("AT+RMOTARESULT refused after a cut-off attempt: it was delivered")
-                    return
+                pass
             log.info("AT+RMOTARESULT refused; re-arming job %s", notification.job_id)
-            await self.fetch(notification.job_id)
+            try:
+                await self.fetch(notification.job_id)
+            except NoUpdateError:
+                if number > 1 and status.closes_job:
+                    log.info("job %s closed after a cut-off attempt", notification.job_id)
+                    return
+                raise
             await self.command(command, self.timeouts.result)
 
         await self.resilient(attempt, f"report job {notification.job_id}")

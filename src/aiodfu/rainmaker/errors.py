@@ -36,7 +36,12 @@ class DownloadFailedError(EspAtError):
 
 
 class DownloadSizeError(DfuError):
-    """The image's length differs from the ``<size>`` of ``+RMFWNOTIFY``."""
+    """The image's length differs from the ``<size>`` of ``+RMFWNOTIFY``.
+
+    Transient when the body ended early with ``OK`` (a short ``Content-Length``:
+    the rest is asked for with ``Range``); not when the server sent more than
+    announced (retrying cannot change the file).
+    """
 
 
 class NotificationFormatError(ProtocolError):

@@ -13,6 +13,18 @@ only; see :class:`~aiodfu.testing.rainmaker_http.FirmwareServer`) and
 streams the body as ``+HTTPCGET:<n>,<n raw bytes>\\r\\n`` chunks of random
 sizes up to the command's rx size.
 
+Details confirmed against ``at_rainmaker.c`` and the released AT core
+library: ``AT+HTTPCGET``'s ``rx size`` and ``timeout`` of 0 mean their
+defaults (2048 bytes, 5000 ms); any HTTP status up to 399 ends in ``OK``
+(``204`` and ``3xx`` included, redirects not followed); for 400 and above the
+response body is still printed as ``+HTTPCGET`` chunks, then ``ERROR`` (with
+``ERR CODE:0x010a7000 + status`` after ``AT+SYSLOG=1``). ``AT+HTTPURLCFG?``
+prints ``+HTTPURLCFG:<len>,<url>`` directly followed by ``\\r\\nOK\\r\\n``,
+or only ``OK`` when no URL is stored. ``AT+HTTPCHEAD`` refuses data without a
+colon and takes lengths above 2048. ``AT+RMOTARESULT`` checks node, Wi-Fi
+and cloud before its parameters and does not range-check ``<type>``.
+``+RMOTA``: see :meth:`RainMakerEmulator.module_ota`.
+
 Usage::
 
     async with FirmwareServer() as server, RainMakerEmulator() as module:
@@ -50,18 +62,25 @@ Options (keyword arguments, also attributes):
     Called with the job on each ``AT+RMOTAFETCH``; returns it with a fresh URL,
     as the cloud presigns again (to test recovery from an expired URL).
 ``command_latency`` / ``reboot_time``
-    Seconds per command before answering, and from ``AT+RST``'s ``OK`` to ``ready``.
+    Seconds per command before answering, and from a reset (``AT+RST``'s
+    ``OK``, :meth:`RainMakerEmulator.reset`) to ``ready``; input arriving in
+    between is lost, as on the real UART.
 
 Faults (``module.faults``, a :class:`RainMakerFaults`, mutable while running):
 ``error_after_chunks`` sends ``ERR CODE:0x010a7000`` + ``ERROR`` after that many
-chunks of the next download (once); ``unsolicited`` lines are sent before the
-next answer; ``notify_between_chunks`` interleaves a URC between two chunks.
-HTTP faults (404, reset mid-body, slow body, expiry) live on the server.
+chunks of the next download (once); ``reset_after_chunks`` resets the module
+after that many chunks (the download stops dead, ``ready`` follows, RAM state
+is lost); ``unsolicited`` lines are sent before the next answer;
+``notify_between_chunks`` interleaves a URC between two chunks. HTTP faults
+(status codes, reset mid-body, body corruption, ``Content-Length`` mismatch,
+URL expiry, a silent server, a slow body) live on the server
+(:class:`~aiodfu.testing.rainmaker_http.HttpFaults`).
 
 Inspection: ``results`` (every accepted ``AT+RMOTARESULT`` as
 :class:`ReportedResult`), ``job_status`` (job ID -> status text), ``commands``
 (every command line received, with URLs redacted), ``downloads`` (number of
-``AT+HTTPCGET`` runs), ``host_ota_pending``, ``stored_url``, ``headers``.
+``AT+HTTPCGET`` runs), ``resets``, ``host_ota_pending``, ``stored_url``,
+``headers``, ``module_ota_status``.
 
 A new connection finds the module as the last one left it (jobs, stored URL,
 headers, echo), except that a download in flight is abandoned with the link.
@@ -105,6 +124,18 @@ from aiodfu.transports.memory import LinkModel
 
 log = logging.getLogger("aiodfu.testing.rainmaker")
 
+INT32_MAX = 2**31 - 1
+
+
+def signed_param(text: str) -> int | None:
+    """A parameter the firmware reads with ``esp_at_get_para_as_digit``: any 32-bit integer."""
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    value = int(text)
+    return value if -INT32_MAX - 1 <= value <= INT32_MAX else None
+
+
 HostJob = FirmwareNotification
 """A host-MCU OTA job the cloud holds for this node (what ``+RMFWNOTIFY`` announces)."""
 
@@ -125,9 +156,16 @@ class ReportedResult:
 
 @attrs.define
 class RainMakerFaults:
+    """Module faults; each one-shot knob is cleared when it fires."""
+
     error_after_chunks: int | None = None
+    """``ERR CODE:0x010a7000`` + ``ERROR`` after that many chunks of the next download."""
+    reset_after_chunks: int | None = None
+    """The module resets after that many chunks of the next download (``ready`` follows)."""
     unsolicited: list[bytes] = attrs.field(factory=list)
+    """Sent before the next answer."""
     notify_between_chunks: bytes | None = None
+    """Sent between two chunks of the next download."""
 
 
 class _CommandError(Exception):
@@ -187,10 +225,16 @@ class RainMakerEmulator(Emulator):
         self.job_status: dict[str, str] = {}
         self.commands: list[str] = []
         self.downloads = 0
-        self.module_ota_status: int | None = None
+        self.module_ota_status: int = OtaStatus.SUCCEEDED
+        """The module-OTA status the firmware recorded (it boots as 2, succeeded)."""
+        self.resets = 0
         self._rng = random.Random(seed)
         self._stream: ByteStream | None = None
         self._busy = False
+        self._booting = False
+        self._reader = EspLineReader()
+        self._prompt: tuple[int, bytearray, str] | None = None  # (wanted, received, command)
+        self._running: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -219,23 +263,47 @@ class RainMakerEmulator(Emulator):
         )
 
     def module_ota(self, status: int) -> None:
-        """The module's own OTA moved to ``status``; printed as ``+RMOTA`` per the rules."""
-        if self.module_ota_status == status:
-            return  # printed only when it changes
-        self.module_ota_status = status
-        if self.host_ota_pending:
-            return  # suppressed while a host-MCU OTA is pending
-        shown = 5 if status == 4 and self.delayed_bug else status
+        """The module's own OTA moved to ``status``; printed as ``+RMOTA`` per the firmware.
+
+        As ``at_rainmaker.c`` does: nothing is printed -- or recorded -- while a
+        host-MCU OTA is pending; otherwise a status equal to the recorded one is
+        not printed again. With ``delayed_bug`` "delayed" (4) is printed as 5 and
+        *recorded as rejected* (5): a later "rejected" is then not printed, while
+        another "delayed" is.
+        """
+        if self.host_ota_pending or self.module_ota_status == status:
+            return
+        shown = OtaStatus.REJECTED if status == OtaStatus.DELAYED and self.delayed_bug else status
+        self.module_ota_status = shown
         self._later(0.0, lambda: self._send_line(f"+RMOTA:{shown}".encode()))
 
     def reset(self) -> None:
-        """An (emulated) reset: RAM state is lost, ``ready`` is printed after ``reboot_time``."""
+        """An (emulated) reset: RAM state is lost, ``ready`` is printed after ``reboot_time``.
+
+        A command in flight (a download streaming) stops where it is, with no
+        final result; input that arrives before ``ready`` is lost.
+        """
         self.echo = self.echo_at_boot
         self.syslog = False
         self.host_ota_pending = False
         self.stored_url = None
         self.headers = []
-        self._later(self.reboot_time, lambda: self._send_line(b"ready"))
+        self.module_ota_status = OtaStatus.SUCCEEDED
+        self.resets += 1
+        running = self._running
+        if running is not None and running is not asyncio.current_task():
+            running.cancel()
+        self._running = None
+        self._busy = False
+        self._reader.reset()
+        self._prompt = None
+        self._booting = True
+
+        async def boot() -> None:
+            self._booting = False
+            await self._send_line(b"ready")
+
+        self._later(self.reboot_time, boot)
 
     # --- serving -----------------------------------------------------------------------------
 
@@ -253,23 +321,22 @@ class RainMakerEmulator(Emulator):
         await self._start_own_server()
         self._stream = stream
         self._busy = False
-        reader = EspLineReader()
-        prompt: tuple[int, bytearray, str] | None = None  # (wanted, received, command)
-        running: asyncio.Task[None] | None = None
+        self._reader.reset()
+        self._prompt = None
         try:
             while True:
                 data = await stream.read()
-                while data:
-                    if prompt is not None:
-                        wanted, received, name = prompt
+                while data and not self._booting:
+                    if self._prompt is not None:
+                        wanted, received, name = self._prompt
                         take = data[: wanted - len(received)]
                         received += take
                         data = data[len(take) :]
                         if len(received) == wanted:
-                            prompt = None
+                            self._prompt = None
                             await self._prompted(name, bytes(received))
                         continue
-                    consumed, line = reader.feed(data)
+                    consumed, line = self._reader.feed(data)
                     if self.echo:
                         await stream.write(data[:consumed])
                     data = data[consumed:]
@@ -280,13 +347,14 @@ class RainMakerEmulator(Emulator):
                         continue
                     want = await self._maybe_prompt(line)
                     if want is not None:
-                        prompt = want
+                        self._prompt = want
                         continue
                     self._busy = True
-                    running = asyncio.get_running_loop().create_task(self._run(line))
+                    self._running = asyncio.get_running_loop().create_task(self._run(line))
         finally:
-            if running is not None:
-                running.cancel()
+            if self._running is not None:
+                self._running.cancel()
+                self._running = None
             self._stream = None
 
     async def _run(self, line: bytes) -> None:
@@ -341,7 +409,7 @@ class RainMakerEmulator(Emulator):
             return None
         if command.name == "AT+HTTPCHEAD" and not self.has_httpchead:
             return None
-        high = 8192 if command.name == "AT+HTTPURLCFG" else 2048
+        high = 8192 if command.name == "AT+HTTPURLCFG" else INT32_MAX  # no header limit but RAM
         length = int_param(command.params[0], 0, high)
         if length is None or length == 0:
             return None
@@ -357,6 +425,9 @@ class RainMakerEmulator(Emulator):
             await self._send(b"\r\nSET OK\r\n")
         else:
             header = data.decode("latin-1")
+            if ":" not in header:
+                await self._error(_INVALID)  # not "Key: value"
+                return
             key = header.split(":", 1)[0].strip().lower()
             self.headers = [h for h in self.headers if h.split(":", 1)[0].strip().lower() != key]
             self.headers.append(header)
@@ -443,14 +514,16 @@ class RainMakerEmulator(Emulator):
         await self._send_line(format_fw_notify(self.job).encode("latin-1"))
 
     async def _cmd_RMOTARESULT(self, command: EspCommand) -> None:
-        params = command.params
-        if command.kind is not Kind.SET or len(params) != 4:
-            raise _CommandError(err_code(0x06))
-        kind, status = int_param(params[0], 0, 255), int_param(params[2], 0, 5)
+        """As ``at_setup_cmd_rmotaresult``: the cloud first, then ``<type>`` (any integer),
+        the job, ``<result>`` in 0..5, the info, the count, and the pending flag."""
+        self._require_cloud()
+        params = (*command.params, "", "", "", "")[:4] if command.kind is Kind.SET else ("",) * 4
+        kind, status = signed_param(params[0]), int_param(params[2], 0, 5)
         job_id, info = unquote(params[1]), unquote(params[3])
         if kind is None or status is None or job_id is None or info is None:
             raise _CommandError(_INVALID)
-        self._require_cloud()
+        if len(command.params) != 4:
+            raise _CommandError(err_code(0x06))
         if not self.host_ota_pending:
             raise _CommandError(_FAILED)
         self.results.append(ReportedResult(job_id, status, info))
@@ -461,8 +534,9 @@ class RainMakerEmulator(Emulator):
 
     async def _cmd_HTTPURLCFG(self, command: EspCommand) -> None:
         if command.kind is Kind.QUERY:
-            url = self.stored_url or ""
-            await self._send(f"+HTTPURLCFG:{len(url)},{url}\r\n".encode("latin-1") + OK)
+            url = self.stored_url
+            shown = b"" if url is None else f"+HTTPURLCFG:{len(url)},{url}".encode("latin-1")
+            await self._send(shown + OK)  # no CR LF of its own after the URL; nothing if unset
             return
         if command.kind is Kind.SET and command.params == ("0",):
             self.stored_url = None
@@ -498,11 +572,14 @@ class RainMakerEmulator(Emulator):
         if not url:
             raise _CommandError(_INVALID)
         self.downloads += 1
-        await self._stream_body(url, max(rx, 1), timeout / 1000 or 180.0)
+        await self._stream_body(url, rx or 2048, (timeout or 5000) / 1000)  # 0: the defaults
 
     async def _stream_body(self, url: str, rx: int, timeout: float) -> None:
+        """The body as ``+HTTPCGET:`` chunks, then ``OK`` (``ERROR`` after it: status >= 400)."""
         fail_after = self.faults.error_after_chunks
         self.faults.error_after_chunks = None
+        reset_after = self.faults.reset_after_chunks
+        self.faults.reset_after_chunks = None
         chunks = 0
         pending = bytearray()
         try:
@@ -516,6 +593,9 @@ class RainMakerEmulator(Emulator):
                     del pending[:size]
                     if fail_after is not None and chunks >= fail_after:
                         raise HttpFailure(None)
+                    if reset_after is not None and chunks >= reset_after:
+                        self.reset()  # the download stops dead: no OK, no ERROR
+                        return
                     await self._send(b"+HTTPCGET:%d," % len(chunk) + chunk + b"\r\n")
                     chunks += 1
                     if self.faults.notify_between_chunks is not None:

@@ -13,13 +13,30 @@ Options and faults (attributes of :attr:`FirmwareServer.faults`, mutable while s
     its end); ``False`` ignores the header and sends ``200`` with everything,
     as some servers do.
 ``status``
-    Answer every request with this status and no body (``404``, ``500`` ...).
+    Answer every request with this status (``404``, ``500``, ``302``, ``204`` ...) and
+    the body S3 would send with it: an XML ``<Error>`` document for ``>= 400``, a
+    short HTML page for ``3xx``, nothing for ``204``.
 ``expired``
-    Every URL has expired: ``403`` (what S3 answers after ``X-Amz-Expires``);
-    :meth:`FirmwareServer.revoke` expires one.
+    Every URL has expired: ``403`` with S3's ``AccessDenied`` / ``Request has
+    expired`` XML body; :meth:`FirmwareServer.revoke` expires one URL and
+    ``expires_after`` makes every URL expire that many seconds after
+    :meth:`FirmwareServer.add` issued it, ``expire_after_requests`` after it
+    was requested that many times (the same, deterministically). S3 checks the
+    expiry when a request starts: a body already streaming is not cut off.
+``silent``
+    Take the connection and the request, then answer nothing (a stalled server).
 ``reset_after`` / ``resets``
     Abort the connection (TCP RST) after that many body bytes, for the next
     ``resets`` responses.
+``corrupt_at`` / ``corruptions``
+    Invert the body byte at this offset *of the file* (wherever the response
+    starts), for the next ``corruptions`` responses that carry it: corruption
+    between the store and the module that only the image's own check can see.
+``length_delta`` / ``length_errors``
+    Announce ``Content-Length`` off by this many bytes for the next
+    ``length_errors`` responses: more than the body (the server then closes,
+    and the module's client fails the download as a lost connection) or fewer
+    (the module reads only what was announced and ends with ``OK``).
 ``slow_body``
     Seconds to pause after each ``piece`` bytes of body (a slow network).
 
@@ -35,6 +52,7 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
+import time
 import urllib.parse
 from collections.abc import AsyncIterator
 
@@ -59,6 +77,13 @@ class HttpFaults:
     expired: bool = False
     reset_after: int | None = None
     resets: int = 1
+    expires_after: float | None = None
+    expire_after_requests: int | None = None
+    silent: bool = False
+    corrupt_at: int | None = None
+    corruptions: int = 1
+    length_delta: int = 0
+    length_errors: int = 1
     slow_body: float = 0.0
     piece: int = 4096
 
@@ -73,6 +98,8 @@ class FirmwareServer(AsyncResource):
         self._server: asyncio.Server | None = None
         self._secret = secrets.token_hex(16)
         self._revoked: set[str] = set()
+        self._issued: dict[str, float] = {}
+        self._uses: dict[str, int] = {}
         self.port = 0
 
     async def start(self) -> None:
@@ -105,9 +132,9 @@ class FirmwareServer(AsyncResource):
             + secrets.token_urlsafe(24)
             + "&X-Amz-SignedHeaders=host"
         )
-        return (
-            f"http://{LOOPBACK}:{self.port}{path}?{query}&X-Amz-Signature={self._sign(path, query)}"
-        )
+        signature = self._sign(path, query)
+        self._issued[signature] = time.monotonic()
+        return f"http://{LOOPBACK}:{self.port}{path}?{query}&X-Amz-Signature={signature}"
 
     def revoke(self, url: str) -> None:
         """Expire one URL (``403`` from now on), as ``X-Amz-Expires`` does."""
@@ -117,11 +144,24 @@ class FirmwareServer(AsyncResource):
         return hashlib.sha256(f"{self._secret}{path}?{query}".encode()).hexdigest()
 
     def _authorised(self, target: str) -> tuple[str, bool]:
+        """The path, and whether the query's signature is ours (anything else is forged)."""
         path, _, query = target.partition("?")
         unsigned, _, signature = query.rpartition("&X-Amz-Signature=")
-        return path, bool(signature) and secrets.compare_digest(
-            signature, self._sign(path, unsigned)
-        )
+        if not (signature.isascii() and signature):
+            return path, False  # compare_digest refuses non-ASCII str: S3 answers 403
+        return path, secrets.compare_digest(signature, self._sign(path, unsigned))
+
+    def _expired(self, target: str) -> bool:
+        signature = target.rpartition("X-Amz-Signature=")[2]
+        if self.faults.expired or signature in self._revoked:
+            return True
+        uses = self._uses[signature] = self._uses.get(signature, 0) + 1
+        limit = self.faults.expire_after_requests
+        if limit is not None and uses > limit:
+            return True
+        lifetime = self.faults.expires_after
+        issued = self._issued.get(signature)
+        return lifetime is not None and issued is not None and time.monotonic() - issued > lifetime
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -131,27 +171,40 @@ class FirmwareServer(AsyncResource):
         finally:
             writer.close()
 
-    def _answer(self, method: str, target: str, wanted: str) -> tuple[int, bytes, str]:
-        """Status, body and extra headers for one request, faults applied."""
+    def _answer(self, method: str, target: str, wanted: str) -> tuple[int, bytes, int, str]:
+        """Status, body, the body's offset in the file and extra headers, faults applied."""
         faults = self.faults
         path, authorised = self._authorised(target)
         if faults.status is not None:
-            return faults.status, b"", ""
-        expired = faults.expired or target.rpartition("X-Amz-Signature=")[2] in self._revoked
-        if not authorised or expired or method != "GET":
-            return 403, b"", ""
+            return faults.status, _error_body(faults.status), 0, ""
+        if not authorised or method != "GET":
+            return 403, _error_body(403, "SignatureDoesNotMatch"), 0, ""
+        if self._expired(target):
+            return 403, _error_body(403, "AccessDenied", "Request has expired"), 0, ""
         data = self._files.get(path)
         if data is None:
-            return 404, b"", ""
+            return 404, _error_body(404), 0, ""
         if not (wanted.startswith("bytes=") and wanted.endswith("-") and faults.honour_range):
-            return 200, data, ""
+            return 200, data, 0, ""
         first = wanted[6:-1]
-        if not first.isdigit():
-            return 400, b"", ""
+        if not (first.isascii() and first.isdigit()):
+            return 400, _error_body(400), 0, ""
         start = int(first)
         if start >= len(data):
-            return 416, b"", ""
-        return 206, data[start:], f"Content-Range: bytes {start}-{len(data) - 1}/{len(data)}\r\n"
+            return 416, _error_body(416), 0, ""
+        extra = f"Content-Range: bytes {start}-{len(data) - 1}/{len(data)}\r\n"
+        return 206, data[start:], start, extra
+
+    def _corrupted(self, body: bytes, at_offset: int) -> bytes:
+        """``body`` (which starts at ``at_offset`` of the file) with ``corrupt_at`` inverted."""
+        faults = self.faults
+        where = None if faults.corrupt_at is None else faults.corrupt_at - at_offset
+        if where is None or not 0 <= where < len(body) or faults.corruptions <= 0:
+            return body
+        faults.corruptions -= 1
+        damaged = bytearray(body)
+        damaged[where] ^= 0xFF
+        return bytes(damaged)
 
     async def _respond(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -164,8 +217,17 @@ class FirmwareServer(AsyncResource):
                 headers[key.strip().lower()] = value.strip()
         self.requests.append(HttpRequest(method, target, headers))
         faults = self.faults
-        status, body, extra = self._answer(method, target, headers.get("range", ""))
-        await _send_head(writer, status, len(body), extra)
+        if faults.silent:
+            await reader.read()  # until the client gives up and closes
+            return
+        status, body, at_offset, extra = self._answer(method, target, headers.get("range", ""))
+        if status < 300:
+            body = self._corrupted(body, at_offset)
+        announced = len(body)
+        if faults.length_delta and faults.length_errors > 0:
+            faults.length_errors -= 1
+            announced = max(announced + faults.length_delta, 0)
+        await _send_head(writer, status, announced, extra)
         limit = None
         if faults.reset_after is not None and faults.resets > 0:
             faults.resets -= 1
@@ -185,13 +247,42 @@ class FirmwareServer(AsyncResource):
 
 _REASONS = {
     200: "OK",
+    204: "No Content",
     206: "Partial Content",
+    301: "Moved Permanently",
+    302: "Found",
     400: "Bad Request",
     403: "Forbidden",
     404: "Not Found",
     416: "Range Not Satisfiable",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
+
+_S3_CODES = {
+    400: "InvalidArgument",
+    403: "AccessDenied",
+    404: "NoSuchKey",
+    416: "InvalidRange",
+    500: "InternalError",
+    503: "SlowDown",
+}
+
+
+def _error_body(status: int, code: str | None = None, message: str | None = None) -> bytes:
+    """What S3 sends with ``status``: XML for errors, a small page for redirects, else nothing."""
+    if status >= 400:
+        code = code or _S3_CODES.get(status, "InternalError")
+        text = message or _REASONS.get(status, "Error")
+        request_id = secrets.token_hex(8).upper()
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>{text}</Message>"
+            f"<RequestId>{request_id}</RequestId><HostId>aiodfu-emulated</HostId></Error>"
+        ).encode()
+    if 300 <= status < 400:
+        return b"<html><body>Moved</body></html>"
+    return b""
 
 
 async def _send_head(
@@ -222,8 +313,13 @@ async def http_get(
 ) -> AsyncIterator[bytes]:
     """What the module's HTTP client does for ``AT+HTTPCGET``: yield the body as it arrives.
 
-    Only ``http://127.0.0.1`` is reachable (the emulator never leaves the host);
-    anything else fails like an unreachable server. Redirects are not followed.
+    Any status up to 399 is a success (``204`` and ``3xx`` included: redirects
+    are not followed, their body is the download). For a status of 400 or more
+    the body (S3's XML error) is still yielded, and :class:`HttpFailure` with
+    that status is raised after it -- the module prints it before ``ERROR``.
+    ``accept_partial=False`` treats ``206`` the same way. Only
+    ``http://127.0.0.1`` is reachable (the emulator never leaves the host);
+    anything else fails like an unreachable server.
     """
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "http" or parts.hostname != LOOPBACK or parts.port is None:
@@ -246,15 +342,15 @@ async def http_get(
             key, _, value = line.partition(":")
             if key.strip().lower() == "content-length":
                 length = int(value.strip())
-        if not (status == 200 or (status == 206 and accept_partial)):
-            raise HttpFailure(status)
         remaining = length
         while remaining:
             piece = await asyncio.wait_for(reader.read(min(remaining, 65536)), timeout)
             if not piece:
-                raise HttpFailure(None)
+                raise HttpFailure(None)  # the server closed before Content-Length
             remaining -= len(piece)
             yield piece
+        if status >= 400 or (status == 206 and not accept_partial):
+            raise HttpFailure(status)
     except (
         OSError,
         TimeoutError,
