@@ -29,7 +29,9 @@ Waits for unsolicited lines are registered *before* the request that
 provokes them is sent (``with client.expect(...) as waiter``), so a fast
 device can never answer before anyone listens. When the link drops, every
 pending command and waiter fails at once with
-:class:`~aiodfu.core.errors.LinkLostError`.
+:class:`~aiodfu.core.errors.LinkLostError`, and :meth:`AtClient.wait_lost`
+returns: link loss is an event of its own (wsproto's ``receive_data(None)``),
+so a wait for something other than a line can be raced against it.
 """
 
 from __future__ import annotations
@@ -179,6 +181,7 @@ class AtClient(AsyncResource):
         self._listeners: list[LineListener] = []
         self._reader: asyncio.Task[None] | None = None
         self._failure: DfuError | None = None
+        self._lost: asyncio.Future[DfuError] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -189,6 +192,17 @@ class AtClient(AsyncResource):
     @property
     def closed(self) -> bool:
         return self._failure is not None
+
+    async def wait_lost(self) -> DfuError:
+        """Return, once the link has ended (lost, or :meth:`aclose`), the error that ended it.
+
+        Cancelling this wait does not affect other waiters.
+        """
+        if self._lost is None:
+            self._lost = asyncio.get_running_loop().create_future()
+            if self._failure is not None:
+                self._lost.set_result(self._failure)
+        return await asyncio.shield(self._lost)
 
     async def aclose(self) -> None:
         self._fail(LinkLostError("AT client closed"))
@@ -462,6 +476,8 @@ class AtClient(AsyncResource):
     def _fail(self, error: DfuError) -> None:
         if self._failure is None:
             self._failure = error
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(self._failure)
         self.fail_pending(error)
 
     def _raise_if_failed(self) -> None:
