@@ -135,3 +135,24 @@ def test_redaction_keeps_host_and_path_only() -> None:
     assert redact("+HTTPURLCFG:20,http://h/p?token=abc") == "+HTTPURLCFG:20,http://h/p?<redacted>"
     assert redact("ftp://h/p?X-Amz-Signature=1") == "ftp://h/p?<redacted>"
     assert "secret" not in redact("junk X-Amz-Signature=secret tail")
+
+
+def test_one_error_for_notifications_and_the_old_name_warns() -> None:
+    from aiodfu import rainmaker
+    from aiodfu.core.errors import DfuError, ProtocolError
+    from aiodfu.rainmaker import NotificationError as exported
+    from aiodfu.rainmaker import errors
+
+    assert exported is NotificationError
+    assert issubclass(NotificationError, ProtocolError)
+    assert issubclass(NotificationError, ValueError)
+    assert not NotificationError.transient
+    with pytest.raises(NotificationError) as info:
+        parse_fw_notify("+RMFWNOTIFY:x")
+    assert isinstance(info.value, DfuError)
+    with pytest.warns(DeprecationWarning, match="NotificationError"):
+        assert rainmaker.NotificationFormatError is NotificationError
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        assert errors.NotificationFormatError is NotificationError
+    with pytest.raises(AttributeError):
+        _ = rainmaker.NoSuchName

@@ -28,7 +28,7 @@ from aiodfu.core.transfer import RetryPolicy, with_recovery
 from aiodfu.rainmaker.errors import (
     DownloadFailedError,
     EspAtError,
-    NotificationFormatError,
+    NotificationError,
     NoUpdateError,
 )
 from aiodfu.rainmaker.protocol import (
@@ -40,7 +40,6 @@ from aiodfu.rainmaker.protocol import (
     READY,
     SET_OK,
     FirmwareNotification,
-    NotificationError,
     OtaStatus,
     parse_err_code,
     parse_fw_notify,
@@ -186,19 +185,19 @@ class RainMakerDevice(AtDevice):
 
     async def until(self, awaitable: Awaitable[T], timeout: float | None, operation: str) -> T:
         """Await ``awaitable`` within ``timeout``, failing at once if the link is lost."""
-        with self.client.expect(lambda line: False, operation) as lost:
-            task = asyncio.ensure_future(awaitable)
-            either: set[asyncio.Future[Any]] = {task, lost.future}
-            try:
-                await wait_within(
-                    asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED), timeout, operation
-                )
-                if task.done():
-                    return task.result()
-                lost.future.result()  # raises the link's failure
-                raise LinkLostError("the link was lost", operation=operation)
-            finally:
-                task.cancel()
+        task = asyncio.ensure_future(awaitable)
+        lost = asyncio.ensure_future(self.client.wait_lost())
+        either: set[asyncio.Future[Any]] = {task, lost}
+        try:
+            await wait_within(
+                asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED), timeout, operation
+            )
+            if task.done():
+                return task.result()
+            raise LinkLostError(f"the link was lost: {lost.result().message}", operation=operation)
+        finally:
+            task.cancel()
+            lost.cancel()
 
     async def next_notification(self, timeout: float | None) -> FirmwareNotification:
         """The next ``+RMFWNOTIFY`` (already queued or arriving within ``timeout``)."""
@@ -239,7 +238,7 @@ class RainMakerDevice(AtDevice):
         """``AT+HTTPURLCFG=<len>``, ``>``, the URL bytes (never logged), ``SET OK``."""
         data = url.encode("utf-8")
         if not 8 <= len(data) <= 8192:
-            raise NotificationFormatError(
+            raise NotificationError(
                 f"the download URL is {len(data)} bytes; AT+HTTPURLCFG takes 8..8192"
             )
         await self._with_data(f"AT+HTTPURLCFG={len(data)}", data)
