@@ -6,8 +6,7 @@ import asyncio
 
 import pytest
 
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker_http import FirmwareServer
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
 from aiodfu.transports.base import ByteStream
 
 from .conftest import offer
@@ -336,3 +335,16 @@ async def test_server_answers_403_to_a_non_ascii_signature(server: FirmwareServe
     writer.close()
     assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n")
     assert b"<Code>SignatureDoesNotMatch</Code>" in answer
+
+
+def test_public_import_paths_keep_working() -> None:
+    import aiodfu.testing as testing
+    from aiodfu.testing import rainmaker, rainmaker_http
+
+    assert testing.RainMakerEmulator is rainmaker.RainMakerEmulator
+    assert testing.FirmwareServer is rainmaker.FirmwareServer is rainmaker_http.FirmwareServer
+    assert testing.HttpFaults is rainmaker_http.HttpFaults
+    assert testing.HostJob is rainmaker.HostJob
+    assert testing.RainMakerFaults is rainmaker.RainMakerFaults
+    assert rainmaker_http.http_get is rainmaker.http_get
+    assert rainmaker.ReportedResult.__module__ == "aiodfu.testing.rainmaker.cloud"

@@ -17,8 +17,7 @@ from aiodfu.core.errors import RetriesExhaustedError
 from aiodfu.core.image import FirmwareImage
 from aiodfu.rainmaker import DownloadFailedError, DownloadSizeError, InstallFailedError
 from aiodfu.rainmaker.protocol import FirmwareNotification
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker_http import FirmwareServer
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
 
 from .conftest import IMAGE, firmware, offer, session_for
 

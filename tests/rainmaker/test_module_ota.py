@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker_http import FirmwareServer
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
 
 from .conftest import IMAGE, offer, session_for
 

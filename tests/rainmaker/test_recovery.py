@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from aiodfu.core.errors import RetriesExhaustedError
 from aiodfu.rainmaker import DownloadFailedError, FirmwareNotification
 from aiodfu.testing.emulator import FaultyFirstLink
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker_http import FirmwareServer, HttpFaults
+from aiodfu.testing.rainmaker import FirmwareServer, HttpFaults, RainMakerEmulator
 from aiodfu.transports.memory import LinkFaults
 
 from .conftest import IMAGE, offer, session_for
