@@ -4,9 +4,13 @@
 answers: ``OK``/``ERROR`` with the ``ERR CODE`` detail line (``AT+SYSLOG=1``),
 ``busy p...`` (the command is sent again), the ``>`` prompt of
 ``AT+HTTPURLCFG``/``AT+HTTPCHEAD``, binary ``+HTTPCGET`` chunks, and the
-URCs that arrive at any time (``+RMFWNOTIFY``, ``+RMOTA``, ``ready``). It also
-owns link recovery: reopen the link through the connector and bring the
-module back to a known state (echo off, error codes on).
+URCs that arrive at any time (``+RMFWNOTIFY``, ``+RMOTA``, ``ready``).
+
+It is a :class:`~aiodfu.core.link.DeviceLink` (through
+:class:`~aiodfu.at.device.AtDevice`): the handshake brings the module to a
+known state (echo off, error codes on), steps run through ``robustly`` (the
+link resynchronised or reopened between attempts), and the release clears
+the stored URL and headers, however a session ended.
 
 The presigned URL is only ever sent as prompted raw data (never logged) and
 every logged line passes through :func:`~aiodfu.rainmaker.protocol.redact`.
@@ -21,10 +25,10 @@ from typing import Any, TypeVar
 
 from aiodfu.at import AtClient, AtCommandError, AtResponse
 from aiodfu.at.device import AtDevice
-from aiodfu.core.errors import DeviceResetError, DfuError, LinkLostError
+from aiodfu.core.errors import DeviceResetError, LinkLostError
 from aiodfu.core.session import Connector
 from aiodfu.core.timeouts import wait_within
-from aiodfu.core.transfer import RetryPolicy, with_recovery
+from aiodfu.core.transfer import RetryPolicy
 from aiodfu.rainmaker.errors import (
     DownloadFailedError,
     EspAtError,
@@ -72,7 +76,12 @@ class RainMakerDevice(AtDevice):
     ) -> None:
         if not 0 < rx_size <= 10240:
             raise ValueError("rx_size must be in 1..10240")
-        super().__init__(connector, retry=retry, open_timeout=timeouts.command)
+        super().__init__(
+            connector,
+            retry=retry,
+            open_timeout=timeouts.command,
+            release_timeout=timeouts.release,
+        )
         self.timeouts = timeouts
         self.baudrate = baudrate
         self.rx_size = rx_size
@@ -82,6 +91,8 @@ class RainMakerDevice(AtDevice):
         self.module_ota_status: int | None = None
         """The last ``+RMOTA:<status>`` (the module's own firmware OTA)."""
         self.module_ota_changed = asyncio.Event()
+        self.headers_set = False
+        """``AT+HTTPCHEAD`` was used since the headers were last cleared."""
 
     # --- connection --------------------------------------------------------------------------
 
@@ -103,39 +114,31 @@ class RainMakerDevice(AtDevice):
         await self.configure()
 
     async def configure(self) -> None:
-        """``ATE0`` (an echoed URL would be a leak) and ``AT+SYSLOG=1`` (diagnosable errors).
-
-        A plain ``AT`` goes first: if a download the host stopped listening to is
-        still streaming, it is answered ``busy p...`` (and sent again) until the
-        stream ends, and it absorbs that stream's final ``OK``, which would
-        otherwise be taken for ``ATE0``'s.
-        """
-        self.client.discard_partial_line()
-        # bounded by the module's answers (busy or OK), however long that stream runs
-        await self.client.command("AT", timeout=None, idle_timeout=self.timeouts.command)
+        """``ATE0`` (an echoed URL would be a leak) and ``AT+SYSLOG=1`` (diagnosable errors)."""
+        await self.settle()
         await self.command("ATE0")
         await self.command("AT+SYSLOG=1")
 
-    async def recover(self) -> None:
-        """Reopen a lost link, then configure the module again (it may have rebooted)."""
-        if self._client is None or self._client.closed:
-            await self.reopen()
-        try:
-            await self.configure()
-        except DfuError as exc:
-            if not exc.transient:
-                raise
-            log.info("recovery: no answer on this link (%s); reopening it", exc)
-            await self.reopen()
-            await self.configure()
+    async def settle(self) -> None:
+        """A plain ``AT``, so that a download the host stopped reading ends first.
 
-    async def resilient(self, operation: Callable[[int], Awaitable[T]], what: str) -> T:
-        """Run ``operation(attempt)``, recovering the link between transient failures."""
+        While it streams, ``AT`` is answered ``busy p...`` (and sent again); it
+        then absorbs the stream's final ``OK``, which would otherwise be taken
+        for the next command's. Bounded by the module's answers, however long
+        that stream runs.
+        """
+        self.client.discard_partial_line()
+        await self.client.command("AT", timeout=None, idle_timeout=self.timeouts.command)
 
-        async def recover(error: DfuError, number: int) -> None:
-            await self.recover()
+    async def on_release(self) -> None:
+        """Clear the stored URL (a secret the module would print back) and the headers.
 
-        return await with_recovery(operation, recover, self.retry, what=what)
+        If a download the host stopped reading still streams, the commands are
+        answered ``busy p...`` until it ends; the release's own timeout bounds that,
+        and the next session's handshake absorbs what is left.
+        """
+        await self.settle()
+        await self.clear_download_settings()
 
     # --- unsolicited lines -------------------------------------------------------------------
 
@@ -246,6 +249,7 @@ class RainMakerDevice(AtDevice):
     async def set_header(self, header: str) -> None:
         """``AT+HTTPCHEAD=<len>``, ``>``, one ``Key: value`` header, ``OK``."""
         data = header.encode("latin-1")
+        self.headers_set = True
         await self._with_data(f"AT+HTTPCHEAD={len(data)}", data)
 
     async def _with_data(self, command: str, data: bytes) -> None:
@@ -260,11 +264,16 @@ class RainMakerDevice(AtDevice):
         except AtCommandError as exc:
             raise self._decoded(exc, command) from None
 
-    async def clear_download_settings(self, headers: bool) -> None:
-        """``AT+HTTPURLCFG=0`` (the stored URL is a secret) and ``AT+HTTPCHEAD=0``."""
+    async def clear_headers(self) -> None:
+        """``AT+HTTPCHEAD=0``: a later header would be added, not replace the old one."""
+        await self.command("AT+HTTPCHEAD=0")
+        self.headers_set = False
+
+    async def clear_download_settings(self) -> None:
+        """``AT+HTTPURLCFG=0`` (the stored URL is a secret) and, if used, ``AT+HTTPCHEAD=0``."""
         await self.command("AT+HTTPURLCFG=0")
-        if headers:
-            await self.command("AT+HTTPCHEAD=0")
+        if self.headers_set:
+            await self.clear_headers()
 
     async def http_get(self, on_data: Callable[[bytes], None], offset: int) -> None:
         """``AT+HTTPCGET=""`` on the stored URL; ``on_data`` gets each chunk's raw bytes."""
@@ -306,8 +315,11 @@ class RainMakerDevice(AtDevice):
         may have rebooted and lost the attempt.
         """
         command = result_command(notification.job_id, status, info[:100])
+        number = 0
 
-        async def attempt(number: int) -> None:
+        async def attempt() -> None:
+            nonlocal number
+            number += 1
             try:
                 await self.command(command, self.timeouts.result)
                 return
@@ -323,7 +335,7 @@ class RainMakerDevice(AtDevice):
                 raise
             await self.command(command, self.timeouts.result)
 
-        await self.resilient(attempt, f"report job {notification.job_id}")
+        await self.robustly(attempt, f"report job {notification.job_id}")
 
     async def restart(self) -> None:
         """``AT+RST``: ``OK``, then the ``ready`` banner; then echo off and error codes on again."""

@@ -25,5 +25,8 @@ class Timeouts:
     """``OK`` to ``AT+RMOTARESULT`` (an MQTT publish)."""
     ready: float = 10.0
     """The ``ready`` banner after ``AT+RST``."""
+    release: float = 5.0
+    """How long a session that ended by an error or a cancellation may spend clearing the
+    stored URL before it lets the error through."""
     http_timeout_ms: int = 30000
     """The ``<timeout>`` parameter given to ``AT+HTTPCGET`` (0..180000)."""

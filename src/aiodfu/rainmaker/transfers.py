@@ -61,7 +61,6 @@ class DownloadTransfer:
         self.notification = notification
         self.resume = resume
         self.received = bytearray()
-        self.headers_used = False
         self.resumes = 0
         self._verify: bytes = b""
         self._attempt_start = 0
@@ -79,8 +78,8 @@ class DownloadTransfer:
         start = len(self.received) if self.resume else 0
         if start:
             start = await self._ask_range(start)
-        elif self.headers_used:
-            await self.device.command("AT+HTTPCHEAD=0")
+        elif self.device.headers_set:
+            await self.device.clear_headers()
         del self.received[start:]
         self._attempt_start = start
         self._anomaly = None
@@ -93,14 +92,13 @@ class DownloadTransfer:
     async def _ask_range(self, start: int) -> int:
         overlap = min(start, RANGE_OVERLAP)
         try:
-            if self.headers_used:
-                await self.device.command("AT+HTTPCHEAD=0")  # a later header would add, not replace
-            self.headers_used = True
+            if self.device.headers_set:
+                await self.device.clear_headers()
             await self.device.set_header(f"Range: bytes={start - overlap}-")
         except EspAtError as exc:
             log.info("no AT+HTTPCHEAD on this module (%s): restarting from byte 0", exc.status)
             self.resume = False
-            self.headers_used = False
+            self.device.headers_set = False
             return 0
         self._verify = bytes(self.received[start - overlap : start])
         self.resumes += 1
@@ -186,10 +184,10 @@ class DownloadTransfer:
             self.resume = False  # the module refuses partial content, or the range is bad
         if isinstance(error, DownloadFailedError) and error.http_status == 403:
             log.info("the download URL expired; fetching job %s again", self.notification.job_id)
-            await self.device.recover()
+            await self.device.resync(error)
             self.notification = await self.device.fetch(self.notification.job_id)
             return
-        await self.device.recover()
+        await self.device.resync(error)
 
     async def close(self) -> None:
         """Stop waiting for a stream in flight (the module finishes it on its own)."""
