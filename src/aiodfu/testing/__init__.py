@@ -11,7 +11,14 @@ imported on first use.
 from typing import Any
 
 from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator, DrogueFaults
-from aiodfu.testing.emulator import Emulator, FaultyFirstLink
+from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.faults import (
+    LINK_FAULT_KINDS,
+    FaultyFirstLink,
+    FaultyLinks,
+    LinkPlan,
+    random_link_plan,
+)
 from aiodfu.testing.images import (
     build_full_modem_package,
     build_mcuboot_image,
@@ -34,21 +41,25 @@ from aiodfu.testing.serial_modem import (
     SerialModemFaults,
     UrcOrder,
 )
-from aiodfu.transports.memory import LinkFaults, LinkModel
+from aiodfu.transports.memory import FiredFault, LinkFaults, LinkModel
 
 __all__ = [
+    "LINK_FAULT_KINDS",
     "BootMagic",
     "BootOutcome",
     "DrogueEmulator",
     "DrogueFaults",
     "Emulator",
     "FaultyFirstLink",
+    "FaultyLinks",
+    "FiredFault",
     "FirmwareGeneration",
     "FirmwareServer",
     "HostJob",
     "HttpFaults",
     "LinkFaults",
     "LinkModel",
+    "LinkPlan",
     "NotecardEmulator",
     "NotecardFaults",
     "NotecardStorage",
@@ -61,6 +72,7 @@ __all__ = [
     "build_mcuboot_image",
     "build_modem_delta",
     "random_firmware",
+    "random_link_plan",
     "serve_pty",
 ]
 
