@@ -156,3 +156,19 @@ def test_one_error_for_notifications_and_the_old_name_warns() -> None:
         assert errors.NotificationFormatError is NotificationError
     with pytest.raises(AttributeError):
         _ = rainmaker.NoSuchName
+
+
+def test_timeouts_are_validated_and_scale() -> None:
+    import attrs
+
+    from aiodfu.rainmaker import Timeouts
+
+    with pytest.raises(ValueError, match="chunk_gap"):
+        attrs.evolve(Timeouts(), chunk_gap=10.0)  # below the module's own 30 s
+    with pytest.raises(ValueError, match="positive"):
+        attrs.evolve(Timeouts(), command=0)
+    with pytest.raises(ValueError, match="180000"):
+        attrs.evolve(Timeouts(), http_timeout_ms=200_000, first_chunk=300, chunk_gap=300)
+    fast = Timeouts().scaled(0.01)
+    assert fast.command == pytest.approx(0.05)
+    assert fast.http_timeout_parameter == 300  # a whole number of milliseconds on the wire

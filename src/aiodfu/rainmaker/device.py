@@ -277,7 +277,7 @@ class RainMakerDevice(AtDevice):
 
     async def http_get(self, on_data: Callable[[bytes], None], offset: int) -> None:
         """``AT+HTTPCGET=""`` on the stored URL; ``on_data`` gets each chunk's raw bytes."""
-        command = f'AT+HTTPCGET="",2048,{self.rx_size},{self.timeouts.http_timeout_ms}'
+        command = f'AT+HTTPCGET="",2048,{self.rx_size},{self.timeouts.http_timeout_parameter}'
         try:
             await self.client.command(
                 command,
