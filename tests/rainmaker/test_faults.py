@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 
 import attrs
 import pytest
 
-from aiodfu.core.errors import RetriesExhaustedError
+from aiodfu.core.errors import DfuError, RetriesExhaustedError
 from aiodfu.core.image import FirmwareImage
 from aiodfu.rainmaker import DownloadFailedError, DownloadSizeError, InstallFailedError
 from aiodfu.rainmaker.protocol import FirmwareNotification
+from aiodfu.testing.faults import FaultyLinks, LinkPlan, random_link_plan
 from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
+from aiodfu.transports.memory import LinkFaults
 
 from .conftest import IMAGE, firmware, offer, session_for
 
@@ -178,3 +181,59 @@ async def test_success_status_without_the_image_is_a_typed_error(
     assert module.job_status[JOB] == "failed"
     server.faults.status = None
     await assert_fresh_session_updates(module, server)
+
+
+SMALL = firmware(6000, seed=5)
+
+
+@pytest.mark.parametrize("seed", range(24))
+async def test_random_link_fault_ends_verified_or_typed_and_a_fresh_session_updates(
+    server: FirmwareServer, seed: int
+) -> None:
+    """One seeded link fault of any kind, either way: never an unverified success."""
+    rng = random.Random(seed)
+    plan = random_link_plan(rng, span=1200, upstream_span=len(SMALL) + 400)
+    digest = hashlib.sha256(SMALL).digest()
+    async with RainMakerEmulator(seed=seed, presign=presigning(server, SMALL)) as module:
+        offer(module, server, image=SMALL)
+        connector = FaultyLinks(module, {1: plan})
+        installed: list[bytes] = []
+        try:
+            async with session_for(connector) as session:
+                result = await session.update(
+                    install=lambda image: installed.append(image.data), expected_sha256=digest
+                )
+        except DfuError:
+            assert installed == [], plan.description  # a typed error, nothing installed
+        else:
+            assert installed == [SMALL] and result.verification.verified, plan.description
+        assert not module.failures
+        async with session_for(module.connect) as session:  # a healthy link: a fresh session
+            if module.job_status[JOB] != "success":
+                result = await session.update(install=lambda image: None, expected_sha256=digest)
+                assert result.image.data == SMALL
+        assert module.job_status[JOB] == "success", plan.description
+        await assert_fresh_session_updates(module, server)
+
+
+@pytest.mark.parametrize("at", [3000, 9001, 17_777, 30_303])
+@pytest.mark.parametrize("kind", ["insert", "lose", "duplicate"])
+async def test_a_byte_slip_in_the_download_is_caught_without_a_digest(
+    server: FirmwareServer, at: int, kind: str
+) -> None:
+    """A byte lost, repeated or added in the UART stream breaks a chunk's framing: the chunk is
+    dropped and the download resumed, so even an unverified update installs the exact image."""
+    faults = {
+        "insert": LinkFaults(insert_before={at: b"\x00noise"}),
+        "lose": LinkFaults(lose_at={at}),
+        "duplicate": LinkFaults(duplicate_at={at}),
+    }[kind]
+    async with RainMakerEmulator(seed=at) as module:
+        offer(module, server)
+        connector = FaultyLinks(module, {1: LinkPlan(device_to_host=faults)})
+        installed: list[bytes] = []
+        async with session_for(connector) as session:
+            await session.update(install=lambda image: installed.append(image.data))
+        assert connector.fired, "the fault did not fire"
+        assert installed == [IMAGE]
+        assert module.job_status[JOB] == "success"

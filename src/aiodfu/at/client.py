@@ -15,7 +15,9 @@ Options for dialects such as ESP-AT (all off by default):
 
 * ``data_prefixes`` -- binary-safe ``<prefix><n>,<n raw bytes>`` chunks (see
   :class:`~aiodfu.at.lines.LineSplitter`), handed to the ``on_data`` callback
-  of the command in flight; raw data is never logged.
+  of the command in flight; raw data is never logged. With ``data_terminator``
+  a chunk that lost its framing is never handed over: the command fails with a
+  (transient) :class:`~aiodfu.core.errors.ProtocolError` instead.
 * ``busy_lines`` / ``busy_retry`` -- a busy reply (``busy p...``) means the
   device dropped the command; it is sent again after a pause, within the
   command's own deadline.
@@ -46,7 +48,13 @@ from typing import Any, Self
 import attrs
 
 from aiodfu.at.lines import DataChunk, LineSplitter, Prompt
-from aiodfu.core.errors import CommandRejectedError, DfuError, LinkLostError, UsageError
+from aiodfu.core.errors import (
+    CommandRejectedError,
+    DfuError,
+    LinkLostError,
+    ProtocolError,
+    UsageError,
+)
 from aiodfu.core.resource import AsyncResource
 from aiodfu.core.timeouts import deadline, wait_within
 from aiodfu.transports.base import Buffer, ByteStream
@@ -158,6 +166,7 @@ class AtClient(AsyncResource):
         error_detail_prefixes: tuple[str, ...] = (),
         extra_finals: tuple[str, ...] = (),
         max_line: int = 8192,
+        data_terminator: str = "",
     ) -> None:
         self.stream = stream
         self.terminator = terminator
@@ -168,6 +177,7 @@ class AtClient(AsyncResource):
             max_line,
             data_prefixes=tuple(prefix.encode("latin-1") for prefix in data_prefixes),
             prompts=tuple(prompt.encode("latin-1") for prompt in prompts),
+            data_terminator=data_terminator.encode("latin-1"),
         )
         self._busy_lines = busy_lines
         self._busy_retry = busy_retry
@@ -421,6 +431,12 @@ class AtClient(AsyncResource):
             return
         self._touch(pending)
         try:
+            if not chunk.intact:
+                raise ProtocolError(
+                    f"a {chunk.prefix} chunk of {len(chunk.data)} bytes lost its framing "
+                    "(bytes lost, added or changed on the link); its data was dropped",
+                    operation=pending.text,
+                )
             pending.on_data(chunk.data)
         except Exception as exc:  # the consumer refused the data: end the command with it
             pending.failure = exc

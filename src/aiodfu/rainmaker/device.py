@@ -103,6 +103,7 @@ class RainMakerDevice(AtDevice):
             redact=redact,
             logger=log,
             data_prefixes=(HTTPCGET,),
+            data_terminator="\r\n",  # +HTTPCGET:<n>,<n bytes>\r\n: a slip is noise on the link
             prompts=(PROMPT,),
             busy_lines=(BUSY,),
             error_detail_prefixes=(ERR_CODE,),
