@@ -46,8 +46,9 @@ Options (keyword arguments, also attributes):
 ``has_httpchead``
     ``False`` models an older build without ``AT+HTTPCHEAD`` (``ERROR``, unsupported).
 ``accept_partial``
-    Whether the HTTP client treats ``206 Partial Content`` as success (unverified on
-    real firmware; ``True`` by default).
+    ``True`` (the default) as the module does: ``206 Partial Content`` is a success
+    like any status up to 399. ``False`` models an HTTP client that fails a ``206``
+    (body, then ``ERROR``), to test a host's fallback to a clean restart.
 ``delayed_bug``
     Print ``+RMOTA:5`` for "delayed" (4), as the real firmware does (default on).
 ``seed``
