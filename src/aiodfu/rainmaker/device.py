@@ -79,7 +79,7 @@ class RainMakerDevice(AtDevice):
         super().__init__(
             connector,
             retry=retry,
-            open_timeout=timeouts.command,
+            open_timeout=timeouts.open,
             release_timeout=timeouts.release,
         )
         self.timeouts = timeouts

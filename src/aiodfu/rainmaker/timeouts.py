@@ -20,8 +20,10 @@ class Timeouts(TimeoutsBase):
     the module is still allowed to finish or to report as failed.
     """
 
+    open: float = 5.0
+    """Opening the link (the serial port) through the connector."""
     command: float = 5.0
-    """``OK``/``ERROR`` for ordinary commands; also opening the link."""
+    """``OK``/``ERROR`` for ordinary commands."""
     notification: float = 30.0
     """``+RMFWNOTIFY`` after ``AT+RMOTAFETCH``; silence means no pending job."""
     prompt: float = 2.0
