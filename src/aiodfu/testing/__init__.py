@@ -28,8 +28,13 @@ from aiodfu.testing.images import (
 from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults
 from aiodfu.testing.notecard import Storage as NotecardStorage
 from aiodfu.testing.pty import serve_pty
-from aiodfu.testing.rainmaker import HostJob, RainMakerEmulator, RainMakerFaults
-from aiodfu.testing.rainmaker_http import FirmwareServer, HttpFaults
+from aiodfu.testing.rainmaker import (
+    FirmwareServer,
+    HostJob,
+    HttpFaults,
+    RainMakerEmulator,
+    RainMakerFaults,
+)
 from aiodfu.testing.serial_modem import (
     FirmwareGeneration,
     SerialModemEmulator,

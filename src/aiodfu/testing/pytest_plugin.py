@@ -35,8 +35,7 @@ from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.images import random_firmware
 from aiodfu.testing.notecard import NotecardEmulator
 from aiodfu.testing.pty import serve_pty
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker_http import FirmwareServer
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
 from aiodfu.testing.serial_modem import SerialModemEmulator
 
 E = TypeVar("E", bound=Emulator)
