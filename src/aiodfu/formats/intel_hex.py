@@ -127,9 +127,14 @@ def flatten(
             f"regions far apart ({regions}); split it per image"
         )
     padding = -span % word_size
-    hex_file.padding = GAP_FILL
-    binary = bytes(hex_file.tobinstr(start=base, size=span + padding))
-    return binary, HexOrigin(base, _start_address(hex_file), removed, padding)
+    # Fill the gaps ourselves: intelhex's tobinstr walks every address of the span in
+    # Python, which takes minutes for a sparse file spanning tens of MiB.
+    binary = bytearray([GAP_FILL]) * (span + padding)
+    for seg_start, seg_end in hex_file.segments():
+        if seg_end > base:
+            low = max(seg_start, base)
+            binary[low - base : seg_end - base] = hex_file.tobinstr(start=low, end=seg_end - 1)
+    return bytes(binary), HexOrigin(base, _start_address(hex_file), removed, padding)
 
 
 def hex_to_binary(
