@@ -9,6 +9,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiodfu import load_image
 from aiodfu.core.errors import ImageError, ImageIntegrityError
@@ -238,3 +240,24 @@ def test_compressed_images(tool: Imgtool, compression: str, flags: str) -> None:
     assert rows["protected TLV DECOMP_SHA"] == "type 0x71, 32 bytes"
     with pytest.raises(ImageIntegrityError, match="SHA-256 TLV does not match"):
         load_image(tampered(data, HEADER_SIZE + 10))
+
+
+@pytest.fixture(scope="module")
+def padded(tool: Imgtool) -> bytes:
+    return tool.sign("fuzz-padded", "--confirm", "--sha", "512").read_bytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_mutated_padded_images_never_crash(padded: bytes, data: st.DataObject) -> None:
+    signed = parse_mcuboot(padded).signed_size
+    position = data.draw(st.integers(0, len(padded) - 1))
+    mutated = bytearray(padded)
+    mutated[position] ^= data.draw(st.integers(1, 255))
+    cut = data.draw(st.sampled_from([len(padded), len(padded) - 1, signed, signed + 17]))
+    try:
+        parse_mcuboot(bytes(mutated[:cut]))
+    except ImageError:
+        return
+    # only the trailer's own flag may change unnoticed (image_ok set -> erased is a --test image)
+    assert cut <= position or position == len(padded) - 16 - 8

@@ -147,20 +147,21 @@ def parse_secure_package(
             raise ImageError(f"Secure DFU manifest {key!r} needs string bin_file and dat_file")
         init = decode_init_packet(read(dat_file)[: MAX_DAT_SIZE + 1])
         firmware = read(bin_file)
-        parts.append(SecurePart(key, bin_file, len(firmware), init, _hash_check(init, firmware)))
+        check = _hash_check(f"{key} init packet", init, firmware)
+        parts.append(SecurePart(key, bin_file, len(firmware), init, check))
     if not parts:
         raise ImageError("Secure DFU manifest lists no firmware")
     return SecurePackage(tuple(parts))
 
 
-def _hash_check(init: SecureInitCommand, firmware: bytes) -> Check:
+def _hash_check(name: str, init: SecureInitCommand, firmware: bytes) -> Check:
     if init.hash_type != "SHA256":
-        return Check.skipped("init packet hash", f"hash type {init.hash_type}")
+        return Check.skipped(f"{name} hash", f"hash type {init.hash_type} is not checked")
     computed = hashlib.sha256(firmware).digest()[::-1]  # nrfutil stores it little-endian
     detail = f"stored {init.hash.hex()} (little-endian)"
     if computed != init.hash:
         detail += f", computed {computed.hex()}"
-    return Check.compare("init packet SHA-256", computed == init.hash, detail)
+    return Check.compare(f"{name} SHA-256", computed == init.hash, detail)
 
 
 # --- protobuf wire format ---------------------------------------------------------------------
@@ -243,8 +244,7 @@ def describe_rows(package: SecurePackage) -> list[tuple[str, str]]:
                 f"{', '.join(f'0x{v:04X}' for v in init.sd_req) or 'none'}{signed}",
             )
         )
-        name, value = part.check.row()
-        rows.append((f"{part.manifest_key} {name}", value))
+        rows.append(part.check.row())
     return rows
 
 
