@@ -209,20 +209,18 @@ def parse_mcuboot(data: bytes, *, verify: bool = True) -> McubootImage:
     end = unprotected_start + _TLV_HEAD.unpack_from(data, unprotected_start)[1]
     trailer = parse_trailer(data, end) if len(data) > end else None
     hash_tlv = _hash_tlv(tlvs)
-    check = _hash_check(data, header, hash_tlv, tlvs, unprotected_start)
+    check = _hash_check(data, header, hash_tlv, unprotected_start)
     if verify and check.status is CheckStatus.MISMATCH:
         assert hash_tlv is not None
         raise ImageIntegrityError(
             f"MCUboot {_label(hash_tlv.type)} TLV does not match the image: {check.detail}; "
-            "the file is corrupt or was modified after signing",
+            "the file is corrupt or was modified after signing; sign it again or fetch a good copy",
             offset=hash_tlv.offset,
         )
     return McubootImage(header, tuple(tlvs), hash_tlv, (check,), end, trailer)
 
 
-def _hash_check(
-    data: bytes, header: McubootHeader, tlv: Tlv | None, tlvs: list[Tlv], hashed_end: int
-) -> Check:
+def _hash_check(data: bytes, header: McubootHeader, tlv: Tlv | None, hashed_end: int) -> Check:
     if tlv is None:  # _hash_tlv allows this only with a pure signature
         return Check.skipped(
             "signature",
