@@ -22,11 +22,6 @@ from aiodfu.formats.mcuboot import McubootImage, parse_mcuboot
 from .imgtool_images import HEADER_SIZE, SLOT_SIZE, Imgtool
 
 
-@pytest.fixture(scope="module")
-def tool(tmp_path_factory: pytest.TempPathFactory) -> Imgtool:
-    return Imgtool(tmp_path_factory.mktemp("imgtool"))
-
-
 def details(path: Path, **options: bool) -> tuple[bytes, McubootImage]:
     image = load_image(path, **options)
     assert image.kind is ImageKind.MCUBOOT
