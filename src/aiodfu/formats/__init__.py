@@ -1,10 +1,13 @@
 """Load firmware files and find out what they are, before any byte reaches a device.
 
 Containers are unwrapped first (Intel HEX is flattened to its binary with
-``intelhex``; a Nordic full-modem zip gives its ``firmware.update.image.cbor``),
-then the binary is identified by its magic and parsed by the module for its
-kind. A parser that rejects a file raises :class:`~aiodfu.core.errors.ImageError`
-saying what is wrong and where; nothing else escapes for malformed input.
+``intelhex``, nRF configuration records removed; a Nordic full-modem zip gives
+its ``firmware.update.image.cbor``; an nRF5 DFU package stays a zip, read by
+:mod:`aiodfu.formats.nrf5_package`), then the binary is identified by its magic
+and parsed by the module for its kind (MCUboot, ESP-IDF app, modem delta, full
+modem). A parser that rejects a file raises :class:`~aiodfu.core.errors.ImageError`
+saying what is wrong and where; nothing else escapes for malformed input. What
+each format's checks cover, and what cannot be checked, is in docs/formats.md.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ __all__ = [
     "FULL_MODEM_ZIP_MEMBER",
     "MAX_FILE_SIZE",
     "MAX_ZIP_MEMBER_SIZE",
+    "checks_of",
     "describe",
     "describe_json",
     "identify",
