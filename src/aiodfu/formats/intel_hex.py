@@ -24,7 +24,8 @@ from aiodfu.core.errors import ImageError
 
 GAP_FILL = 0xFF
 MAX_SPAN = 64 * 1024 * 1024  # a hex file with records far apart would otherwise expand to GiBs
-MAX_HEX_FILE_SIZE = 3 * MAX_SPAN  # ~2.8 text bytes per data byte
+MAX_HEX_FILE_SIZE = 48 * 1024 * 1024
+"""~17 MiB of data (2.8 text bytes per data byte); intelhex holds each data byte in a dict."""
 _RECORD = re.compile(rb"\s*:[0-9A-Fa-f]{10,}\s*$")
 _EOF_RECORD = ":00000001FF"
 
