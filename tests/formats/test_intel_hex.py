@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
@@ -113,3 +114,17 @@ def test_random_text_after_a_record_colon(tail: bytes) -> None:
     except ImageError:
         return
     assert image.kind in ImageKind
+
+
+def test_oversize_files_are_refused_before_parsing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    text = hex_of((0x8000, BOOTLOADER))
+    monkeypatch.setattr("aiodfu.formats.intel_hex.MAX_HEX_FILE_SIZE", len(text) - 1)
+    with pytest.raises(ImageError, match=f"Intel HEX file is {len(text)} bytes, more than"):
+        load_image(text)
+    path = tmp_path / "big.bin"
+    path.write_bytes(bytes(1000))
+    monkeypatch.setattr("aiodfu.formats.MAX_FILE_SIZE", 999)
+    with pytest.raises(ImageError, match="is 1000 bytes, more than 999; it is not a firmware"):
+        load_image(path)
