@@ -13,8 +13,10 @@ resynchronises -- after which the caller restarts the image from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
+from collections.abc import AsyncIterator
 
 from aiodfu.at import AtClient, AtResponse
 from aiodfu.at.device import AtDevice
@@ -78,6 +80,8 @@ class SerialModemDevice(AtDevice):
         self._outstanding = 0  # bytes of the last announced chunk whose result we have not seen
         self._supported: frozenset[int] | None = None
         self._expecting_reboot = False
+        self.flush_size = 4096
+        """Filler for a data mode of unknown length: at least the largest chunk a host announces."""
 
     # --- connection --------------------------------------------------------------------------
 
@@ -86,7 +90,7 @@ class SerialModemDevice(AtDevice):
         return AtClient(stream, terminator=self.terminator, logger=log)
 
     async def handshake(self) -> None:
-        await self.synchronise()
+        await self._resynchronise()
 
     async def synchronise(self) -> None:
         """End any partial line, then ``AT``: ``OK`` means normal mode, ``ERROR`` bootloader mode.
@@ -94,11 +98,20 @@ class SerialModemDevice(AtDevice):
         Bootloader mode needs two ``ERROR`` answers in a row: the ``\\r`` that ends
         a partial line (a command cut off by a link loss, then filler) makes the
         device answer ``ERROR`` once, and that answer may arrive after ``AT`` is sent.
+
+        Silence may be a modem stuck in data mode, still waiting for the rest of
+        a chunk that an earlier session or another host announced and never
+        finished; it takes ``AT`` as firmware. How many bytes it waits for
+        cannot be asked, so each unanswered ``AT`` is followed by filler
+        (reference section 6.4): ``flush_size`` bytes, doubling each time, which
+        end such a data mode whatever it still expects; the surplus arrives in
+        command mode and is discarded, since it never forms ``AT``.
         """
         client = self.client
         client.discard_partial_line()
         await client.send_line("")
         rejected = False
+        filler = self.flush_size
         for attempt in range(1, self.retry.attempts + 1):
             try:
                 await client.command("AT", timeout=self.timeouts.ping)
@@ -111,7 +124,9 @@ class SerialModemDevice(AtDevice):
             except DfuTimeoutError:
                 if attempt == self.retry.attempts:
                     raise
-                await asyncio.sleep(self.retry.delay(attempt))
+                log.info("no answer to AT: ending a data mode the device may be stuck in")
+                await self._end_data_mode(filler)
+                filler *= 2
             else:
                 self.mode = Mode.NORMAL
                 return
@@ -146,19 +161,73 @@ class SerialModemDevice(AtDevice):
             await self._resynchronise()
 
     async def _resynchronise(self) -> None:
-        """End any pending data mode with filler, let the device settle, then ``AT``."""
-        client = self.client
+        """End the data mode of a chunk left unconfirmed, if any, then :meth:`synchronise`."""
         if self._outstanding:
-            log.info("recovery: %d filler bytes to end any pending data mode", self._outstanding)
-            async with deadline(self._wire_allowance(self._outstanding), "recovery filler"):
-                await client.write(_FILLER_BYTE * self._outstanding)
-        self._expecting_reboot = True
-        try:
-            await asyncio.sleep(self.timeouts.recovery_settle)
-        finally:
-            self._expecting_reboot = False
+            log.info("%d filler bytes to end a pending data mode", self._outstanding)
+            await self._end_data_mode(self._outstanding)
         await self.synchronise()
         self._outstanding = 0  # only now is data mode known to be over
+
+    async def _end_data_mode(self, count: int) -> None:
+        """Send ``count`` filler bytes, let the device settle, then end any partial line.
+
+        The settling time starts when the filler has left the wire (a write
+        returns once the bytes are queued).
+        """
+        client = self.client
+        async with deadline(self._wire_allowance(count), "data-mode filler"):
+            await client.write(_FILLER_BYTE * count)
+        self._expecting_reboot = True
+        try:
+            await asyncio.sleep(self._wire_time(count) + self.timeouts.recovery_settle)
+        finally:
+            self._expecting_reboot = False
+        client.discard_partial_line()
+        await client.send_line("")
+
+    async def on_release(self) -> None:
+        """However a session ended, end the data mode of a chunk it left unconfirmed.
+
+        Otherwise the modem would take the next session's ``AT`` as firmware.
+        """
+        if not self._outstanding:
+            return
+        if not self.connected:
+            await self.reopen()
+        await self._resynchronise()
+
+    async def release(self) -> None:
+        """Run :meth:`on_release` within ``timeouts.release``, shielded; logs, never raises.
+
+        A second cancellation while it runs is held back until it is done.
+        """
+
+        async def bounded() -> None:
+            async with asyncio.timeout(self.timeouts.release):
+                await self.on_release()
+
+        task = asyncio.get_running_loop().create_task(bounded())
+        cancelled = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = True
+            except BaseException:
+                break
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("could not leave the device ready for the next session: %r", error)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    @contextlib.asynccontextmanager
+    async def releasing(self) -> AsyncIterator[None]:
+        """Run :meth:`release` if the block ends by any exception, cancellation included."""
+        try:
+            yield
+        except BaseException:
+            await self.release()
+            raise
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -354,7 +423,10 @@ class SerialModemDevice(AtDevice):
             )
         return result
 
+    def _wire_time(self, count: int) -> float:
+        """Seconds ``count`` bytes occupy the wire at the link's baud rate (8N1)."""
+        return 0.0 if self.baudrate is None else count * 10 / self.baudrate
+
     def _wire_allowance(self, count: int) -> float:
         """Time to move ``count`` bytes at the link's baud rate, plus the result timeout."""
-        wire = 0.0 if self.baudrate is None else count * 10 / self.baudrate
-        return self.timeouts.write_result + 2 * wire
+        return self.timeouts.write_result + 2 * self._wire_time(count)

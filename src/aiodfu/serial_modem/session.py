@@ -59,6 +59,7 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
             terminator=terminator,
         )
         self.chunk_size = chunk_size
+        self.device.flush_size = max(chunk_size, DEFAULT_CHUNK_SIZE)
 
     @property
     def mode(self) -> Mode:
@@ -81,6 +82,11 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
         ``reset``, types 0/3 are activated by ``AT#XRESET`` and type 1 by
         ``AT#XMODEMRESET``, and the device's report is checked; a full modem
         update always ends with the device rebooting into its new firmware.
+
+        However it ends -- a typed error, retries exhausted, cancellation --
+        the device is left where a fresh session can update it: a chunk left
+        unconfirmed has its data mode ended with filler (within
+        ``timeouts.release``) before the error or cancellation goes on.
         """
         if not isinstance(image, FirmwareImage):
             image = load_image(image)
@@ -89,13 +95,14 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
         tracker = ProgressTracker(len(payload), progress)
         started = asyncio.get_running_loop().time()
         tracker.set_phase(Phase.CONNECTING)
-        await self.connect()
-        transfer_class = (
-            FullModemTransfer if update_type is UpdateType.MODEM_FULL else AppendingTransfer
-        )
-        transfer = transfer_class(self.device, payload, self.chunk_size)
-        await run_transfer(transfer, tracker, self.retry, what=f"{update_type.cli_name} update")
-        details = await self._activate(payload, reset, tracker)
+        async with self.device.releasing():
+            await self.connect()
+            transfer_class = (
+                FullModemTransfer if update_type is UpdateType.MODEM_FULL else AppendingTransfer
+            )
+            transfer = transfer_class(self.device, payload, self.chunk_size)
+            await run_transfer(transfer, tracker, self.retry, what=f"{update_type.cli_name} update")
+            details = await self._activate(payload, reset, tracker)
         tracker.set_phase(Phase.DONE)
         return UpdateResult(
             image=image,

@@ -35,3 +35,6 @@ class Timeouts:
     """``OK`` to a plain ``AT`` while synchronising."""
     recovery_settle: float = 1.0
     """Quiet time after the filler bytes of a recovery before probing the device."""
+    release: float = 10.0
+    """How long a session that ended by an error or a cancellation may spend ending the data
+    mode it left pending (filler, then ``AT``) before it lets the error through."""

@@ -87,7 +87,7 @@ Inspection (what tests compare): ``mode`` (``"normal"`` or ``"bootloader"``),
 written, by address), ``applied`` (per type, the image of the last successful
 apply), ``image`` (the most recently applied image; for type 2 the bootloader
 then each firmware segment in address order, as in a package blob),
-``active_app``, ``active_bootloader_slot``, ``bootloader_version``,
+``in_data_mode``, ``active_app``, ``active_bootloader_slot``, ``bootloader_version``,
 ``modem_version``, ``full_modem_phase``, ``delta_offset``, ``commands`` (every
 command line received) and ``boots`` (reboots since construction).
 
@@ -258,6 +258,11 @@ class SerialModemEmulator(SerialModemState, Emulator):
             "AT#XRESET": self._cmd_bootloader_reset,
         }
         self._reset_uart()
+
+    @property
+    def in_data_mode(self) -> bool:
+        """An ``AT#XDFUWRITE`` chunk still waits for bytes: ``AT`` would be taken as data."""
+        return self._chunk is not None
 
     def _reset_uart(self) -> None:
         """What a reboot loses on the AT side: echo setting, the partial line, data mode."""
