@@ -13,10 +13,8 @@ resynchronises -- after which the caller restarts the image from
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
-from collections.abc import AsyncIterator
 
 from aiodfu.at import AtClient, AtResponse
 from aiodfu.at.device import AtDevice
@@ -71,7 +69,12 @@ class SerialModemDevice(AtDevice):
         retry: RetryPolicy,
         terminator: bytes = b"\r",
     ) -> None:
-        super().__init__(connector, retry=retry, open_timeout=timeouts.command)
+        super().__init__(
+            connector,
+            retry=retry,
+            open_timeout=timeouts.command,
+            release_timeout=timeouts.release,
+        )
         self.timeouts = timeouts
         self.baudrate = baudrate
         self.terminator = terminator
@@ -143,13 +146,16 @@ class SerialModemDevice(AtDevice):
                 DeviceResetError(f"the device rebooted unexpectedly ({line!r}); DFU state is lost")
             )
 
+    async def resync(self, error: DfuError) -> None:
+        await self.recover()
+
     async def recover(self) -> None:
         """Bring the device back to command mode after a failure, per reference section 6.4.
 
         A lost link is reopened first; a link that stays up but on which the
         device does not answer (a stalled adapter) is reopened and tried once more.
         """
-        if self._client is None or self._client.closed:
+        if not self.connected:
             await self.reopen()
         try:
             await self._resynchronise()
@@ -189,45 +195,11 @@ class SerialModemDevice(AtDevice):
         """However a session ended, end the data mode of a chunk it left unconfirmed.
 
         Otherwise the modem would take the next session's ``AT`` as firmware.
+        (Runs only while the link is up; a modem left stuck on a lost link is
+        freed by the next session's :meth:`synchronise`.)
         """
-        if not self._outstanding:
-            return
-        if not self.connected:
-            await self.reopen()
-        await self._resynchronise()
-
-    async def release(self) -> None:
-        """Run :meth:`on_release` within ``timeouts.release``, shielded; logs, never raises.
-
-        A second cancellation while it runs is held back until it is done.
-        """
-
-        async def bounded() -> None:
-            async with asyncio.timeout(self.timeouts.release):
-                await self.on_release()
-
-        task = asyncio.get_running_loop().create_task(bounded())
-        cancelled = False
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                cancelled = True
-            except BaseException:
-                break
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.warning("could not leave the device ready for the next session: %r", error)
-        if cancelled:
-            raise asyncio.CancelledError
-
-    @contextlib.asynccontextmanager
-    async def releasing(self) -> AsyncIterator[None]:
-        """Run :meth:`release` if the block ends by any exception, cancellation included."""
-        try:
-            yield
-        except BaseException:
-            await self.release()
-            raise
+        if self._outstanding:
+            await self._resynchronise()
 
     # --- queries -----------------------------------------------------------------------------
 

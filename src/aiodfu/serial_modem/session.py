@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from aiodfu.at.device import AtDeviceSession
 from aiodfu.core.image import FirmwareImage
+from aiodfu.core.link import LinkedSession
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
 from aiodfu.core.session import (
     Connector,
@@ -32,7 +32,7 @@ DEFAULT_CHUNK_SIZE = 4096
 """The device's default data-mode buffer; chunks of this size match Nordic's host."""
 
 
-class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
+class SerialModemSession(LinkedSession[SerialModemDevice], UpdateSession):
     """An update session with one Serial Modem.
 
     ``connector`` opens the link and is called again to reconnect after a
