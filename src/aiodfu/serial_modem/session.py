@@ -158,9 +158,18 @@ class SerialModemSession(LinkedSession[SerialModemDevice], UpdateSession):
             )
         return after
 
-    async def _activate_delta(self) -> None:
+    async def _activate_delta(self, *, require_result: bool = True) -> None:
+        """``AT#XMODEMRESET``; success only on the modem's own ``#XFOTA: 5,0``."""
         fota = await self.device.modem_reset()
-        if fota is not None and not fota.succeeded:
+        if fota is None:
+            if not require_result:
+                return  # nothing was scheduled
+            raise ActivationFailedError(
+                "the modem restarted without reporting a delta result (#XFOTA): the patch "
+                "was not applied, so it cannot be confirmed",
+                operation="AT#XMODEMRESET",
+            )
+        if not fota.succeeded:
             hint = (
                 "supply voltage too low; retry the modem reset later"
                 if fota.stage == 4
@@ -196,33 +205,37 @@ class SerialModemSession(LinkedSession[SerialModemDevice], UpdateSession):
     async def modem_reset(self) -> None:
         """``AT#XMODEMRESET``: restart the modem (activates a pending delta update)."""
         await self.connect()
-        await self._activate_delta()
+        await self._activate_delta(require_result=False)
 
 
 def _verification(update_type: UpdateType, reset: bool) -> Verification:
-    """What the device itself checked before this session reports success."""
+    """What the device itself checked before this session reported success."""
     if update_type is UpdateType.MODEM_FULL:
         return Verification(
             VerificationMethod.DEVICE_DIGEST,
-            "the modem bootloader checked each segment's digest and booted the new firmware",
+            "the modem ran the signed modem bootloader and booted the new firmware (Ready), "
+            "which it does only for firmware that verifies",
         )
     if not reset:
+        activation = "AT#XMODEMRESET" if update_type is UpdateType.MODEM_DELTA else "AT#XRESET"
+        checker = "the modem" if update_type is UpdateType.MODEM_DELTA else "the bootloader"
         return Verification.none(
-            "applied but not activated: the device checks the image when it next resets"
+            f"applied, not activated: {checker} checks the image only when it takes it, at the "
+            f"next reset ({activation}); the transfer itself has no end-to-end check"
         )
     if update_type is UpdateType.MODEM_DELTA:
         return Verification(
             VerificationMethod.DEVICE_DIGEST,
-            "the modem verified the signed delta patch when it applied it",
+            "the modem authenticated the delta patch and applied it (#XFOTA: 5,0)",
         )
     if update_type is UpdateType.APPLICATION:
         return Verification(
             VerificationMethod.DEVICE_DIGEST,
-            "MCUboot checked the image's hash before swapping it in (#XFOTA reported success)",
+            "MCUboot checked the image's hash before swapping it in (#XFOTA: 5,0)",
         )
     return Verification(
         VerificationMethod.DEVICE_DIGEST,
-        "NSIB checked the new bootloader's signature and now boots it",
+        "NSIB checked the new bootloader's signature and now boots it (AT#XBOOTINFO=1 changed)",
     )
 
 

@@ -29,6 +29,11 @@ from aiodfu.testing.serial_modem import (
     SerialModemFaults,
     UrcOrder,
 )
+from aiodfu.testing.serial_modem_signing import (
+    build_signed_full_modem_package,
+    build_signed_modem_bootloader,
+    build_signed_modem_delta,
+)
 from aiodfu.transports.memory import LinkFaults, LinkModel
 
 __all__ = [
@@ -55,6 +60,9 @@ __all__ = [
     "build_full_modem_package",
     "build_mcuboot_image",
     "build_modem_delta",
+    "build_signed_full_modem_package",
+    "build_signed_modem_bootloader",
+    "build_signed_modem_delta",
     "random_firmware",
     "serve_pty",
 ]

@@ -15,10 +15,16 @@ from typing import Literal
 
 import attrs
 
+from aiodfu.core import integrity
 from aiodfu.core.errors import ImageError
 from aiodfu.formats.mcuboot import parse_mcuboot
-from aiodfu.formats.modem_delta import parse_modem_delta
 from aiodfu.testing.serial_modem_at import BOOTLOADER_READY, READY, info
+from aiodfu.testing.serial_modem_signing import (
+    MODEM_DFU_AUTH_ERROR,
+    SegmentDigest,
+    modem_bootloader_table,
+    verify_modem_delta,
+)
 
 __all__ = [
     "DELTA_OFFSET_DIRTY",
@@ -32,8 +38,6 @@ __all__ = [
 
 DELTA_OFFSET_DIRTY = 2621440
 """``NRF_MODEM_DELTA_DFU_OFFSET_DIRTY``: the offset reported when the area needs an erase."""
-MODEM_DFU_AUTH_ERROR = 0x4400003
-"""``NRF_MODEM_DFU_RESULT_AUTH_ERROR``, the result for a delta patch the modem rejects."""
 
 
 @attrs.define
@@ -130,6 +134,13 @@ class ModemFlash:
         self._runs[first] = merged
         self._last = first
 
+    def read(self, address: int, length: int) -> bytes | None:
+        """The ``length`` bytes at ``address``, or ``None`` where any of them were never written."""
+        for start, run in self._runs.items():
+            if start <= address and address + length <= start + len(run):
+                return bytes(run[address - start : address - start + length])
+        return None
+
     def segments(self) -> list[tuple[int, bytes]]:
         """``(address, bytes)`` per contiguous run, in address order."""
         return [(start, bytes(self._runs[start])) for start in sorted(self._runs)]
@@ -186,6 +197,7 @@ class SerialModemState:
         self._delta = DeltaArea()
         self._flash = ModemFlash()
         self._modem_bootloader_image = b""
+        self._vouched: tuple[SegmentDigest, ...] = ()  # what the running modem bootloader takes
         self._lose_ram()
 
     def _lose_ram(self) -> None:
@@ -300,6 +312,10 @@ class SerialModemState:
         """Bootloader-phase apply: run the uploaded modem bootloader, go to the firmware phase."""
         if self.mode != "bootloader" or not self._modem_bootloader_upload:
             return False
+        table = modem_bootloader_table(bytes(self._modem_bootloader_upload))
+        if table is None:
+            return False  # the modem does not run a bootloader whose signature fails
+        self._vouched = table
         self.full_modem_phase = "firmware"
         self._modem_bootloader_running = True
         self._modem_bootloader_image = bytes(self._modem_bootloader_upload)
@@ -309,17 +325,26 @@ class SerialModemState:
     def apply_modem_firmware(self) -> bool:
         """Final apply; True when it succeeded and the device must reboot.
 
-        Without any firmware written the modem is left unusable (the model of
-        a corrupt update), so the reboot lands in bootloader mode again.
+        The modem boots the new firmware only if every segment its bootloader
+        vouches for is in flash with the right digest; otherwise (or when no
+        firmware was written at all) it is left unusable, and the reboot lands
+        in bootloader mode again.
         """
         if self.mode != "bootloader" or not self._modem_bootloader_running:
             return False
         self.full_modem_phase = "bootloader"
-        self._modem_usable = bool(self._flash)
+        self._modem_usable = bool(self._flash) and self._firmware_verifies()
         if self._modem_usable:
             blob = b"".join(data for _, data in self._flash.segments())
             self.applied[2] = self._last_applied = self._modem_bootloader_image + blob
             self.modem_version = bump_version(self.modem_version)
+        return True
+
+    def _firmware_verifies(self) -> bool:
+        for address, length, digest in self._vouched:
+            data = self._flash.read(address, length)
+            if data is None or integrity.sha256(data) != digest:
+                return False
         return True
 
     # --- activation --------------------------------------------------------------------------
@@ -363,9 +388,7 @@ class SerialModemState:
         if patch is None:
             return b""
         self._delta.dirty = True
-        try:
-            parse_modem_delta(patch)
-        except ImageError:
+        if not verify_modem_delta(patch):
             return info(f"#XFOTA: 5,1,{MODEM_DFU_AUTH_ERROR}")
         self.modem_version = bump_version(self.modem_version)
         return info("#XFOTA: 5,0")
