@@ -754,3 +754,39 @@ async def test_modem_firmware_missing_a_segment_does_not_boot(host: Host) -> Non
     address, data = FIRMWARE_SEGMENTS[0]
     await host.write_chunk(2, address, data)
     await host.command(b"AT#XDFUAPPLY=2", BOOTLOADER_READY)
+
+
+# --- what the device runs (issue 11: --save-image) -----------------------------------------------
+
+
+async def test_image_is_what_the_device_runs_not_what_mcuboot_rejected() -> None:
+    old = build_mcuboot_image(random_firmware(500, seed=1), version=(1, 0, 0, 0))
+    rejected = bytearray(build_mcuboot_image(random_firmware(300, seed=4), version=(2, 0, 0, 0)))
+    rejected[600] ^= 0xFF  # the SHA-256 no longer matches
+    async with SerialModemEmulator(app_image=old, reboot_time=0.01) as emulator:
+        host = Host(emulator.connect())
+        assert emulator.image == old
+        await host.command(b"AT#XDFUINIT=0,%d" % len(rejected), OK)
+        await host.write_chunk(0, 0, bytes(rejected))
+        await host.command(b"AT#XDFUAPPLY=0", OK + b"#XDFU: 0,2,0\r\n")
+        assert emulator.image == old  # applied, not running
+        await host.command(b"AT#XRESET", OK + READY)
+        assert emulator.active_app == old
+        assert emulator.image == old  # MCUboot kept the old application
+        assert emulator.applied[0] == rejected
+
+
+async def test_image_after_a_rejected_delta_and_a_full_modem_that_did_not_boot(
+    host: Host, device: SerialModemEmulator
+) -> None:
+    await host.command(b"AT#XDFUINIT=1,16", OK)
+    await host.write_chunk(1, 0, b"not a delta at all")
+    await host.command(b"AT#XDFUAPPLY=1", OK + b"#XDFU: 1,2,0\r\n")
+    await host.command(b"AT#XMODEMRESET", b"\r\n#XFOTA: 5,1,71303171\r\n")
+    await host.expect(b"\r\n#XMODEMRESET: 0\r\n" + OK)
+    assert device.image is None  # nothing it runs came from an update
+    await host.command(b"AT#XDFUINIT=2", BOOTLOADER_READY)
+    await host.write_chunk(2, 0, EMPTY_BOOTLOADER)
+    await host.command(b"AT#XDFUAPPLY=2", OK + b"#XDFU: 2,2,0\r\n")
+    await host.command(b"AT#XDFUAPPLY=2", BOOTLOADER_READY)  # no firmware: it did not boot
+    assert device.image is None

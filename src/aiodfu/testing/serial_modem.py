@@ -85,8 +85,9 @@ Inspection (what tests compare): ``mode`` (``"normal"`` or ``"bootloader"``),
 ``INIT``; type 2: the modem bootloader upload), ``modem_flash`` and
 :meth:`~SerialModemEmulator.modem_firmware_segments` (type-2 firmware as
 written, by address), ``applied`` (per type, the image of the last successful
-apply), ``image`` (the most recently applied image; for type 2 the bootloader
-then each firmware segment in address order, as in a package blob),
+apply), ``image`` (what the device runs from its latest update that took
+effect -- never an image MCUboot or the modem refused; for type 2 the
+bootloader then each firmware segment in address order, as in a package blob),
 ``in_data_mode``, ``active_app``, ``active_bootloader_slot``, ``bootloader_version``,
 ``modem_version``, ``full_modem_phase``, ``delta_offset``, ``commands`` (every
 command line received) and ``boots`` (reboots since construction).

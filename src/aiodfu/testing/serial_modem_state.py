@@ -191,7 +191,7 @@ class SerialModemState:
         self.boots = 0
         self._received: dict[int, bytearray] = {}
         self._pending: dict[int, bytes] = {}  # applied, activated at the next boot/modem restart
-        self._last_applied: bytes | None = None
+        self._running: bytes | None = app_image  # the image of the update that last took effect
         self._bootloader_requested = False
         self._modem_usable = True
         self._delta = DeltaArea()
@@ -229,8 +229,15 @@ class SerialModemState:
 
     @property
     def image(self) -> bytes | None:
-        """The most recently applied image (type 2: bootloader, then firmware by address)."""
-        return self._last_applied
+        """What the device runs from its latest update that took effect (``--save-image``).
+
+        The application it booted (``app_image`` until an update is swapped in),
+        or a newer activated update: the delta patch the modem applied, the
+        MCUboot bootloader NSIB now boots, the full-modem blob (bootloader, then
+        firmware by address) the modem booted. An image that was only applied,
+        or that MCUboot or the modem refused, is never it.
+        """
+        return self._running
 
     # --- INIT --------------------------------------------------------------------------------
 
@@ -306,7 +313,6 @@ class SerialModemState:
     def _schedule(self, dfu_type: int, image: bytes) -> None:
         self._pending[dfu_type] = image
         self.applied[dfu_type] = image
-        self._last_applied = image
 
     def apply_modem_bootloader(self) -> bool:
         """Bootloader-phase apply: run the uploaded modem bootloader, go to the firmware phase."""
@@ -336,7 +342,7 @@ class SerialModemState:
         self._modem_usable = bool(self._flash) and self._firmware_verifies()
         if self._modem_usable:
             blob = b"".join(data for _, data in self._flash.segments())
-            self.applied[2] = self._last_applied = self._modem_bootloader_image + blob
+            self.applied[2] = self._running = self._modem_bootloader_image + blob
             self.modem_version = bump_version(self.modem_version)
         return True
 
@@ -373,12 +379,13 @@ class SerialModemState:
         results = b""
         app = self._pending.pop(0, None)
         if app is not None and _valid_mcuboot(app):
-            self.active_app = app
+            self.active_app = self._running = app
             results += info("#XFOTA: 5,0")
         bootloader = self._pending.pop(3, None)
         if bootloader is not None and _valid_mcuboot(bootloader):
             self.active_bootloader_slot ^= 1
             self.bootloader_version += 1
+            self._running = bootloader
         return results
 
     def restart_modem(self) -> bytes:
@@ -391,6 +398,7 @@ class SerialModemState:
         if not verify_modem_delta(patch):
             return info(f"#XFOTA: 5,1,{MODEM_DFU_AUTH_ERROR}")
         self.modem_version = bump_version(self.modem_version)
+        self._running = patch
         return info("#XFOTA: 5,0")
 
     def app_version(self) -> str:
