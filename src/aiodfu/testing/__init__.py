@@ -11,7 +11,14 @@ imported on first use.
 from typing import Any
 
 from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator, DrogueFaults
-from aiodfu.testing.emulator import Emulator, FaultyFirstLink
+from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.faults import (
+    LINK_FAULT_KINDS,
+    FaultyFirstLink,
+    FaultyLinks,
+    LinkPlan,
+    random_link_plan,
+)
 from aiodfu.testing.images import (
     build_full_modem_package,
     build_mcuboot_image,
@@ -34,21 +41,25 @@ from aiodfu.testing.serial_modem_signing import (
     build_signed_modem_bootloader,
     build_signed_modem_delta,
 )
-from aiodfu.transports.memory import LinkFaults, LinkModel
+from aiodfu.transports.memory import FiredFault, LinkFaults, LinkModel
 
 __all__ = [
+    "LINK_FAULT_KINDS",
     "BootMagic",
     "BootOutcome",
     "DrogueEmulator",
     "DrogueFaults",
     "Emulator",
     "FaultyFirstLink",
+    "FaultyLinks",
+    "FiredFault",
     "FirmwareGeneration",
     "FirmwareServer",
     "HostJob",
     "HttpFaults",
     "LinkFaults",
     "LinkModel",
+    "LinkPlan",
     "NotecardEmulator",
     "NotecardFaults",
     "NotecardStorage",
@@ -64,6 +75,7 @@ __all__ = [
     "build_signed_modem_bootloader",
     "build_signed_modem_delta",
     "random_firmware",
+    "random_link_plan",
     "serve_pty",
 ]
 
