@@ -25,8 +25,8 @@ from aiodfu.testing.serial_modem import (
     SerialModemFaults,
     UrcOrder,
 )
-from aiodfu.testing.serial_modem_at import AtLineReader, parse_command
-from aiodfu.testing.serial_modem_signing import (
+from aiodfu.testing.serial_modem.at import AtLineReader, parse_command
+from aiodfu.testing.serial_modem.signing import (
     build_signed_modem_bootloader,
     build_signed_modem_delta,
 )

@@ -13,7 +13,6 @@ resynchronises -- after which the caller restarts the image from
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 
 from aiodfu.at import AtClient, AtResponse
@@ -38,10 +37,13 @@ from aiodfu.serial_modem.protocol import (
     OP_WRITE,
     READY,
     FotaUrc,
+    Mode,
     UpdateType,
     dfu_urc_predicate,
+    parse_banner,
     parse_dfu_urc,
     parse_fota_urc,
+    parse_modem_reset,
     parse_supported_types,
 )
 from aiodfu.serial_modem.timeouts import Timeouts
@@ -50,11 +52,6 @@ from aiodfu.transports.base import Buffer, ByteStream
 log = logging.getLogger("aiodfu.serial_modem")
 
 _FILLER_BYTE = b"\x00"
-
-
-class Mode(enum.Enum):
-    NORMAL = "normal"
-    BOOTLOADER = "bootloader"
 
 
 class SerialModemDevice(AtDevice):
@@ -139,7 +136,7 @@ class SerialModemDevice(AtDevice):
             log.debug("ignoring unsolicited %r", line)
             return
         self.reboots_seen += 1
-        self.mode = Mode.BOOTLOADER if line == BOOTLOADER_READY else Mode.NORMAL
+        self.mode = parse_banner(line) or Mode.NORMAL
         if not self._expecting_reboot:
             log.warning("the device rebooted unexpectedly (%r)", line)
             self.client.fail_pending(
@@ -374,7 +371,7 @@ class SerialModemDevice(AtDevice):
                 else:
                     await client.command("AT#XRESET", timeout=self.timeouts.command)
                 banner = await boot.wait(self.timeouts.ready)
-                self.mode = Mode.BOOTLOADER if banner == BOOTLOADER_READY else Mode.NORMAL
+                self.mode = parse_banner(banner) or Mode.NORMAL
                 try:
                     return parse_fota_urc(await fota.wait(self.timeouts.fota_result))
                 except DfuTimeoutError:
@@ -388,10 +385,12 @@ class SerialModemDevice(AtDevice):
         with client.expect(lambda line: parse_fota_urc(line) is not None, "#XFOTA") as fota:
             response = await client.command("AT#XMODEMRESET", timeout=self.timeouts.modem_reset)
             result = parse_fota_urc(fota.future.result()) if fota.future.done() else None
-        outcome = response.lines[0].split(":", 1)[1].strip() if response.lines else "0"
-        if outcome != "0":
+        outcome = parse_modem_reset(response.lines[0]) if response.lines else (0, None)
+        if outcome != (0, None):
             raise ActivationFailedError(
-                "the modem did not restart cleanly", operation="AT#XMODEMRESET", status=outcome
+                "the modem did not restart cleanly",
+                operation="AT#XMODEMRESET",
+                status=response.lines[0],
             )
         return result
 

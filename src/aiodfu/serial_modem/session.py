@@ -19,10 +19,10 @@ from aiodfu.core.session import (
 )
 from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.formats import load_image
-from aiodfu.serial_modem.device import Mode, SerialModemDevice
+from aiodfu.serial_modem.device import SerialModemDevice
 from aiodfu.serial_modem.errors import ActivationFailedError
 from aiodfu.serial_modem.payload import Payload, build_payload, infer_type
-from aiodfu.serial_modem.protocol import UpdateType
+from aiodfu.serial_modem.protocol import Mode, UpdateType
 from aiodfu.serial_modem.timeouts import Timeouts
 from aiodfu.serial_modem.transfers import AppendingTransfer, FullModemTransfer
 from aiodfu.transports.base import ByteStream

@@ -36,7 +36,7 @@ from aiodfu.testing.serial_modem import (
     SerialModemFaults,
     UrcOrder,
 )
-from aiodfu.testing.serial_modem_signing import (
+from aiodfu.testing.serial_modem.signing import (
     build_signed_full_modem_package,
     build_signed_modem_bootloader,
     build_signed_modem_delta,

@@ -13,17 +13,22 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-import attrs
-
 from aiodfu.core import integrity
 from aiodfu.core.errors import ImageError
 from aiodfu.formats.mcuboot import parse_mcuboot
-from aiodfu.testing.serial_modem_at import BOOTLOADER_READY, READY, info
-from aiodfu.testing.serial_modem_signing import (
+from aiodfu.serial_modem.protocol import FOTA_COMPLETE, FotaUrc, Mode, banner_for
+from aiodfu.testing.at_device import info
+from aiodfu.testing.serial_modem.signing import (
     MODEM_DFU_AUTH_ERROR,
     SegmentDigest,
     modem_bootloader_table,
     verify_modem_delta,
+)
+from aiodfu.testing.serial_modem.targets import (
+    DELTA_OFFSET_DIRTY,
+    DataChunk,
+    DeltaArea,
+    ModemFlash,
 )
 
 __all__ = [
@@ -36,116 +41,6 @@ __all__ = [
     "bump_version",
 ]
 
-DELTA_OFFSET_DIRTY = 2621440
-"""``NRF_MODEM_DELTA_DFU_OFFSET_DIRTY``: the offset reported when the area needs an erase."""
-
-
-@attrs.define
-class DataChunk:
-    """One ``AT#XDFUWRITE`` data-mode session: what is still expected and what reached the target.
-
-    ``accept_limit`` is how many bytes the target takes before failing (the
-    whole chunk unless a ``fail_chunks`` fault hit it); ``addr`` advances as
-    type-2 firmware bytes are written, as the SM does since commit 15c8295.
-    """
-
-    type: int
-    addr: int
-    length: int
-    accept_limit: int
-    remaining: int = attrs.field(init=False)
-    ring: bytearray = attrs.field(factory=bytearray)
-    accepted: int = 0
-    failed: bool = False
-
-    def __attrs_post_init__(self) -> None:
-        self.remaining = self.length
-
-    @property
-    def status(self) -> int:
-        """The ``#XDFU: t,1,<status>`` value: -1 on any target failure or a short write."""
-        return -1 if self.failed or self.accepted != self.length else 0
-
-
-class DeltaArea:
-    """The modem's delta DFU area: written by appending, at the modem's own offset.
-
-    It lives in modem flash, so it survives reboots; a partial patch stays
-    until an erase, and new writes land after it.
-    """
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.dirty = False
-
-    @property
-    def offset(self) -> int:
-        """What ``AT#XFOTA=7`` reports: bytes stored, or the dirty marker."""
-        return DELTA_OFFSET_DIRTY if self.dirty else len(self.data)
-
-    def erase(self) -> None:
-        self.data = bytearray()
-        self.dirty = False
-
-
-class ModemFlash:
-    """The modem flash as the full-modem firmware phase programs it: addressed runs of bytes.
-
-    Runs are kept merged (contiguous or overlapping writes become one run,
-    later writes winning), so the common case -- each chunk continuing the
-    last one -- is a plain ``bytearray`` extend.
-    """
-
-    def __init__(self) -> None:
-        self._runs: dict[int, bytearray] = {}
-        self._last: int | None = None  # start of the run written last
-
-    def clear(self) -> None:
-        self._runs.clear()
-        self._last = None
-
-    def __bool__(self) -> bool:
-        return bool(self._runs)
-
-    def write(self, address: int, data: bytes | bytearray) -> None:
-        if not data:
-            return
-        end = address + len(data)
-        last = self._last
-        if (
-            last is not None
-            and last + len(self._runs[last]) == address
-            and not any(address < start < end for start in self._runs)
-        ):
-            self._runs[last] += data
-            return
-        touching = [
-            start
-            for start, run in self._runs.items()
-            if start <= end and address <= start + len(run)
-        ]
-        first = min([address, *touching])
-        stop = max([end, *(start + len(self._runs[start]) for start in touching)])
-        merged = bytearray(stop - first)
-        for start in touching:
-            run = self._runs.pop(start)
-            merged[start - first : start - first + len(run)] = run
-        merged[address - first : end - first] = data
-        self._runs[first] = merged
-        self._last = first
-
-    def read(self, address: int, length: int) -> bytes | None:
-        """The ``length`` bytes at ``address``, or ``None`` where any of them were never written."""
-        for start, run in self._runs.items():
-            if start <= address and address + length <= start + len(run):
-                return bytes(run[address - start : address - start + length])
-        return None
-
-    def segments(self) -> list[tuple[int, bytes]]:
-        """``(address, bytes)`` per contiguous run, in address order."""
-        return [(start, bytes(self._runs[start])) for start in sorted(self._runs)]
-
-
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 
@@ -155,6 +50,11 @@ def bump_version(version: str) -> str:
     if match is None:
         return version + ".1"
     return f"{version[: match.start()]}{int(match.group(1)) + 1}{version[match.end() :]}"
+
+
+def _banner(mode: Mode) -> bytes:
+    """A boot banner, framed as ``main.c`` prints it: no leading CRLF."""
+    return banner_for(mode).encode() + b"\r\n"
 
 
 def _valid_mcuboot(data: bytes) -> bool:
@@ -180,7 +80,7 @@ class SerialModemState:
     ) -> None:
         self.slot_size = slot_size
         self.delta_area_size = delta_area_size
-        self.mode: Literal["normal", "bootloader"] = "normal"
+        self.mode = Mode.NORMAL
         self.active_app = app_image
         self.active_bootloader_slot = 0
         self.bootloader_version = 1
@@ -281,7 +181,7 @@ class SerialModemState:
                 return 0
             area.data += data
             self._received[1] += data
-        elif self.mode != "bootloader":
+        elif self.mode is not Mode.BOOTLOADER:
             return 0
         elif self.full_modem_phase == "bootloader":
             self._modem_bootloader_upload += data
@@ -316,7 +216,7 @@ class SerialModemState:
 
     def apply_modem_bootloader(self) -> bool:
         """Bootloader-phase apply: run the uploaded modem bootloader, go to the firmware phase."""
-        if self.mode != "bootloader" or not self._modem_bootloader_upload:
+        if self.mode is not Mode.BOOTLOADER or not self._modem_bootloader_upload:
             return False
         table = modem_bootloader_table(bytes(self._modem_bootloader_upload))
         if table is None:
@@ -336,7 +236,7 @@ class SerialModemState:
         firmware was written at all) it is left unusable, and the reboot lands
         in bootloader mode again.
         """
-        if self.mode != "bootloader" or not self._modem_bootloader_running:
+        if self.mode is not Mode.BOOTLOADER or not self._modem_bootloader_running:
             return False
         self.full_modem_phase = "bootloader"
         self._modem_usable = bool(self._flash) and self._firmware_verifies()
@@ -367,12 +267,12 @@ class SerialModemState:
         if self._bootloader_requested or not self._modem_usable:
             # The request is cleared as bootloader mode starts; a corrupt modem re-arms it.
             self._bootloader_requested = False
-            self.mode = "bootloader"
-            return BOOTLOADER_READY
-        self.mode = "normal"
+            self.mode = Mode.BOOTLOADER
+            return _banner(Mode.BOOTLOADER)
+        self.mode = Mode.NORMAL
         if 1 in self._pending:
             results += self.restart_modem()
-        return READY + results
+        return _banner(Mode.NORMAL) + results
 
     def _swap_mcuboot_images(self) -> bytes:
         """MCUboot swaps in a valid pending image at boot and ignores an invalid one."""
@@ -380,7 +280,7 @@ class SerialModemState:
         app = self._pending.pop(0, None)
         if app is not None and _valid_mcuboot(app):
             self.active_app = self._running = app
-            results += info("#XFOTA: 5,0")
+            results += info(FOTA_COMPLETE.format())
         bootloader = self._pending.pop(3, None)
         if bootloader is not None and _valid_mcuboot(bootloader):
             self.active_bootloader_slot ^= 1
@@ -396,10 +296,10 @@ class SerialModemState:
             return b""
         self._delta.dirty = True
         if not verify_modem_delta(patch):
-            return info(f"#XFOTA: 5,1,{MODEM_DFU_AUTH_ERROR}")
+            return info(FotaUrc(5, 1, MODEM_DFU_AUTH_ERROR).format())
         self.modem_version = bump_version(self.modem_version)
         self._running = patch
-        return info("#XFOTA: 5,0")
+        return info(FOTA_COMPLETE.format())
 
     def app_version(self) -> str:
         """What ``AT#XSMVER`` reports: the running MCUboot image's version, else ``1.0.0``."""
