@@ -41,6 +41,11 @@ from aiodfu.testing.serial_modem import (
     SerialModemFaults,
     UrcOrder,
 )
+from aiodfu.testing.serial_modem.signing import (
+    build_signed_full_modem_package,
+    build_signed_modem_bootloader,
+    build_signed_modem_delta,
+)
 from aiodfu.transports.memory import FiredFault, LinkFaults, LinkModel
 
 __all__ = [
@@ -71,6 +76,9 @@ __all__ = [
     "build_full_modem_package",
     "build_mcuboot_image",
     "build_modem_delta",
+    "build_signed_full_modem_package",
+    "build_signed_modem_bootloader",
+    "build_signed_modem_delta",
     "random_firmware",
     "random_link_plan",
     "serve_pty",
