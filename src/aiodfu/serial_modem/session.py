@@ -146,9 +146,9 @@ class SerialModemSession(LinkedSession[SerialModemDevice], UpdateSession):
             )
 
     async def _activate_bootloader(self) -> str:
-        before = await self.device.query_line("AT#XBOOTINFO=1")
+        before = await self._query("AT#XBOOTINFO=1")
         await self.device.reset()
-        after = await self.device.query_line("AT#XBOOTINFO=1")
+        after = await self._query("AT#XBOOTINFO=1")
         if after is None or after == before:
             raise ActivationFailedError(
                 f"the active bootloader slot is still {before}: NSIB rejected the new "
@@ -181,13 +181,22 @@ class SerialModemSession(LinkedSession[SerialModemDevice], UpdateSession):
                 status=str(fota.info if fota.info is not None else fota.status),
             )
 
+    async def _query(self, command: str) -> str | None:
+        """An idempotent query, asked again on a fresh link if the link fails under it.
+
+        The queries after an activation run while the device has just rebooted,
+        when a USB-serial adapter is most likely to drop: the update itself is
+        done by then, so a lost link must not turn it into a failure.
+        """
+        return await self.device.robustly(lambda: self.device.query_line(command), command)
+
     async def _application_version(self) -> str:
         """The application version from ``#XSMVER: "<app>","<ncs>"``."""
-        line = await self.device.query_line("AT#XSMVER")
+        line = await self._query("AT#XSMVER")
         return line.split(",", 1)[0].strip().strip('"') if line else "unknown"
 
     async def _modem_version(self) -> str:
-        return await self.device.query_line("AT%SHORTSWVER") or "unknown"
+        return await self._query("AT%SHORTSWVER") or "unknown"
 
     # --- other device commands ---------------------------------------------------------------
 
