@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from benchmarks import drogue, notecard, nrf5_legacy, rainmaker, serial_modem
+from benchmarks import drogue, notecard, notecard_i2c, nrf5_legacy, rainmaker, serial_modem
 
 BENCHMARKS = {
     "serial-modem": serial_modem.run,
     "drogue": drogue.run,
     "notecard": notecard.run,
+    "notecard-i2c": notecard_i2c.run,
     "nrf5-legacy": nrf5_legacy.run,
     "rainmaker": rainmaker.run,
 }

@@ -37,7 +37,7 @@ from aiodfu.notecard.codec import encode_json, stamp_crc
 from aiodfu.notecard.messages import MAX_CHUNK
 from aiodfu.testing.images import random_firmware
 from aiodfu.testing.notecard import NotecardEmulator
-from aiodfu.testing.notecard_state import BinaryReply
+from aiodfu.testing.notecard.state import BinaryReply
 from aiodfu.transports.memory import LinkModel, MemoryStream
 from benchmarks.common import print_table
 
@@ -50,27 +50,34 @@ def _line(message: dict[str, Any]) -> int:
     return len(stamp_crc(encode_json(message), 0))
 
 
-def best_seconds(image: bytes, baud: int, binary: bool, chunk: int = MAX_CHUNK) -> float:
-    """The least time the chunk loop can take on this link and card (see the module docs)."""
+def exchanges(image: bytes, binary: bool, chunk: int = MAX_CHUNK) -> list[tuple[int, list[int]]]:
+    """The chunk loop's requests: bytes of each request line, and of each part of its answer.
+
+    An answer is its JSON line and, for ``card.binary.get``, the COBS frame after it.
+    """
     scratch = NotecardEmulator(image=image)
-    wire_bytes = 0
-    requests = 0
+    loop: list[tuple[int, list[int]]] = []
     for offset in range(0, len(image), chunk):
         request: dict[str, Any] = {"req": "dfu.get", "offset": offset, "length": chunk}
         if binary:
             request["binary"] = True
         reply = scratch.handle(request, 0.0)
         assert not isinstance(reply, BinaryReply)
-        wire_bytes += _line(request) + 1 + _line(reply) + 2
-        requests += 1
+        loop.append((_line(request) + 1, [_line(reply) + 2]))
         if binary:
             length = min(chunk, len(image) - offset)
             get: dict[str, Any] = {"req": "card.binary.get", "offset": 0, "length": length}
             frame = scratch.handle(get, 0.0)
             assert isinstance(frame, BinaryReply)
-            wire_bytes += _line(get) + 1 + _line(frame.response) + 2 + len(frame.frame) + 1
-            requests += 1
-    return wire_bytes * 10 / baud + requests * LATENCY
+            loop.append((_line(get) + 1, [_line(frame.response) + 2, len(frame.frame) + 1]))
+    return loop
+
+
+def best_seconds(image: bytes, baud: int, binary: bool, chunk: int = MAX_CHUNK) -> float:
+    """The least time the chunk loop can take on this link and card (see the module docs)."""
+    loop = exchanges(image, binary, chunk)
+    wire_bytes = sum(request + sum(answer) for request, answer in loop)
+    return wire_bytes * 10 / baud + len(loop) * LATENCY
 
 
 def _emulator(image: bytes, baud: int) -> NotecardEmulator:

@@ -14,7 +14,7 @@ from aiodfu.core import integrity
 from aiodfu.notecard import cobs
 from aiodfu.notecard.codec import stamp_crc
 from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, Storage
-from aiodfu.testing.notecard_state import BinaryReply
+from aiodfu.testing.notecard.state import BinaryReply
 from aiodfu.transports.base import ByteStream
 
 from .conftest import IMAGE

@@ -3,10 +3,18 @@
 The host pulls the image the Notecard downloaded from Notehub, verifies it,
 installs it through a callback and reports the outcome back through the card.
 :class:`NotecardClient` is the general JSON request client (CRC + sequence,
-segmented writes, retries, heartbeats, resync). See ``docs/protocols/notecard.md``.
+segmented writes, retries, heartbeats, resync). Serial ports with :func:`open`,
+serial-over-I2C with :func:`open_i2c`. See ``docs/protocols/notecard.md``.
 """
 
-from aiodfu.notecard.card import DEFAULT_CHUNK_SIZE, SUCCESS_STATUS, Installer, Notecard, open
+from aiodfu.notecard.card import (
+    DEFAULT_CHUNK_SIZE,
+    SUCCESS_STATUS,
+    Installer,
+    Notecard,
+    open,
+    open_i2c,
+)
 from aiodfu.notecard.client import NotecardClient
 from aiodfu.notecard.errors import (
     BinaryTransferError,
@@ -25,11 +33,13 @@ from aiodfu.notecard.errors import (
     RequestNotSupportedError,
     ResyncFailedError,
 )
+from aiodfu.notecard.i2c import NOTECARD_ADDRESS, I2cPacing, NotecardI2cStream
 from aiodfu.notecard.messages import BinaryStoreStatus, DfuMode, DfuStatus, ImageInfo
 from aiodfu.notecard.timeouts import Timeouts
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "NOTECARD_ADDRESS",
     "SUCCESS_STATUS",
     "BinaryStoreStatus",
     "BinaryTransferError",
@@ -39,6 +49,7 @@ __all__ = [
     "DfuModeEntryTimeoutError",
     "DfuModeError",
     "DfuStatus",
+    "I2cPacing",
     "ImageChangedError",
     "ImageInfo",
     "ImageNotReadyError",
@@ -49,10 +60,12 @@ __all__ = [
     "MissingImageInfoError",
     "Notecard",
     "NotecardClient",
+    "NotecardI2cStream",
     "NotecardIoError",
     "NotecardRequestError",
     "RequestNotSupportedError",
     "ResyncFailedError",
     "Timeouts",
     "open",
+    "open_i2c",
 ]

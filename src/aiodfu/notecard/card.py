@@ -37,6 +37,13 @@ from aiodfu.notecard.errors import (
     MissingImageInfoError,
     RequestNotSupportedError,
 )
+from aiodfu.notecard.i2c import (
+    MAX_TRANSFER,
+    NOTECARD_ADDRESS,
+    BusSource,
+    I2cPacing,
+    i2c_connector,
+)
 from aiodfu.notecard.messages import MAX_CHUNK, BinaryStoreStatus, DfuMode, DfuStatus
 from aiodfu.notecard.retrieval import ImageRetrieval
 from aiodfu.notecard.timeouts import Timeouts
@@ -351,6 +358,44 @@ def open(
         connector,
         timeouts=timeouts,
         baudrate=baudrate,
+        retry=retry,
+        chunk_size=chunk_size,
+        binary=binary,
+        crc=crc,
+    )
+
+
+def open_i2c(
+    bus: BusSource = "/dev/i2c-1",
+    address: int = NOTECARD_ADDRESS,
+    *,
+    max_transfer: int = MAX_TRANSFER,
+    pacing: I2cPacing | None = None,
+    timeouts: Timeouts | None = None,
+    retry: RetryPolicy | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    binary: bool | None = None,
+    crc: bool = True,
+) -> Notecard:
+    """A session over serial-over-I2C at ``address`` on ``bus``; ``async with`` it.
+
+    ``bus`` is a Linux ``/dev/i2c-N`` path, any :class:`~aiodfu.transports.i2c.I2cBus`
+    (shared, never closed by the session) or a callable opening one.
+    ``max_transfer`` bounds the bytes of one I2C transfer (lower it for
+    adapters with small buffers); each transfer is bounded by
+    ``timeouts.i2c_transfer``.
+    """
+    timeouts = timeouts or Timeouts()
+    connector = i2c_connector(
+        bus,
+        address,
+        max_transfer=max_transfer,
+        pacing=pacing,
+        transfer_timeout=timeouts.i2c_transfer,
+    )
+    return Notecard(
+        connector,
+        timeouts=timeouts,
         retry=retry,
         chunk_size=chunk_size,
         binary=binary,

@@ -53,6 +53,7 @@ from aiodfu.notecard.errors import (
 )
 from aiodfu.notecard.timeouts import Timeouts
 from aiodfu.transports.base import ByteStream
+from aiodfu.transports.i2c import I2cError
 
 log = logging.getLogger("aiodfu.notecard")
 
@@ -62,7 +63,13 @@ RESET_ATTEMPTS = 10
 DEFAULT_MAX_RESPONSE = 32768
 """Enough for an 8192-byte base64 chunk (~11 KB of JSON) or its binary frame, with room."""
 
-_Retryable = (DfuTimeoutError, CorruptResponseError, NotecardIoError, BinaryTransferError)
+_Retryable = (
+    DfuTimeoutError,
+    CorruptResponseError,
+    NotecardIoError,
+    BinaryTransferError,
+    I2cError,  # a NACK or a short read on serial-over-I2C
+)
 
 
 class NotecardClient(AsyncResource):
@@ -146,13 +153,21 @@ class NotecardClient(AsyncResource):
         loop = asyncio.get_running_loop()
         async with deadline(self.timeouts.transaction, "reset"):
             for attempt in range(1, RESET_ATTEMPTS + 1):
-                await wait_within(stream.write(b"\n"), self.timeouts.first_byte, "reset")
+                try:
+                    await wait_within(stream.write(b"\n"), self.timeouts.first_byte, "reset")
+                except I2cError as exc:  # no acknowledge (card busy or resetting): try again
+                    log.debug("reset attempt %d: %s", attempt, exc)
+                    continue
                 received = other = False
                 window_end = loop.time() + self.timeouts.reset_drain
                 while (remaining := window_end - loop.time()) > 0:
                     try:
                         data = await wait_within(stream.read(), remaining, "reset drain")
                     except DfuTimeoutError:
+                        break
+                    except I2cError as exc:  # the bus glitched: this attempt saw noise
+                        log.debug("reset drain: %s", exc)
+                        received = other = True
                         break
                     received = True
                     if data.strip(b"\r\n"):

@@ -34,6 +34,8 @@ class Timeouts:
     """Between failed reset attempts."""
     open: float = 5.0
     """Opening the port (through the connector)."""
+    i2c_transfer: float = 1.0
+    """One serial-over-I2C bus transfer (a write, a poll or a read of at most 255 bytes)."""
     dfu_entry: float = 120.0
     """From ``hub.set mode:dfu`` until the card serves the image."""
     dfu_probe_interval: float = 2.5

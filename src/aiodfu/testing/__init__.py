@@ -12,13 +12,14 @@ from typing import Any
 
 from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator, DrogueFaults
 from aiodfu.testing.emulator import Emulator, FaultyFirstLink
+from aiodfu.testing.i2c import EmulatedI2cBus, I2cBusModel, I2cFaults, PeripheryI2c
 from aiodfu.testing.images import (
     build_full_modem_package,
     build_mcuboot_image,
     build_modem_delta,
     random_firmware,
 )
-from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults
+from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, notecard_i2c_bus
 from aiodfu.testing.notecard import Storage as NotecardStorage
 from aiodfu.testing.pty import serve_pty
 from aiodfu.testing.rainmaker import HostJob, RainMakerEmulator, RainMakerFaults
@@ -36,17 +37,21 @@ __all__ = [
     "BootOutcome",
     "DrogueEmulator",
     "DrogueFaults",
+    "EmulatedI2cBus",
     "Emulator",
     "FaultyFirstLink",
     "FirmwareGeneration",
     "FirmwareServer",
     "HostJob",
     "HttpFaults",
+    "I2cBusModel",
+    "I2cFaults",
     "LinkFaults",
     "LinkModel",
     "NotecardEmulator",
     "NotecardFaults",
     "NotecardStorage",
+    "PeripheryI2c",
     "RainMakerEmulator",
     "RainMakerFaults",
     "SerialModemEmulator",
@@ -55,6 +60,7 @@ __all__ = [
     "build_full_modem_package",
     "build_mcuboot_image",
     "build_modem_delta",
+    "notecard_i2c_bus",
     "random_firmware",
     "serve_pty",
 ]

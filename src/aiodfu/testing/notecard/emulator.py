@@ -99,8 +99,7 @@ from aiodfu.notecard.codec import (
     stamp_crc,
 )
 from aiodfu.testing.emulator import Emulator
-from aiodfu.testing.notecard_state import (
-    BINARY_STORE_CAPACITY,
+from aiodfu.testing.notecard.state import (
     DFU_MODE_TIMEOUT,
     BinaryReply,
     NotecardState,
@@ -109,8 +108,6 @@ from aiodfu.testing.notecard_state import (
 )
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
-
-__all__ = ["BINARY_STORE_CAPACITY", "NotecardEmulator", "NotecardFaults", "Storage"]
 
 log = logging.getLogger("aiodfu.testing.notecard")
 
@@ -185,6 +182,8 @@ class NotecardEmulator(NotecardState, Emulator):
         self.requests: list[Message] = []
         self.crc_errors = 0
         self.dropped_bytes = 0
+        self.busy = False
+        """The card is working on a request (its ``request_latency``)."""
         self._request_count = 0
 
     def in_dfu_mode(self, now: float | None = None) -> bool:
@@ -264,7 +263,11 @@ class NotecardEmulator(NotecardState, Emulator):
         if index in faults.silent_requests:
             return
         if self.request_latency:
-            await asyncio.sleep(self.request_latency)
+            self.busy = True
+            try:
+                await asyncio.sleep(self.request_latency)
+            finally:
+                self.busy = False
         await self._heartbeats(stream)
         if index in faults.io_errors:
             await self._write_line(stream, error("serial I/O error {io}"))
