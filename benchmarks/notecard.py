@@ -19,6 +19,8 @@ synchronous adapter that gives it the ``write``/``read``/``in_waiting`` of a
 pyserial port). Its 250 ms pause after every request segment, the last
 included, hides behind the response's wire time with 8192-byte chunks and
 shows with small ones.
+
+Then the same over serial-over-I2C (``benchmarks/notecard_i2c.py``).
 """
 
 from __future__ import annotations
@@ -191,3 +193,7 @@ async def run(quick: bool) -> None:
         ["host, mode, link", "firmware rate", "of link rate", "of best possible"],
         rows,
     )
+
+    from benchmarks import notecard_i2c  # it builds on this module
+
+    await notecard_i2c.run(quick)
