@@ -4,6 +4,9 @@ plus the demo and the emulator factory the shared CLI registers."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,3 +152,33 @@ def test_status_and_nofu_over_i2c(i2c_card: tuple[NotecardEmulator, list[str]]) 
 def test_link_options_are_checked(arguments: list[str], message: str) -> None:
     result = CliRunner().invoke(command, arguments)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_emulate_saves_the_image_the_card_delivered(tmp_path: Path) -> None:
+    """``aiodfu emulate notecard --image F --save-image P``: after a host retrieved F and closed out
+    the DFU (the card deletes its copy), P is F -- not "the device holds no image"."""
+    offered, saved, output = tmp_path / "host.bin", tmp_path / "saved.bin", tmp_path / "got.bin"
+    offered.write_bytes(IMAGE)
+    aiodfu = [sys.executable, "-m", "aiodfu"]
+    emulate = [*aiodfu, "emulate", "notecard", "--pty", "--image", str(offered)]
+    process = subprocess.Popen(
+        [*emulate, "--save-image", str(saved)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        path = process.stdout.readline().removeprefix("pty: ").strip()
+        update = subprocess.run(
+            [*aiodfu, "notecard", "update", "--port", path, "--output", str(output)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert update.returncode == 0, update.stdout + update.stderr
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert output.read_bytes() == IMAGE and saved.read_bytes() == IMAGE
+    assert "no image" not in rest and f"saved {len(IMAGE)} bytes" in rest

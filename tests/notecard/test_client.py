@@ -230,3 +230,19 @@ async def test_requests_are_written_in_segments_of_at_most_250_bytes(aiodfu_emul
     line = len(stamp_crc(encode_json(request), 0)) + 1
     assert recorder.writes == [250, 250, line - 500]
     assert card.reported_version == "v" * 560
+
+
+@pytest.mark.parametrize("fault", ["wrong_sequence", "corrupted_responses"])
+async def test_an_error_reply_for_another_request_is_not_taken_for_ours(
+    aiodfu_emulators, fault: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Error replies carry the request's CRC too: a stale or garbled one is retried, not raised."""
+    faults = attrs.evolve(NotecardFaults(), **{fault: {0}})
+    card = aiodfu_emulators(NotecardEmulator(image=IMAGE, faults=faults))
+    client = client_for(card)
+    await client.connect()
+    with pytest.raises(NotecardRequestError, match="refused") as info:
+        await client.transaction({"req": "hub.set", "mode": "sometimes"})
+    await client.aclose()
+    assert "unknown mode" in str(info.value.status)
+    assert [r["req"] for r in card.requests] == ["hub.set", "hub.set"]  # asked again

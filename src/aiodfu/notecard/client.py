@@ -300,13 +300,6 @@ class NotecardClient(AsyncResource):
             if not raw:
                 continue  # a stray CR LF (the echo of a reset) is not a response
             log.debug("<- %r", raw)
-            if b'"err":"' in raw:
-                response = self._parse(raw, name)  # note-c skips the CRC of error responses
-                err = str(response.get("err", ""))
-                if classify_error(err) is ErrorKind.HEARTBEAT:
-                    log.info("%s: card busy: %s", name, response.get("status", ""))
-                    continue
-                return response
             bare, field = split_crc(raw)
             if field is not None and self.crc:
                 self.card_sends_crc = True
@@ -317,9 +310,16 @@ class NotecardClient(AsyncResource):
                         f"response for sequence {field.sequence}, expected {sequence}",
                         operation=name,
                     )
+            elif b'"err":"' in raw:
+                pass  # an error without a CRC: the card's answer to a garbled request (note-c)
             elif self.crc and (self.card_sends_crc or b'"crc":' in raw):
                 raise CorruptResponseError("response without a valid CRC field", operation=name)
-            return self._parse(bare, name)
+            response = self._parse(bare, name)
+            err = response.get("err")
+            if isinstance(err, str) and classify_error(err) is ErrorKind.HEARTBEAT:
+                log.info("%s: card busy: %s", name, response.get("status", ""))
+                continue
+            return response
 
     @staticmethod
     def _parse(raw: bytes, name: str) -> Message:

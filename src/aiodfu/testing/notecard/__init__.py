@@ -8,7 +8,7 @@ state, see :mod:`aiodfu.testing.notecard.emulator`);
 
 from aiodfu.testing.notecard.emulator import NotecardEmulator, NotecardFaults
 from aiodfu.testing.notecard.i2c import CARD_MAX_TRANSFER, NotecardI2cTarget, notecard_i2c_bus
-from aiodfu.testing.notecard.state import BINARY_STORE_CAPACITY, Storage
+from aiodfu.testing.notecard.state import BINARY_STORE_CAPACITY, StatusStyle, Storage
 
 __all__ = [
     "BINARY_STORE_CAPACITY",
@@ -16,6 +16,7 @@ __all__ = [
     "NotecardEmulator",
     "NotecardFaults",
     "NotecardI2cTarget",
+    "StatusStyle",
     "Storage",
     "notecard_i2c_bus",
 ]
