@@ -11,7 +11,14 @@ imported on first use.
 from typing import Any
 
 from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator, DrogueFaults
-from aiodfu.testing.emulator import Emulator, FaultyFirstLink
+from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.faults import (
+    LINK_FAULT_KINDS,
+    FaultyFirstLink,
+    FaultyLinks,
+    LinkPlan,
+    random_link_plan,
+)
 from aiodfu.testing.i2c import EmulatedI2cBus, I2cBusModel, I2cFaults, PeripheryI2c
 from aiodfu.testing.images import (
     build_full_modem_package,
@@ -30,9 +37,10 @@ from aiodfu.testing.serial_modem import (
     SerialModemFaults,
     UrcOrder,
 )
-from aiodfu.transports.memory import LinkFaults, LinkModel
+from aiodfu.transports.memory import FiredFault, LinkFaults, LinkModel
 
 __all__ = [
+    "LINK_FAULT_KINDS",
     "BootMagic",
     "BootOutcome",
     "DrogueEmulator",
@@ -40,6 +48,8 @@ __all__ = [
     "EmulatedI2cBus",
     "Emulator",
     "FaultyFirstLink",
+    "FaultyLinks",
+    "FiredFault",
     "FirmwareGeneration",
     "FirmwareServer",
     "HostJob",
@@ -48,6 +58,7 @@ __all__ = [
     "I2cFaults",
     "LinkFaults",
     "LinkModel",
+    "LinkPlan",
     "NotecardEmulator",
     "NotecardFaults",
     "NotecardStorage",
@@ -62,6 +73,7 @@ __all__ = [
     "build_modem_delta",
     "notecard_i2c_bus",
     "random_firmware",
+    "random_link_plan",
     "serve_pty",
 ]
 

@@ -18,7 +18,7 @@ target does not acknowledge), ``short_reads`` (the target sent the bytes, but
 the host's adapter got fewer: they are lost), ``stretches`` (extra seconds of
 clock stretching on that transfer); ``unreachable`` makes every transfer NACK
 (the card is rebooting or unplugged). ``fired`` records which fault hit which
-transfer.
+transfer, as the links' :class:`~aiodfu.transports.memory.FiredFault` records do.
 
 :class:`PeripheryI2c` gives the bus the ``transfer(address, messages)`` of a
 python-periphery ``I2C`` object, so a blocking client in another thread
@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import attrs
 
 from aiodfu.transports.i2c import I2cNackError, I2cShortReadError
+from aiodfu.transports.memory import FiredFault
 
 __all__ = ["EmulatedI2cBus", "I2cBusModel", "I2cFaults", "I2cTarget", "PeripheryI2c"]
 
@@ -91,8 +92,8 @@ class I2cFaults:
     short_reads: set[int] = attrs.field(factory=set)
     stretches: dict[int, float] = attrs.field(factory=dict)
     unreachable: bool = False
-    fired: list[tuple[int, str]] = attrs.field(factory=list)
-    """``(transfer index, fault)`` for every fault that hit."""
+    fired: list[FiredFault] = attrs.field(factory=list)
+    """Every fault that hit: direction ``"bus"``, its kind, ``at`` the transfer index."""
 
 
 class EmulatedI2cBus:
@@ -142,11 +143,11 @@ class EmulatedI2cBus:
             if target is None or faults.unreachable or index in faults.nacks:
                 await self._occupy(self.model.address_time())
                 if target is not None:
-                    faults.fired.append((index, "nack"))
+                    faults.fired.append(FiredFault("bus", "nack", index))
                 raise I2cNackError(f"no acknowledge from address {address:#04x}")
             stretch = self.model.stretch + target.stretch() + faults.stretches.get(index, 0.0)
             if index in faults.stretches:
-                faults.fired.append((index, "stretch"))
+                faults.fired.append(FiredFault("bus", "stretch", index))
             await self._occupy(self.model.wire_time(len(write), read) + stretch)
             if write:
                 target.receive(bytes(write))
@@ -154,7 +155,7 @@ class EmulatedI2cBus:
                 return b""
             data = target.respond(read)
             if index in faults.short_reads:
-                faults.fired.append((index, "short read"))
+                faults.fired.append(FiredFault("bus", "short read", index))
                 raise I2cShortReadError(f"the adapter got {read // 2} of {read} bytes")
             return data
 
