@@ -34,9 +34,8 @@ import time
 from typing import Any
 
 from aiodfu.core.progress import Phase, Progress
-from aiodfu.notecard import Notecard
-from aiodfu.notecard.codec import encode_json, stamp_crc
-from aiodfu.notecard.messages import MAX_CHUNK
+from aiodfu.notecard import NotecardSession
+from aiodfu.notecard.protocol import MAX_CHUNK, encode_json, stamp_crc
 from aiodfu.testing.images import random_firmware
 from aiodfu.testing.notecard import NotecardEmulator
 from aiodfu.testing.notecard.state import BinaryReply
@@ -97,7 +96,7 @@ async def aiodfu_loop(image: bytes, baud: int, binary: bool, chunk: int = MAX_CH
             marks["end"] = time.perf_counter()
 
     emulator = _emulator(image, baud)
-    card_session = Notecard(emulator.connect, baudrate=baud, binary=binary, chunk_size=chunk)
+    card_session = NotecardSession(emulator.connect, baudrate=baud, binary=binary, chunk_size=chunk)
     async with emulator, card_session as card:
         result = await card.retrieve(progress=on_progress)
     if result.image.data != image:

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiodfu.core.progress import Phase, Progress
 from aiodfu.notecard import open_i2c
-from aiodfu.notecard.messages import MAX_CHUNK
+from aiodfu.notecard.protocol import MAX_CHUNK
 from aiodfu.testing.i2c import EmulatedI2cBus, I2cBusModel, PeripheryI2c
 from aiodfu.testing.images import random_firmware
 from aiodfu.testing.notecard import NotecardEmulator, notecard_i2c_bus

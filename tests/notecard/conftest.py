@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from aiodfu.core.transfer import RetryPolicy
-from aiodfu.notecard import I2cPacing, Notecard, Timeouts, open_i2c
+from aiodfu.notecard import I2cPacing, NotecardSession, Timeouts, open_i2c
 from aiodfu.testing.images import random_firmware
 
 FAST_TIMEOUTS = attrs.evolve(
@@ -18,7 +18,7 @@ FAST_TIMEOUTS = attrs.evolve(
     transaction=5.0,
     retry_pause=0.01,
     segment_pause=0.01,
-    reset_settle=0.0,
+    reset_settle=0.001,
     reset_drain=0.03,
     reset_pause=0.01,
     open=1.0,
@@ -33,10 +33,10 @@ FAST_RETRY = RetryPolicy(attempts=5, initial_delay=0.01, max_delay=0.05)
 IMAGE = random_firmware(20_000, seed=41)
 
 
-def card_for(connector: Any, **options: Any) -> Notecard:
+def card_for(connector: Any, **options: Any) -> NotecardSession:
     options.setdefault("timeouts", FAST_TIMEOUTS)
     options.setdefault("retry", FAST_RETRY)
-    return Notecard(connector, **options)
+    return NotecardSession(connector, **options)
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def image() -> bytes:
     return IMAGE
 
 
-def i2c_card_for(bus: Any, **options: Any) -> Notecard:
+def i2c_card_for(bus: Any, **options: Any) -> NotecardSession:
     """A session over serial-over-I2C on ``bus`` with the fast timeouts, retries and pacing."""
     options.setdefault("timeouts", FAST_TIMEOUTS)
     options.setdefault("retry", FAST_RETRY)

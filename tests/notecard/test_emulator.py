@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from aiodfu.core import integrity
 from aiodfu.notecard import cobs
-from aiodfu.notecard.codec import split_crc, stamp_crc
+from aiodfu.notecard.protocol import split_crc, stamp_crc
 from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, StatusStyle, Storage
 from aiodfu.testing.notecard.state import BinaryReply
 from aiodfu.transports.base import ByteStream

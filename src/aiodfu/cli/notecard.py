@@ -18,7 +18,7 @@ from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
 from aiodfu.cli.verify import DemoVerificationError, report_verification
 from aiodfu.core.image import FirmwareImage
-from aiodfu.notecard import DEFAULT_CHUNK_SIZE, NOTECARD_ADDRESS, Notecard, open, open_i2c
+from aiodfu.notecard import DEFAULT_CHUNK_SIZE, NOTECARD_ADDRESS, NotecardSession, open, open_i2c
 from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.images import random_firmware
 from aiodfu.testing.notecard import NotecardEmulator
@@ -51,7 +51,7 @@ class _Link:
     i2c_bus: str | None
     address: int
 
-    def open(self, **options: Any) -> Notecard:
+    def open(self, **options: Any) -> NotecardSession:
         if self.i2c_bus is not None:
             return open_i2c(self.i2c_bus, self.address, **options)
         assert self.port is not None
@@ -233,7 +233,7 @@ async def demo(reporter: Reporter, size: int, baud: int) -> None:
     reporter.say(
         f"Notecard: host firmware retrieval of {size} bytes over an emulated {baud}-baud UART"
     )
-    async with card_emulator, Notecard(card_emulator.connect, baudrate=baud) as card:
+    async with card_emulator, NotecardSession(card_emulator.connect, baudrate=baud) as card:
         result = await card.update(install=install, progress=reporter.progress("notecard"))
     if card_emulator.mode != "completed":
         raise DemoVerificationError(f"notecard: the card is left in {card_emulator.mode!r}")

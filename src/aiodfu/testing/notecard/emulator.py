@@ -97,7 +97,7 @@ import logging
 import attrs
 
 from aiodfu.core.errors import LinkLostError
-from aiodfu.notecard.codec import (
+from aiodfu.notecard.protocol import (
     Message,
     encode_json,
     parse_object,

@@ -18,8 +18,7 @@ import attrs
 
 from aiodfu.core import integrity
 from aiodfu.notecard import cobs
-from aiodfu.notecard.codec import Message
-from aiodfu.notecard.messages import MAX_CHUNK, DfuMode
+from aiodfu.notecard.protocol import MAX_CHUNK, DfuMode, Message
 
 BINARY_STORE_CAPACITY = 130554
 """``card.binary`` ``max`` as reported by a real card (reference 3.4)."""
