@@ -29,13 +29,23 @@ from aiodfu.testing.images import (
 from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, notecard_i2c_bus
 from aiodfu.testing.notecard import Storage as NotecardStorage
 from aiodfu.testing.pty import serve_pty
-from aiodfu.testing.rainmaker import HostJob, RainMakerEmulator, RainMakerFaults
-from aiodfu.testing.rainmaker_http import FirmwareServer, HttpFaults
+from aiodfu.testing.rainmaker import (
+    FirmwareServer,
+    HostJob,
+    HttpFaults,
+    RainMakerEmulator,
+    RainMakerFaults,
+)
 from aiodfu.testing.serial_modem import (
     FirmwareGeneration,
     SerialModemEmulator,
     SerialModemFaults,
     UrcOrder,
+)
+from aiodfu.testing.serial_modem.signing import (
+    build_signed_full_modem_package,
+    build_signed_modem_bootloader,
+    build_signed_modem_delta,
 )
 from aiodfu.transports.memory import FiredFault, LinkFaults, LinkModel
 
@@ -71,6 +81,9 @@ __all__ = [
     "build_full_modem_package",
     "build_mcuboot_image",
     "build_modem_delta",
+    "build_signed_full_modem_package",
+    "build_signed_modem_bootloader",
+    "build_signed_modem_delta",
     "notecard_i2c_bus",
     "random_firmware",
     "random_link_plan",
@@ -84,6 +97,8 @@ _BLE_NAMES = {
     "BumbleBleakClient": "aiodfu.testing.ble",
     "BumbleBleakScanner": "aiodfu.testing.ble",
     "BootloaderConfig": "aiodfu.testing.nrf5_legacy",
+    "DrogueGattFaults": "aiodfu.testing.drogue.gatt",
+    "DrogueGattHost": "aiodfu.testing.drogue.gatt",
     "LegacyDfuFaults": "aiodfu.testing.nrf5_legacy",
     "Nrf5LegacyEmulator": "aiodfu.testing.nrf5_legacy",
 }
