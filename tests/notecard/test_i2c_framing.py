@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from aiodfu.core.errors import DfuTimeoutError, LinkLostError
+from aiodfu.core.errors import DfuTimeoutError, LinkLostError, RetriesExhaustedError
+from aiodfu.notecard import open_i2c
 from aiodfu.notecard.i2c import (
     NotecardI2cStream,
     ReadReply,
@@ -24,7 +25,7 @@ from aiodfu.testing.notecard import NotecardEmulator, NotecardI2cTarget, notecar
 from aiodfu.transports import i2c as linux
 from aiodfu.transports.i2c import I2cAccessError, I2cNackError, I2cShortReadError, LinuxI2cBus
 
-from .conftest import FAST_PACING
+from .conftest import FAST_PACING, FAST_RETRY, FAST_TIMEOUTS
 
 
 def test_packets_and_reads_follow_the_reference() -> None:
@@ -232,3 +233,22 @@ async def test_linux_bus_short_transfer_and_bad_nodes(
     with pytest.raises(I2cAccessError, match="usermod -aG i2c") as info:
         LinuxI2cBus(node)
     assert not info.value.transient and isinstance(info.value, PermissionError)
+
+
+async def test_open_i2c_on_a_missing_or_forbidden_bus_fails_typed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = open_i2c(str(tmp_path / "i2c-9"), retry=FAST_RETRY, timeouts=FAST_TIMEOUTS)
+    with pytest.raises(RetriesExhaustedError) as exhausted:
+        async with missing:
+            pass
+    assert isinstance(exhausted.value, ConnectionError)  # retried: the bus may come up
+    assert "modprobe i2c-dev" in str(exhausted.value.__cause__)
+
+    def forbidden(path: str, flags: int) -> int:
+        raise PermissionError(errno.EACCES, "Permission denied", path)
+
+    monkeypatch.setattr(linux.os, "open", forbidden)
+    with pytest.raises(I2cAccessError):  # not retried: only the user can fix it
+        async with open_i2c("/dev/i2c-1", retry=FAST_RETRY, timeouts=FAST_TIMEOUTS):
+            pass
