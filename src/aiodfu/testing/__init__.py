@@ -19,13 +19,14 @@ from aiodfu.testing.faults import (
     LinkPlan,
     random_link_plan,
 )
+from aiodfu.testing.i2c import EmulatedI2cBus, I2cBusModel, I2cFaults, PeripheryI2c
 from aiodfu.testing.images import (
     build_full_modem_package,
     build_mcuboot_image,
     build_modem_delta,
     random_firmware,
 )
-from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults
+from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, notecard_i2c_bus
 from aiodfu.testing.notecard import Storage as NotecardStorage
 from aiodfu.testing.pty import serve_pty
 from aiodfu.testing.rainmaker import (
@@ -54,6 +55,7 @@ __all__ = [
     "BootOutcome",
     "DrogueEmulator",
     "DrogueFaults",
+    "EmulatedI2cBus",
     "Emulator",
     "FaultyFirstLink",
     "FaultyLinks",
@@ -62,12 +64,15 @@ __all__ = [
     "FirmwareServer",
     "HostJob",
     "HttpFaults",
+    "I2cBusModel",
+    "I2cFaults",
     "LinkFaults",
     "LinkModel",
     "LinkPlan",
     "NotecardEmulator",
     "NotecardFaults",
     "NotecardStorage",
+    "PeripheryI2c",
     "RainMakerEmulator",
     "RainMakerFaults",
     "SerialModemEmulator",
@@ -79,6 +84,7 @@ __all__ = [
     "build_signed_full_modem_package",
     "build_signed_modem_bootloader",
     "build_signed_modem_delta",
+    "notecard_i2c_bus",
     "random_firmware",
     "random_link_plan",
     "serve_pty",
