@@ -18,6 +18,7 @@ whether the device runs the image sent, confirmed.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from typing import Any, Self
 
@@ -28,7 +29,7 @@ from aiodfu.drogue import DrogueSession, Timeouts, connect, serial_connector
 from aiodfu.drogue import open as open_port
 from aiodfu.testing import BootMagic, DrogueEmulator, DrogueFaults, random_firmware, serve_pty
 from aiodfu.testing.ble import BleRadio, BumbleBleakClient
-from aiodfu.testing.drogue_gatt import DrogueGattFaults, DrogueGattHost
+from aiodfu.testing.drogue.gatt import DrogueGattFaults, DrogueGattHost
 from aiodfu.transports.memory import LinkModel
 from chaos.timing import fast
 from chaos.trial import CANCEL, STREAM_LINK_KINDS, Fault, Held, StreamTrial, Trial
@@ -51,7 +52,7 @@ SHARED_DEVICE_KINDS = (
 )
 
 
-def _device(faults: DrogueFaults) -> DrogueEmulator:
+def _device(faults: DrogueFaults, **options: Any) -> DrogueEmulator:
     """A device running OLD, with the updater's pauses and timeouts shortened."""
     return DrogueEmulator(
         image=OLD,
@@ -61,7 +62,12 @@ def _device(faults: DrogueFaults) -> DrogueEmulator:
         timeout_ms=300,
         watchdog_time=0.01,
         faults=faults,
+        **options,
     )
+
+
+def _accepts(call: Any, name: str) -> bool:
+    return name in inspect.signature(call).parameters
 
 
 class _DrogueTrial(Trial):
@@ -147,7 +153,24 @@ class DrogueSerialTrial(_DrogueTrial, StreamTrial):
     block = SERIAL_MTU
 
     def draw(self) -> Fault:
+        fault = self._draw_fault()
+        firmware = []
+        if self.checksum_aware:
+            firmware.append("checksum-aware firmware")
+        if self.partial_reads:
+            firmware.append("single-read() receiver")
+        return Fault(fault.kind, "; ".join([*firmware, fault.detail]))
+
+    def _draw_fault(self) -> Fault:
         self.faults = DrogueFaults()
+        # Drawn either way, so a seed means the same case whatever this aiodfu offers.
+        checksum_aware = self.rng.random() < 0.3
+        partial_reads = self.rng.random() < 0.25
+        self.checksum_aware = checksum_aware and _accepts(DrogueEmulator, "verify_checksum")
+        # The single-read() receiver never gets a whole frame from a paced port (back-to-back).
+        self.partial_reads = partial_reads and self.kind != "device:back-to-back"
+        # Firmware that checks the Swap SHA-256 makes the update verifiable end to end.
+        self.unverifiable_ok = not self.checksum_aware
         if self.kind.startswith("link:"):
             return self.draw_link()
         fault = self.draw_device()
@@ -171,7 +194,10 @@ class DrogueSerialTrial(_DrogueTrial, StreamTrial):
         self.device.faults.silent = True
 
     async def __aenter__(self) -> Self:
-        self.device = _device(self.faults)
+        options: dict[str, Any] = {"partial_reads": self.partial_reads}
+        if self.checksum_aware:
+            options["verify_checksum"] = True
+        self.device = _device(self.faults, **options)
         self._pty = None
         if self.back_to_back:
             # A 115200-baud port the host closes and opens again, whose buffer keeps what the
@@ -189,10 +215,13 @@ class DrogueSerialTrial(_DrogueTrial, StreamTrial):
             await self.device.aclose()
 
     def session(self, *, healthy: bool) -> DrogueSession:
+        options: dict[str, Any] = {"timeouts": TIMEOUTS, "retry": RETRY}
+        if self.checksum_aware:
+            options["firmware_checks_sha256"] = True
         if self.back_to_back:
-            return open_port(self.port, timeouts=TIMEOUTS, retry=RETRY)
+            return open_port(self.port, **options)
         connector: Any = self.device.connect if healthy else self.faulty_connector(self.device)
-        return DrogueSession(serial_connector(connector), timeouts=TIMEOUTS, retry=RETRY)
+        return DrogueSession(serial_connector(connector), **options)
 
     def heal(self) -> None:
         self.device.faults = DrogueFaults()

@@ -79,7 +79,8 @@ class RainMakerTrial(StreamTrial):
     def draw(self) -> Fault:
         rng = self.rng
         self.image = MCUBOOT if rng.random() < 0.5 else RAW
-        self.digest = _takes_digest() and rng.random() < 0.5
+        wants_digest = rng.random() < 0.5  # drawn either way: a seed is one case on any aiodfu
+        self.digest = wants_digest and _takes_digest()
         self.unverifiable_ok = self.image is RAW and not self.digest
         self.faults = RainMakerFaults()
         self.http = HttpFaults()

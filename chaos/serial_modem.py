@@ -6,7 +6,7 @@ lines, a late ``OK`` to ``AT#XDFUWRITE``, a failed apply, a device that goes
 silent; plus ``link:no-flow-control`` (a UART without RTS/CTS whose receive
 buffer overflows). The oracle is what the emulated device runs: MCUboot's
 active application, the applied delta (and the modem's new version), the
-full-modem bootloader and segments.
+full-modem bootloader and segments -- what ``SerialModemEmulator.image`` says took effect.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from aiodfu.testing import (
     SerialModemFaults,
     build_full_modem_package,
     build_mcuboot_image,
-    build_modem_delta,
+    build_signed_modem_bootloader,
+    build_signed_modem_delta,
     random_firmware,
 )
 from aiodfu.transports.memory import LinkModel
@@ -42,11 +43,17 @@ RETRY = RetryPolicy(attempts=4, initial_delay=0.01, max_delay=0.05)
 CHUNK = 1024
 
 APP = build_mcuboot_image(random_firmware(3000, seed=101), version=(2, 0, 0, 1))
-DELTA = build_modem_delta(random_firmware(3000, seed=102))
-BOOTLOADER = random_firmware(1500, seed=103)
+# Delta and full-modem images the emulated modem authenticates (testing.serial_modem.signing).
+DELTA = build_signed_modem_delta(random_firmware(3000, seed=102))
 SEGMENTS = [(0x50000, random_firmware(2500, seed=104)), (0x80000, random_firmware(800, seed=105))]
+BOOTLOADER = build_signed_modem_bootloader(random_firmware(1500, seed=103), SEGMENTS)
 FULL = build_full_modem_package(BOOTLOADER, SEGMENTS)
 IMAGES = {UpdateType.APPLICATION: APP, UpdateType.MODEM_DELTA: DELTA, UpdateType.MODEM_FULL: FULL}
+SENT = {  # what the device runs once each update took effect
+    UpdateType.APPLICATION: APP,
+    UpdateType.MODEM_DELTA: DELTA,
+    UpdateType.MODEM_FULL: BOOTLOADER + b"".join(data for _, data in SEGMENTS),
+}
 COMMANDS = ("AT#XDFUINIT", "AT#XDFUWRITE", "AT#XDFUAPPLY", "AT#XRESET", "AT#XMODEMRESET")
 NOISE = (b"\r\n+CEREG: 5\r\n", b"\r\n#XMODEM: 1\r\n", b"\r\nOK\r\n", b"\r\n#XDATAMODE: 0\r\n")
 
@@ -121,7 +128,6 @@ class SerialModemTrial(StreamTrial):
 
     async def __aenter__(self) -> Self:
         self.emulator = SerialModemEmulator(faults=self.faults)
-        self.before = self.emulator.modem_version
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -153,19 +159,10 @@ class SerialModemTrial(StreamTrial):
 
     def held(self) -> tuple[Held, str]:
         device = self.emulator
-        match self.update_type:
-            case UpdateType.APPLICATION:
-                running, sent = device.active_app, APP
-                applied = running is not None
-            case UpdateType.MODEM_DELTA:
-                running, sent = device.applied.get(1), DELTA
-                applied = running is not None and device.modem_version != self.before
-            case _:
-                running, sent = device.applied.get(2), BOOTLOADER + b"".join(d for _, d in SEGMENTS)
-                applied = running is not None and device.mode == "normal"
-        if not applied:
-            return Held.NOT_APPLIED, f"the {self.update_type.cli_name} update was not activated"
-        if running != sent:
+        running = device.image  # the latest update that took effect (None: none did)
+        if running is None or device.mode != "normal":
+            return Held.NOT_APPLIED, f"the {self.update_type.cli_name} update did not take effect"
+        if running != SENT[self.update_type]:
             return Held.DIFFERENT_BYTES, "the device runs different bytes than were sent"
         return Held.INTACT, "the device runs the image sent"
 
