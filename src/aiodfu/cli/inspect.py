@@ -19,6 +19,10 @@ def command(ctx: click.Context, file: Path) -> None:
 
     async def job(reporter: Reporter) -> None:
         image = load_image(file)
-        reporter.table(str(file), describe(image))
+        rows: dict[str, object] = {"file": str(file)}
+        for key, value in describe(image):
+            # The size as a number of bytes (JSON is typed); the other rows as described.
+            rows.update({"bytes": len(image)} if key == "size" else {key: value})
+        reporter.table(str(file), rows, event="inspect")
 
     run(ctx, job)
