@@ -152,5 +152,8 @@ class Bars:
         """Mark one row's end (a fleet device that failed while the others go on)."""
         row = self._rows.get(label)
         if row is not None:
-            self._progress.update(row, phase=outcome, eta="")
+            if self._last[label].phase is Phase.DONE:  # keep how long it took
+                self._progress.update(row, phase=outcome)
+            else:
+                self._progress.update(row, phase=outcome, eta="")
             self._ended.add(label)

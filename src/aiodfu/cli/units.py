@@ -39,9 +39,11 @@ def speed(bytes_per_second: float | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``0:07``, ``12:34``, ``1:02:03``; empty when unknown."""
+    """``4.2 s``, ``12:34``, ``1:02:03``; empty when unknown."""
     if seconds is None:
         return ""
+    if seconds < 59.95:
+        return f"{seconds:.1f} s"
     whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
