@@ -102,9 +102,7 @@ def test_progress_rows_fit_80_columns() -> None:
     con = console(80)
     bars = Bars(con)
     long_port = "/dev/serial/by-id/usb-SEGGER_J-Link_001050012345-if00"
-    bars.update(
-        long_port, Progress(Phase.TRANSFERRING, 600_000, 1_048_576, 40_000.0, 39_000.0, 11)
-    )
+    bars.update(long_port, Progress(Phase.TRANSFERRING, 600_000, 1_048_576, 40_000.0, 39_000.0, 11))
     bars.update("app.bin", Progress(Phase.TRANSFERRING, 5_000, 130_000, None, None, None, 2))
     bars.update("modem.cbor", Progress(Phase.DONE, 130_000, 130_000, 9_000.0, 9_000.0, 0.0))
     bars.finish("failed")

@@ -41,11 +41,11 @@ LEGACY = usb_port("/dev/ttyS0", None, None)
 
 
 @pytest.fixture
-def fake_ports(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ListPortInfo]]:
+def fake_ports(monkeypatch: pytest.MonkeyPatch) -> list[ListPortInfo]:
     found: list[ListPortInfo] = []
     monkeypatch.setattr(port_list, "comports", lambda: list(found))
     monkeypatch.delenv("AIODFU_PORT", raising=False)
-    yield found
+    return found
 
 
 def test_identify_names_the_backends_each_maker_runs() -> None:

@@ -116,7 +116,7 @@ def slow_device(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Pa
     """A Serial Modem on a pty paced at 38400 baud (about 3.8 KB/s): slow enough to interrupt."""
     saved = tmp_path / "saved.bin"
     process = subprocess.Popen(
-        [*AIODFU, "emulate", "serial-modem", "--pty", "--baud", "38400", "--save-image", str(saved)],
+        [*AIODFU, "emulate", "serial-modem", "--pty", "--baud", "38400", "--save-image", saved],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -128,10 +128,12 @@ def slow_device(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Pa
         process.wait()
 
 
+SLOW = ["--baud", "38400", "--reset"]
+
+
 def start_update(path: str, firmware: Path, *global_options: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*AIODFU, *global_options, "serial-modem", "update", "--port", path, "--baud", "38400"]
-        + ["--reset", str(firmware)],
+        [*AIODFU, *global_options, "serial-modem", "update", "--port", path, *SLOW, firmware],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
