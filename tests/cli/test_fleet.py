@@ -182,3 +182,11 @@ async def test_update_all_limits_concurrency_and_keeps_order() -> None:
     ]
     assert int(report.exit_code) == 1
     DEVICES.clear()
+
+
+async def test_the_fleet_benchmark_verifies_every_device() -> None:
+    """The benchmark's own checks (each device verified, byte for byte), on a few devices."""
+    from benchmarks.fleet import update_devices
+
+    report, _wall, _cpu = await update_devices(5, IMAGE, None)
+    assert report.count(Status.UPDATED) == 5 and int(report.exit_code) == 0
