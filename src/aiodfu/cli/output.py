@@ -30,7 +30,7 @@ import textwrap
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Self
+from typing import Self, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -163,7 +163,7 @@ class Reporter:
     ``console`` (stdout) takes results, ``err_console`` (stderr) progress rows,
     log lines and errors. ``json_interval`` spaces ``progress`` lines of one
     label in ``--json`` mode; a change of phase or attempt, and the last
-    event, are always written.
+    event, are always written. JSON lines go to ``json_stream`` (stdout by default).
     """
 
     def __init__(
@@ -173,8 +173,10 @@ class Reporter:
         console: Console | None = None,
         err_console: Console | None = None,
         json_interval: float = 0.25,
+        json_stream: TextIO | None = None,
     ) -> None:
         self.json_lines = json_lines
+        self._json_stream = json_stream
         self.console = console or Console(highlight=False)
         self.err_console = err_console or Console(stderr=True, highlight=False)
         self.json_interval = json_interval
@@ -200,8 +202,9 @@ class Reporter:
         """A JSON line in ``--json`` mode; ignored otherwise (use :meth:`say` for people)."""
         if self.json_lines:
             record = {"event": event_name(event), **json_value(fields)}  # type: ignore[dict-item]
-            sys.stdout.write(json.dumps(record, allow_nan=False) + "\n")
-            sys.stdout.flush()
+            stream = self._json_stream or sys.stdout  # looked up late: tests swap sys.stdout
+            stream.write(json.dumps(record, allow_nan=False) + "\n")
+            stream.flush()
 
     def say(self, text: str) -> None:
         """A line for people on stdout (rich markup); nothing in ``--json`` mode."""
