@@ -128,6 +128,8 @@ def test_failures_show_in_the_summary_and_on_stderr(firmware: Path, with_testonl
     assert result.exit_code == 1
     assert "1 of 2 devices updated" in result.stdout
     assert "failed: emulated-0" in result.stderr
+    retries = [line for line in result.stderr.splitlines() if "attempt 1 failed" in line]
+    assert retries and all("emulated-0: " in line for line in retries)  # logs name the device
 
 
 def test_one_port_keeps_the_single_device_view(firmware: Path, with_testonly: None) -> None:

@@ -37,6 +37,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aiodfu.cli import units
+from aiodfu.cli.logs import current_device
 from aiodfu.cli.output import Reporter, result_rows
 from aiodfu.cli.runner import (
     Context,
@@ -140,6 +141,7 @@ async def update_all(
     started = time.monotonic()
 
     async def one(device: str) -> DeviceOutcome:
+        current_device.set(device)  # this task's own context: its log lines name the device
         async with gate:
             begun = time.monotonic()
             progress = reporter.progress(device) if reporter is not None else None

@@ -4,20 +4,33 @@ Records go to stderr through the reporter's console -- the one the progress
 rows are drawn on -- so rich prints each line above the rows instead of
 breaking them. Every line carries a timestamp. ``--log-file`` receives every
 record at DEBUG (wire lines included, whatever ``-v`` says), with the date,
-ready to attach to a bug report.
+ready to attach to a bug report. Inside a fleet job, each line names its device.
 """
 
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from pathlib import Path
 
 from aiodfu.cli.output import Reporter
 
-CONSOLE_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
+CONSOLE_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(device)s%(message)s"
 CONSOLE_DATE = "%H:%M:%S"
-FILE_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
+FILE_FORMAT = CONSOLE_FORMAT
 FILE_DATE = "%Y-%m-%dT%H:%M:%S"
+
+current_device: ContextVar[str | None] = ContextVar("aiodfu_cli_device", default=None)
+"""The device a task works on (the fleet runner sets it per device): log lines name it."""
+
+
+class DeviceFilter(logging.Filter):
+    """Adds ``device`` to each record: ``"/dev/ttyACM3: "`` inside a fleet job, else empty."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        device = current_device.get()
+        record.device = f"{device}: " if device else ""
+        return True
 
 
 class ConsoleHandler(logging.Handler):
@@ -27,6 +40,7 @@ class ConsoleHandler(logging.Handler):
         super().__init__(level)
         self.reporter = reporter
         self.setFormatter(logging.Formatter(CONSOLE_FORMAT, CONSOLE_DATE))
+        self.addFilter(DeviceFilter())
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -50,6 +64,7 @@ class LogSetup:
             file_handler = logging.FileHandler(log_file, encoding="utf-8")
             file_handler.setFormatter(logging.Formatter(FILE_FORMAT, FILE_DATE))
             file_handler.setLevel(logging.DEBUG)
+            file_handler.addFilter(DeviceFilter())
             self.handlers.append(file_handler)
         self._logger = logging.getLogger("aiodfu")
         self._previous_level = self._logger.level

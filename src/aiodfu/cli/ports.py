@@ -122,7 +122,9 @@ def identify(port: object) -> PortInfo:
         match, backends, name = Match.BRIDGE, _serial_backends(), maker.name
     else:
         match, backends, name = Match.MAKER, maker.backends, maker.name
-    accessible = os.access(device, os.R_OK | os.W_OK) if sys.platform != "win32" else None
+    accessible = None  # Windows, a URL, a port that vanished: nothing to tell
+    if sys.platform != "win32" and os.path.exists(device):
+        accessible = os.access(device, os.R_OK | os.W_OK)
     return PortInfo(
         device=device,
         description=_text(getattr(port, "description", None)),
@@ -166,19 +168,15 @@ def _table(ports: Sequence[PortInfo]) -> Table:
     table.add_column("port", no_wrap=True)
     table.add_column("USB id", no_wrap=True)
     table.add_column("device", overflow="fold")
-    table.add_column("serial", overflow="fold")
-    table.add_column("likely", overflow="fold")
+    table.add_column("serial", overflow="fold", max_width=14)
+    table.add_column("likely", no_wrap=True)
     for info in ports:
         what = " / ".join(filter(None, [info.manufacturer, info.product])) or (
             info.description or "-"
         )
-        if info.match is Match.BRIDGE:
-            likely = f"any serial backend ({info.maker})"
-        else:
-            likely = ", ".join(info.backends) or "-"
-        if info.accessible is False:
-            likely += " [red](no permission: see docs/platforms.md)[/red]"
-        table.add_row(info.device, info.usb_id or "-", what, info.serial_number or "-", likely)
+        likely = "any serial" if info.match is Match.BRIDGE else ", ".join(info.backends) or "-"
+        port = info.device + (" [red]*[/red]" if info.accessible is False else "")
+        table.add_row(port, info.usb_id or "-", what, info.serial_number or "-", likely)
     return table
 
 
@@ -206,5 +204,10 @@ def command(ctx: click.Context, backend: str | None) -> None:
             reporter.say(f"no serial ports found{where}; see docs/troubleshooting.md")
             return
         reporter.console.print(_table(found))
+        if any(info.accessible is False for info in found):
+            reporter.say(
+                "[red]*[/red] this user may not open the port: on Linux join the `dialout` "
+                "group (see docs/platforms.md)"
+            )
 
     run(ctx, job)
