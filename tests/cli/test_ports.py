@@ -3,6 +3,7 @@ auto-detection of the one fitting port, globs and several ports."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -77,7 +78,7 @@ def test_ports_lists_every_port_with_ids_names_and_backends(
     assert result.exit_code == 0, result.output
     for text in ("/dev/ttyACM0", "1915:9100", "Nordic Semiconductor", "Thingy:91", "notecard"):
         assert text in result.stdout
-    assert "any serial backend" in result.stdout  # the CP210x bridge
+    assert "any serial" in result.stdout  # the CP210x bridge
     assert all(len(line) <= 80 for line in result.stdout.splitlines())
 
 
@@ -90,8 +91,21 @@ def test_ports_json_is_typed_and_valid(fake_ports: list[ListPortInfo], runner: C
     first = records[0]
     assert first["event"] == "port" and first["vid"] == 0x1915 and first["pid"] == 0x9100
     assert first["backends"] == ["serial-modem", "drogue"]
-    assert isinstance(first["accessible"], bool)
+    assert first["accessible"] is None  # no such file here: nothing to tell
     assert records[-1] == {"event": "ports", "count": 3, "backend": None}
+
+
+def test_ports_marks_a_port_this_user_may_not_open(
+    fake_ports: list[ListPortInfo], runner: CliRunner, tmp_path: Path
+) -> None:
+    locked = tmp_path / "ttyACM9"
+    locked.touch(mode=0o000)
+    fake_ports.append(usb_port(str(locked), 0x1915, 0x9100))
+    result = runner.invoke(main, ["--json", "ports"])
+    expected = os.access(locked, os.R_OK | os.W_OK)  # root may open anything
+    assert json_lines(result.stdout)[0]["accessible"] is expected
+    human = runner.invoke(main, ["ports"])
+    assert ("dialout" in human.stdout) is not expected
 
 
 def test_ports_for_one_backend(fake_ports: list[ListPortInfo], runner: CliRunner) -> None:
