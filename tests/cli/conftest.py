@@ -10,6 +10,8 @@ adopts them. They are added to the real ``aiodfu`` group for one test, so
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -123,3 +125,17 @@ def with_testonly() -> Iterator[None]:
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture
+def emulated_pty() -> Iterator[str]:
+    """The pty of ``aiodfu emulate serial-modem --pty`` in another process, as a user runs it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aiodfu", "emulate", "serial-modem", "--pty"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    yield process.stdout.readline().removeprefix("pty: ").strip()
+    process.terminate()
+    process.wait(timeout=10)

@@ -4,9 +4,6 @@ auto-detection of the one fitting port, globs and several ports."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -177,20 +174,6 @@ def test_a_single_port_command_refuses_a_glob_that_matches_several(
         (tmp_path / name).touch()
     result = runner.invoke(main, ["testonly", "ping", "--port", str(tmp_path / "ttyACM*")])
     assert result.exit_code == 2 and "this command takes one" in result.stderr
-
-
-@pytest.fixture
-def emulated_pty() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aiodfu", "emulate", "serial-modem", "--pty"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    path = process.stdout.readline().removeprefix("pty: ").strip()
-    yield path
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def test_the_one_recognised_port_is_used_without_port(

@@ -242,27 +242,18 @@ def test_ctrl_c_on_a_terminal_view_prints_the_row_once_and_what_to_do(
 # --- logging -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def device() -> Iterator[str]:
-    process = subprocess.Popen(
-        [*AIODFU, "emulate", "serial-modem", "--pty"], stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    yield process.stdout.readline().removeprefix("pty: ").strip()
-    process.terminate()
-    process.wait(timeout=10)
-
-
 def test_verbose_logs_phases_with_timestamps_and_vv_the_wire(
-    device: str, tmp_path: Path, runner: CliRunner
+    emulated_pty: str, tmp_path: Path, runner: CliRunner
 ) -> None:
     firmware = tmp_path / "app.bin"
     firmware.write_bytes(build_mcuboot_image(random_firmware(5_000, seed=12)))
-    quiet = runner.invoke(main, ["serial-modem", "update", "--port", device, str(firmware)])
+    quiet = runner.invoke(main, ["serial-modem", "update", "--port", emulated_pty, str(firmware)])
     assert quiet.exit_code == 0, quiet.output
     assert quiet.stderr.count("\n") <= 2  # just the progress row: no log lines without -v
 
-    verbose = runner.invoke(main, ["-v", "serial-modem", "update", "--port", device, str(firmware)])
+    verbose = runner.invoke(
+        main, ["-v", "serial-modem", "update", "--port", emulated_pty, str(firmware)]
+    )
     assert verbose.exit_code == 0, verbose.output
     logged = [line for line in verbose.stderr.splitlines() if TIMESTAMP.match(line)]
     phases = " ".join(logged)
@@ -272,7 +263,7 @@ def test_verbose_logs_phases_with_timestamps_and_vv_the_wire(
 
     log_file = tmp_path / "aiodfu.log"
     wire = runner.invoke(
-        main, ["-vv", "--log-file", str(log_file), "serial-modem", "ping", "--port", device]
+        main, ["-vv", "--log-file", str(log_file), "serial-modem", "ping", "--port", emulated_pty]
     )
     assert wire.exit_code == 0, wire.output
     assert any(TIMESTAMP.match(line) and "> AT" in line for line in wire.stderr.splitlines())
@@ -283,11 +274,11 @@ def test_verbose_logs_phases_with_timestamps_and_vv_the_wire(
 
 
 def test_the_log_file_gets_wire_lines_even_without_v(
-    device: str, tmp_path: Path, runner: CliRunner
+    emulated_pty: str, tmp_path: Path, runner: CliRunner
 ) -> None:
     log_file = tmp_path / "quiet.log"
     result = runner.invoke(
-        main, ["--log-file", str(log_file), "serial-modem", "ping", "--port", device]
+        main, ["--log-file", str(log_file), "serial-modem", "ping", "--port", emulated_pty]
     )
     assert result.exit_code == 0, result.output
     assert "> AT" in log_file.read_text() and "> AT" not in result.stderr
