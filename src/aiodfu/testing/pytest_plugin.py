@@ -35,8 +35,7 @@ from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.images import random_firmware
 from aiodfu.testing.notecard import NotecardEmulator
 from aiodfu.testing.pty import serve_pty
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker_http import FirmwareServer
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
 from aiodfu.testing.serial_modem import SerialModemEmulator
 
 E = TypeVar("E", bound=Emulator)
@@ -156,7 +155,7 @@ else:
         ble_radio: Any, drogue_emulator: DrogueEmulator
     ) -> AsyncIterator[Any]:
         """``drogue_emulator``'s GATT firmware service on ``ble_radio`` (a ``DrogueGattHost``)."""
-        from aiodfu.testing.drogue_gatt import DrogueGattHost
+        from aiodfu.testing.drogue.gatt import DrogueGattHost
 
         host = DrogueGattHost(drogue_emulator, ble_radio)
         await host.start()

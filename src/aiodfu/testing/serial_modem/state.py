@@ -13,12 +13,23 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-import attrs
-
+from aiodfu.core import integrity
 from aiodfu.core.errors import ImageError
 from aiodfu.formats.mcuboot import parse_mcuboot
-from aiodfu.formats.modem_delta import parse_modem_delta
-from aiodfu.testing.serial_modem_at import BOOTLOADER_READY, READY, info
+from aiodfu.serial_modem.protocol import FOTA_COMPLETE, FotaUrc, Mode, banner_for
+from aiodfu.testing.at_device import info
+from aiodfu.testing.serial_modem.signing import (
+    MODEM_DFU_AUTH_ERROR,
+    SegmentDigest,
+    modem_bootloader_table,
+    verify_modem_delta,
+)
+from aiodfu.testing.serial_modem.targets import (
+    DELTA_OFFSET_DIRTY,
+    DataChunk,
+    DeltaArea,
+    ModemFlash,
+)
 
 __all__ = [
     "DELTA_OFFSET_DIRTY",
@@ -30,111 +41,6 @@ __all__ = [
     "bump_version",
 ]
 
-DELTA_OFFSET_DIRTY = 2621440
-"""``NRF_MODEM_DELTA_DFU_OFFSET_DIRTY``: the offset reported when the area needs an erase."""
-MODEM_DFU_AUTH_ERROR = 0x4400003
-"""``NRF_MODEM_DFU_RESULT_AUTH_ERROR``, the result for a delta patch the modem rejects."""
-
-
-@attrs.define
-class DataChunk:
-    """One ``AT#XDFUWRITE`` data-mode session: what is still expected and what reached the target.
-
-    ``accept_limit`` is how many bytes the target takes before failing (the
-    whole chunk unless a ``fail_chunks`` fault hit it); ``addr`` advances as
-    type-2 firmware bytes are written, as the SM does since commit 15c8295.
-    """
-
-    type: int
-    addr: int
-    length: int
-    accept_limit: int
-    remaining: int = attrs.field(init=False)
-    ring: bytearray = attrs.field(factory=bytearray)
-    accepted: int = 0
-    failed: bool = False
-
-    def __attrs_post_init__(self) -> None:
-        self.remaining = self.length
-
-    @property
-    def status(self) -> int:
-        """The ``#XDFU: t,1,<status>`` value: -1 on any target failure or a short write."""
-        return -1 if self.failed or self.accepted != self.length else 0
-
-
-class DeltaArea:
-    """The modem's delta DFU area: written by appending, at the modem's own offset.
-
-    It lives in modem flash, so it survives reboots; a partial patch stays
-    until an erase, and new writes land after it.
-    """
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.dirty = False
-
-    @property
-    def offset(self) -> int:
-        """What ``AT#XFOTA=7`` reports: bytes stored, or the dirty marker."""
-        return DELTA_OFFSET_DIRTY if self.dirty else len(self.data)
-
-    def erase(self) -> None:
-        self.data = bytearray()
-        self.dirty = False
-
-
-class ModemFlash:
-    """The modem flash as the full-modem firmware phase programs it: addressed runs of bytes.
-
-    Runs are kept merged (contiguous or overlapping writes become one run,
-    later writes winning), so the common case -- each chunk continuing the
-    last one -- is a plain ``bytearray`` extend.
-    """
-
-    def __init__(self) -> None:
-        self._runs: dict[int, bytearray] = {}
-        self._last: int | None = None  # start of the run written last
-
-    def clear(self) -> None:
-        self._runs.clear()
-        self._last = None
-
-    def __bool__(self) -> bool:
-        return bool(self._runs)
-
-    def write(self, address: int, data: bytes | bytearray) -> None:
-        if not data:
-            return
-        end = address + len(data)
-        last = self._last
-        if (
-            last is not None
-            and last + len(self._runs[last]) == address
-            and not any(address < start < end for start in self._runs)
-        ):
-            self._runs[last] += data
-            return
-        touching = [
-            start
-            for start, run in self._runs.items()
-            if start <= end and address <= start + len(run)
-        ]
-        first = min([address, *touching])
-        stop = max([end, *(start + len(self._runs[start]) for start in touching)])
-        merged = bytearray(stop - first)
-        for start in touching:
-            run = self._runs.pop(start)
-            merged[start - first : start - first + len(run)] = run
-        merged[address - first : end - first] = data
-        self._runs[first] = merged
-        self._last = first
-
-    def segments(self) -> list[tuple[int, bytes]]:
-        """``(address, bytes)`` per contiguous run, in address order."""
-        return [(start, bytes(self._runs[start])) for start in sorted(self._runs)]
-
-
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 
@@ -144,6 +50,11 @@ def bump_version(version: str) -> str:
     if match is None:
         return version + ".1"
     return f"{version[: match.start()]}{int(match.group(1)) + 1}{version[match.end() :]}"
+
+
+def _banner(mode: Mode) -> bytes:
+    """A boot banner, framed as ``main.c`` prints it: no leading CRLF."""
+    return banner_for(mode).encode() + b"\r\n"
 
 
 def _valid_mcuboot(data: bytes) -> bool:
@@ -169,7 +80,7 @@ class SerialModemState:
     ) -> None:
         self.slot_size = slot_size
         self.delta_area_size = delta_area_size
-        self.mode: Literal["normal", "bootloader"] = "normal"
+        self.mode = Mode.NORMAL
         self.active_app = app_image
         self.active_bootloader_slot = 0
         self.bootloader_version = 1
@@ -180,12 +91,13 @@ class SerialModemState:
         self.boots = 0
         self._received: dict[int, bytearray] = {}
         self._pending: dict[int, bytes] = {}  # applied, activated at the next boot/modem restart
-        self._last_applied: bytes | None = None
+        self._running: bytes | None = app_image  # the image of the update that last took effect
         self._bootloader_requested = False
         self._modem_usable = True
         self._delta = DeltaArea()
         self._flash = ModemFlash()
         self._modem_bootloader_image = b""
+        self._vouched: tuple[SegmentDigest, ...] = ()  # what the running modem bootloader takes
         self._lose_ram()
 
     def _lose_ram(self) -> None:
@@ -217,8 +129,15 @@ class SerialModemState:
 
     @property
     def image(self) -> bytes | None:
-        """The most recently applied image (type 2: bootloader, then firmware by address)."""
-        return self._last_applied
+        """What the device runs from its latest update that took effect (``--save-image``).
+
+        The application it booted (``app_image`` until an update is swapped in),
+        or a newer activated update: the delta patch the modem applied, the
+        MCUboot bootloader NSIB now boots, the full-modem blob (bootloader, then
+        firmware by address) the modem booted. An image that was only applied,
+        or that MCUboot or the modem refused, is never it.
+        """
+        return self._running
 
     # --- INIT --------------------------------------------------------------------------------
 
@@ -262,7 +181,7 @@ class SerialModemState:
                 return 0
             area.data += data
             self._received[1] += data
-        elif self.mode != "bootloader":
+        elif self.mode is not Mode.BOOTLOADER:
             return 0
         elif self.full_modem_phase == "bootloader":
             self._modem_bootloader_upload += data
@@ -294,12 +213,15 @@ class SerialModemState:
     def _schedule(self, dfu_type: int, image: bytes) -> None:
         self._pending[dfu_type] = image
         self.applied[dfu_type] = image
-        self._last_applied = image
 
     def apply_modem_bootloader(self) -> bool:
         """Bootloader-phase apply: run the uploaded modem bootloader, go to the firmware phase."""
-        if self.mode != "bootloader" or not self._modem_bootloader_upload:
+        if self.mode is not Mode.BOOTLOADER or not self._modem_bootloader_upload:
             return False
+        table = modem_bootloader_table(bytes(self._modem_bootloader_upload))
+        if table is None:
+            return False  # the modem does not run a bootloader whose signature fails
+        self._vouched = table
         self.full_modem_phase = "firmware"
         self._modem_bootloader_running = True
         self._modem_bootloader_image = bytes(self._modem_bootloader_upload)
@@ -309,17 +231,26 @@ class SerialModemState:
     def apply_modem_firmware(self) -> bool:
         """Final apply; True when it succeeded and the device must reboot.
 
-        Without any firmware written the modem is left unusable (the model of
-        a corrupt update), so the reboot lands in bootloader mode again.
+        The modem boots the new firmware only if every segment its bootloader
+        vouches for is in flash with the right digest; otherwise (or when no
+        firmware was written at all) it is left unusable, and the reboot lands
+        in bootloader mode again.
         """
-        if self.mode != "bootloader" or not self._modem_bootloader_running:
+        if self.mode is not Mode.BOOTLOADER or not self._modem_bootloader_running:
             return False
         self.full_modem_phase = "bootloader"
-        self._modem_usable = bool(self._flash)
+        self._modem_usable = bool(self._flash) and self._firmware_verifies()
         if self._modem_usable:
             blob = b"".join(data for _, data in self._flash.segments())
-            self.applied[2] = self._last_applied = self._modem_bootloader_image + blob
+            self.applied[2] = self._running = self._modem_bootloader_image + blob
             self.modem_version = bump_version(self.modem_version)
+        return True
+
+    def _firmware_verifies(self) -> bool:
+        for address, length, digest in self._vouched:
+            data = self._flash.read(address, length)
+            if data is None or integrity.sha256(data) != digest:
+                return False
         return True
 
     # --- activation --------------------------------------------------------------------------
@@ -336,24 +267,25 @@ class SerialModemState:
         if self._bootloader_requested or not self._modem_usable:
             # The request is cleared as bootloader mode starts; a corrupt modem re-arms it.
             self._bootloader_requested = False
-            self.mode = "bootloader"
-            return BOOTLOADER_READY
-        self.mode = "normal"
+            self.mode = Mode.BOOTLOADER
+            return _banner(Mode.BOOTLOADER)
+        self.mode = Mode.NORMAL
         if 1 in self._pending:
             results += self.restart_modem()
-        return READY + results
+        return _banner(Mode.NORMAL) + results
 
     def _swap_mcuboot_images(self) -> bytes:
         """MCUboot swaps in a valid pending image at boot and ignores an invalid one."""
         results = b""
         app = self._pending.pop(0, None)
         if app is not None and _valid_mcuboot(app):
-            self.active_app = app
-            results += info("#XFOTA: 5,0")
+            self.active_app = self._running = app
+            results += info(FOTA_COMPLETE.format())
         bootloader = self._pending.pop(3, None)
         if bootloader is not None and _valid_mcuboot(bootloader):
             self.active_bootloader_slot ^= 1
             self.bootloader_version += 1
+            self._running = bootloader
         return results
 
     def restart_modem(self) -> bytes:
@@ -363,12 +295,11 @@ class SerialModemState:
         if patch is None:
             return b""
         self._delta.dirty = True
-        try:
-            parse_modem_delta(patch)
-        except ImageError:
-            return info(f"#XFOTA: 5,1,{MODEM_DFU_AUTH_ERROR}")
+        if not verify_modem_delta(patch):
+            return info(FotaUrc(5, 1, MODEM_DFU_AUTH_ERROR).format())
         self.modem_version = bump_version(self.modem_version)
-        return info("#XFOTA: 5,0")
+        self._running = patch
+        return info(FOTA_COMPLETE.format())
 
     def app_version(self) -> str:
         """What ``AT#XSMVER`` reports: the running MCUboot image's version, else ``1.0.0``."""

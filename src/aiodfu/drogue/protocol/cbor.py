@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import cbor2
 
 from aiodfu.drogue.errors import MalformedMessageError
-from aiodfu.drogue.messages import (
+from aiodfu.drogue.protocol.messages import (
     COMMANDS,
     SCHEMA,
     U32_MAX,

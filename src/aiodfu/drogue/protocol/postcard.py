@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from aiodfu.drogue.errors import MalformedMessageError
-from aiodfu.drogue.messages import (
+from aiodfu.drogue.protocol.messages import (
     COMMANDS,
     SCHEMA,
     U32_MAX,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import enum
 
+import attrs
+
 ERASED = 0xFF
 
 
@@ -31,6 +33,31 @@ class BootOutcome(enum.Enum):
     NORMAL = "normal"
     SWAPPED = "swapped"
     REVERTED = "reverted"
+
+
+@attrs.frozen
+class Boot:
+    """What the bootloader does at one reset, given the state word and the swap progress."""
+
+    exchange: bool
+    """Swap the ACTIVE and DFU images (page by page, power-fail safe, on a device)."""
+    outcome: BootOutcome
+    magic: int | None
+    """The state word written afterwards (``None``: left as it is)."""
+    swap_complete: bool | None
+    """The swap-progress record afterwards (``None``: left as it is)."""
+
+
+BOOT_TRANSITIONS: dict[tuple[BootMagic, bool], Boot] = {
+    # SWAP set by mark_updated, no swap done yet: swap in the new image, keep SWAP until
+    # the new firmware calls mark_booted.
+    (BootMagic.SWAP, False): Boot(True, BootOutcome.SWAPPED, None, True),
+    # SWAP still set with the swap done: the new firmware reset before mark_booted -> revert.
+    (BootMagic.SWAP, True): Boot(True, BootOutcome.REVERTED, BootMagic.REVERT, False),
+}
+"""(state word, swap done) -> the boot; anything else is a :data:`NORMAL_BOOT` of ACTIVE."""
+
+NORMAL_BOOT = Boot(False, BootOutcome.NORMAL, None, None)
 
 
 class FlashError(Exception):
@@ -136,15 +163,14 @@ class Bootloader:
     def boot(self) -> BootOutcome:
         """One pass of the bootloader at reset; the application's RAM state is gone."""
         self.manager_offset = 0
-        if self.state is not BootMagic.SWAP:
-            return BootOutcome.NORMAL
-        self._exchange()
-        if not self.swap_complete:
-            self.swap_complete = True
-            return BootOutcome.SWAPPED
-        self.swap_complete = False
-        self.magic = BootMagic.REVERT
-        return BootOutcome.REVERTED
+        boot = BOOT_TRANSITIONS.get((self.state, self.swap_complete), NORMAL_BOOT)
+        if boot.exchange:
+            self._exchange()
+        if boot.magic is not None:
+            self.magic = boot.magic
+        if boot.swap_complete is not None:
+            self.swap_complete = boot.swap_complete
+        return boot.outcome
 
     def _exchange(self) -> None:
         """Swap the images of ACTIVE and DFU (page by page on a real device; atomic here)."""

@@ -1,27 +1,26 @@
-"""The emulated Serial Modem's AT line discipline and output framing, free of I/O.
+"""The emulated Serial Modem's AT line discipline, free of I/O.
 
 This is what ``sm_at_host.c`` does with bytes in command mode: nothing is
 buffered until ``A`` then ``T`` (any case) arrive, the configured terminator
 ends a line unless it sits inside double quotes, backspace/DEL edit the
 line, and a line that outgrows the 8192-byte buffer is answered with
-``ERROR`` at the byte that overflows it. The device side of
-:mod:`aiodfu.testing.serial_modem` is built on it; it is separate so the
-byte rules can be read (and tested) on their own.
+``ERROR`` at the byte that overflows it. A complete line passes the SM's
+grammar check and is split with the discipline both AT emulators share
+(:mod:`aiodfu.testing.at_device`). The emulator keeps this parsing of its
+own, rather than the host's, so it checks the host independently.
 """
 
 from __future__ import annotations
 
-import enum
 import re
 
-import attrs
+from aiodfu.testing.at_device import ERROR, OK, AtCommand, CommandKind, info, int_param
+from aiodfu.testing.at_device import parse_command as _parse_command
 
 __all__ = [
-    "BOOTLOADER_READY",
     "ERROR",
     "MAX_LINE",
     "OK",
-    "READY",
     "AtCommand",
     "AtLineReader",
     "CommandKind",
@@ -30,22 +29,12 @@ __all__ = [
     "parse_uint",
 ]
 
-OK = b"\r\nOK\r\n"
-ERROR = b"\r\nERROR\r\n"
-READY = b"Ready\r\n"
-BOOTLOADER_READY = b"Bootloader mode ready\r\n"
-
 MAX_LINE = 8192
 """The AT buffer's limit; a byte arriving when the line holds ``MAX_LINE - 2`` is an overflow."""
 
 _CR, _LF, _QUOTE, _BACKSPACE, _DEL = 0x0D, 0x0A, 0x22, 0x08, 0x7F
 _START = re.compile(rb"[Aa]")
 _TERMINATORS = (b"\r", b"\n", b"\r\n")
-
-
-def info(text: str) -> bytes:
-    """An information response or URC line framed as the SM frames them: ``\\r\\n<text>\\r\\n``."""
-    return b"\r\n" + text.encode() + b"\r\n"
 
 
 class AtLineReader:
@@ -115,22 +104,6 @@ class AtLineReader:
         return byte == _LF and self._line[-1] == _CR
 
 
-class CommandKind(enum.Enum):
-    SET = "set"  # AT#XCMD, AT#XCMD=<params>
-    READ = "read"  # AT#XCMD?
-    TEST = "test"  # AT#XCMD=?
-
-
-@attrs.frozen
-class AtCommand:
-    """One parsed command line; ``name`` is upper-cased, e.g. ``AT#XDFUWRITE``."""
-
-    text: str
-    name: str
-    kind: CommandKind
-    params: tuple[str, ...] = ()
-
-
 _GRAMMAR = re.compile(r"AT(?:E[01])?|AT[+%#][A-Za-z0-9_]+(?:\?|=\?|=.*)?", re.DOTALL | re.I)
 
 
@@ -138,32 +111,9 @@ def parse_command(text: str) -> AtCommand | None:
     """Parse a line per the SM's grammar check; ``None`` when it fails (the SM answers ERROR)."""
     if not _GRAMMAR.fullmatch(text):
         return None
-    head, sep, rest = text.partition("=")
-    if not sep:
-        if head.endswith("?"):
-            return AtCommand(text, head[:-1].upper(), CommandKind.READ)
-        return AtCommand(text, head.upper(), CommandKind.SET)
-    if rest == "?":
-        return AtCommand(text, head.upper(), CommandKind.TEST)
-    return AtCommand(text, head.upper(), CommandKind.SET, _split_params(rest))
-
-
-def _split_params(text: str) -> tuple[str, ...]:
-    params: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for char in text:
-        if char == '"':
-            quoted = not quoted
-        if char == "," and not quoted:
-            params.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    params.append("".join(current).strip())
-    return tuple(params)
+    return _parse_command(text, strip=True)
 
 
 def parse_uint(text: str) -> int | None:
     """A decimal parameter as ``at_parser_num_get`` reads it; ``None`` if it is not one."""
-    return int(text) if text.isascii() and text.isdigit() else None
+    return int_param(text)

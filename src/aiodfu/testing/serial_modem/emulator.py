@@ -1,118 +1,28 @@
-"""An emulated Nordic Serial Modem (nRF91 ``ncs-serial-modem``) for testing AT DFU hosts.
+"""The emulated Serial Modem's UART: command mode, data mode, the commands, reboots.
 
-:class:`SerialModemEmulator` behaves byte for byte like the Serial Modem
-application at commit ``e23c2bd`` (or, optionally, after PR #421) on its AT
-UART: ``AT#XDFUINIT`` / ``AT#XDFUWRITE`` / ``AT#XDFUAPPLY`` with the
-``#XDFU`` URC, data mode, bootloader mode for full-modem updates,
-``AT#XRESET`` / ``AT#XMODEMRESET`` activation with ``#XFOTA`` results, and the
-version queries. Quirks are kept, because hosts must survive them: the
-``\\n`` of a ``\\r\\n`` after ``AT#XDFUWRITE`` is the first firmware byte,
-``+++`` is data, chunks are appended whatever ``<addr>`` says (so a retried
-chunk corrupts the image), and a stalled chunk waits forever.
-
-Any serial host can drive it -- over an in-memory link or a pseudo-terminal::
-
-    from aiodfu.testing.pty import serve_pty
-    from aiodfu.testing.serial_modem import SerialModemEmulator
-
-    device = SerialModemEmulator(supported_types=(0, 1, 2, 3))
-    stream = device.connect()                 # in-memory; or:
-    async with serve_pty(device) as path:     # open `path` with pyserial, minicom, ...
-        ...
-    assert device.applied[0] == my_image      # what the device got, byte for byte
-
-Options (keyword arguments, also attributes of the same name):
-
-``supported_types``
-    DFU types the build has: 0 app and 1 delta always; 2 full modem
-    (``CONFIG_SM_DFU_MODEM_FULL``); 3 MCUboot bootloader (an ``s1``
-    partition). Shown by the test commands; others answer ``ERROR``.
-``firmware``
-    :class:`FirmwareGeneration`: ``E23C2BD`` sends no ``OK`` to
-    ``AT#XDFUINIT=2``, to the final ``AT#XDFUAPPLY=2`` nor to ``AT#XRESET`` in
-    bootloader mode; ``PR421`` sends ``OK`` (and ``#XDFU: 2,2,0`` on the final
-    apply) before rebooting.
-``link_model``
-    The default :class:`~aiodfu.transports.memory.LinkModel` of
-    :meth:`connect` and :func:`~aiodfu.testing.pty.serve_pty`: baud pacing,
-    receive buffer, RTS/CTS.
-``command_latency``
-    Seconds the device spends on each command before answering.
-``flash_write_rate``
-    Bytes per second of flash writes. Data mode buffers ``datamode_buffer``
-    bytes (``CONFIG_SM_DATAMODE_BUF_SIZE``) and writes them synchronously,
-    without reading the UART meanwhile: with flow control the host is
-    throttled, without it bytes that overflow the link's receive buffer are
-    lost and the chunk never completes. ``None`` writes instantly.
-``slot_size`` / ``delta_area_size``
-    MCUboot secondary slot and modem delta area capacity (``INIT`` with a
-    larger ``<size>`` answers ``ERROR``; writes past them fail).
-``delta_erase_time``
-    Seconds ``AT#XDFUINIT=1`` (area dirty) and ``AT#XFOTA=9`` block erasing.
-``reboot_time``
-    Seconds from a reboot to its banner; bytes arriving meanwhile are lost.
-    ``AT#XMODEMRESET`` takes as long to restart the modem.
-``urc_order``
-    :class:`UrcOrder` of ``#XDFU`` and ``#XDATAMODE`` after a chunk.
-``legacy_urc_format``
-    ``#XDFU:0,1,0`` without the space, as before commit ``8065574``.
-``terminator``
-    ``b"\\r"`` (default), ``b"\\n"`` or ``b"\\r\\n"``, as the build selects.
-``echo``
-    Echo at boot (``ATE0`` / ``ATE1`` switch it until the next reboot).
-``app_image``
-    The application running before any update. ``AT#XSMVER`` reports its
-    MCUboot version (``"1.0.0"`` when it is not an MCUboot image).
-``modem_version``
-    What ``AT%SHORTSWVER`` reports; an activated modem update bumps its last number.
-``faults``
-    A :class:`SerialModemFaults`, mutable while the device runs.
-
-Faults are set on ``device.faults`` at any time, for example::
-
-    device.faults.fail_chunks = {3}       # the 4th chunk stores half, then reports #XDFU: t,1,-1
-    device.faults.reject_commands["AT#XDFUWRITE"] = 1
-    device.faults.unsolicited.append(b"\\r\\n+CEREG: 5\\r\\n")
-
-Connecting prints no banner (the device booted before the host came), and a
-new connection finds the device as the last one left it, even mid-chunk. A
-partial command line survives too: filler bytes sent to finish a data mode
-that had in fact ended are appended to it, and the next ``\\r`` executes it
-(``ERROR``), so a recovering host sees that ``ERROR`` before its ping's answer.
-
-Inspection (what tests compare): ``mode`` (``"normal"`` or ``"bootloader"``),
-``received`` (per type, the bytes the target stored since that type's last
-``INIT``; type 2: the modem bootloader upload), ``modem_flash`` and
-:meth:`~SerialModemEmulator.modem_firmware_segments` (type-2 firmware as
-written, by address), ``applied`` (per type, the image of the last successful
-apply), ``image`` (the most recently applied image; for type 2 the bootloader
-then each firmware segment in address order, as in a package blob),
-``active_app``, ``active_bootloader_slot``, ``bootloader_version``,
-``modem_version``, ``full_modem_phase``, ``delta_offset``, ``commands`` (every
-command line received) and ``boots`` (reboots since construction).
-
-Models, where the reference leaves room: an ``AT#XDFUWRITE`` without an open
-target (no ``INIT`` since boot) reports ``#XDFU: t,1,-1``; an apply with
-nothing to apply reports ``-1``; the type-0/3 image is validated with
-:func:`~aiodfu.formats.mcuboot.parse_mcuboot` at the next reboot (valid:
-swapped in, ``#XFOTA: 5,0`` for an app; invalid: nothing happens), a delta
-with :func:`~aiodfu.formats.modem_delta.parse_modem_delta` when the modem
-restarts (invalid: ``#XFOTA: 5,1,71303171``, the modem's authentication error)
-after which the delta area is dirty; a full-modem final apply without any
-firmware bytes leaves the modem corrupt, so every boot lands in bootloader mode.
+See :mod:`aiodfu.testing.serial_modem` for the options, faults and what tests inspect.
+A little over 400 lines, on purpose: this is one state machine -- the loop
+that decides whether a byte is a command or data, and the command table it
+dispatches to -- and splitting the handlers from the loop would scatter it.
+The DFU state, targets, line discipline and signatures live in their own modules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 from collections.abc import Awaitable, Callable, Sequence
 
-import attrs
-
+from aiodfu.serial_modem.protocol import (
+    DfuUrc,
+    Mode,
+    Operation,
+    format_datamode,
+    format_modem_reset,
+    format_supported_types,
+)
 from aiodfu.testing.emulator import Emulator
-from aiodfu.testing.serial_modem_at import (
+from aiodfu.testing.serial_modem.at import (
     ERROR,
     OK,
     AtCommand,
@@ -122,11 +32,12 @@ from aiodfu.testing.serial_modem_at import (
     parse_command,
     parse_uint,
 )
-from aiodfu.testing.serial_modem_state import DataChunk, SerialModemState
+from aiodfu.testing.serial_modem.faults import FirmwareGeneration, SerialModemFaults, UrcOrder
+from aiodfu.testing.serial_modem.state import DataChunk, SerialModemState
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
 
-__all__ = ["FirmwareGeneration", "SerialModemEmulator", "SerialModemFaults", "UrcOrder"]
+__all__ = ["NCS_VERSION", "SerialModemEmulator"]
 
 NCS_VERSION = "3.1.0"
 """The nRF Connect SDK version ``AT#XSMVER`` reports."""
@@ -134,52 +45,6 @@ NCS_VERSION = "3.1.0"
 _READ_SIZE = 4096
 
 Handler = Callable[[AtCommand], Awaitable[None]]
-
-
-class FirmwareGeneration(enum.Enum):
-    """Which Serial Modem firmware to imitate where generations differ (full-modem DFU)."""
-
-    E23C2BD = "e23c2bd"
-    """No OK for ``AT#XDFUINIT=2``, the final ``AT#XDFUAPPLY=2``, bootloader-mode ``AT#XRESET``."""
-    PR421 = "pr421"
-    """OK first (flushed), then the reboot; ``#XDFU: 2,2,0`` on the final apply."""
-
-
-class UrcOrder(enum.Enum):
-    """Order of ``#XDFU`` and ``#XDATAMODE`` after a chunk; hosts must accept both."""
-
-    XDFU_FIRST = "xdfu-first"
-    """As the ``e23c2bd`` source does it when the AT host is idle (the default)."""
-    DATAMODE_FIRST = "datamode-first"
-    """As the documentation shows it."""
-
-
-@attrs.define
-class SerialModemFaults:
-    """Faults to inject; tests may change them while the device runs.
-
-    One-shot faults are consumed as they fire: ``fail_chunks`` indices are
-    removed, ``reject_commands`` counts go down, ``reboot_after_data_bytes``
-    returns to ``None`` and ``unsolicited`` lines are popped.
-    """
-
-    fail_chunks: set[int] = attrs.field(factory=set)
-    """0-based indices of ``AT#XDFUWRITE`` chunks (counted over the emulator's life) whose
-    target stores only the first half and reports ``#XDFU: t,1,-1``."""
-    reject_commands: dict[str, int] = attrs.field(factory=dict)
-    """Command prefix (case-insensitive, e.g. ``"AT#XDFUWRITE"``) -> how many more times to
-    answer ``ERROR`` instead of acting."""
-    reboot_after_data_bytes: int | None = None
-    """Reboot once this many data-mode bytes have arrived in total (RAM DFU state lost)."""
-    unsolicited: list[bytes] = attrs.field(factory=list)
-    """Unrelated lines (e.g. ``b"\\r\\n+CEREG: 5\\r\\n"``), one sent after each final response,
-    URC group or banner."""
-    ok_delay: float = 0.0
-    """Extra seconds before the OK of ``AT#XDFUWRITE`` (data mode is already active)."""
-    fail_apply: bool = False
-    """``AT#XDFUAPPLY`` answers OK, then ``#XDFU: t,2,-1``."""
-    silent: bool = False
-    """The device answers nothing at all, but keeps consuming what it receives."""
 
 
 class SerialModemEmulator(SerialModemState, Emulator):
@@ -259,6 +124,11 @@ class SerialModemEmulator(SerialModemState, Emulator):
         }
         self._reset_uart()
 
+    @property
+    def in_data_mode(self) -> bool:
+        """An ``AT#XDFUWRITE`` chunk still waits for bytes: ``AT`` would be taken as data."""
+        return self._chunk is not None
+
     def _reset_uart(self) -> None:
         """What a reboot loses on the AT side: echo setting, the partial line, data mode."""
         self._echo = self.echo
@@ -311,8 +181,8 @@ class SerialModemEmulator(SerialModemState, Emulator):
             await self._flush(chunk)
         if chunk.remaining == 0:
             self._chunk = None
-            urc = self._xdfu(chunk.type, 1, chunk.status)
-            exit_line = info("#XDATAMODE: 0")
+            urc = self._xdfu(chunk.type, Operation.WRITE, chunk.status)
+            exit_line = info(format_datamode(0))
             first, second = (
                 (urc, exit_line)
                 if self.urc_order is UrcOrder.XDFU_FIRST
@@ -349,11 +219,12 @@ class SerialModemEmulator(SerialModemState, Emulator):
             await self._send(self.faults.unsolicited.pop(0))
 
     def _xdfu(self, dfu_type: int, operation: int, status: int) -> bytes:
-        space = "" if self.legacy_urc_format else " "
-        return f"#XDFU:{space}{dfu_type},{operation},{status}\r\n".encode()
+        """The ``#XDFU`` URC, framed as ``sm_at_dfu.c`` prints it: no leading CRLF."""
+        urc = DfuUrc(dfu_type, operation, status).format(legacy=self.legacy_urc_format)
+        return urc.encode() + b"\r\n"
 
-    def _type_list(self) -> str:
-        return "(" + ",".join(str(t) for t in self.supported_types) + ")"
+    def _type_list(self, command: str, *rest: str) -> bytes:
+        return info(format_supported_types(command, self.supported_types, *rest)) + OK
 
     # --- commands ----------------------------------------------------------------------------
 
@@ -383,7 +254,7 @@ class SerialModemEmulator(SerialModemState, Emulator):
         return False
 
     def _handler_for(self, command: AtCommand) -> Handler | None:
-        if self.mode == "normal":
+        if self.mode is Mode.NORMAL:
             return self._normal_handlers.get(command.name)
         upper = command.text.upper()
         for prefix, handler in self._bootloader_handlers.items():
@@ -398,7 +269,7 @@ class SerialModemEmulator(SerialModemState, Emulator):
         dfu_type = parse_uint(command.params[0])
         if dfu_type not in self.supported_types:
             return None
-        if self.mode == "bootloader" and dfu_type != 2:
+        if self.mode is Mode.BOOTLOADER and dfu_type != 2:
             return None
         return dfu_type
 
@@ -411,7 +282,7 @@ class SerialModemEmulator(SerialModemState, Emulator):
 
     async def _cmd_dfu_init(self, command: AtCommand) -> None:
         if command.kind is CommandKind.TEST:
-            await self._final(info(f"#XDFUINIT: {self._type_list()},<size>") + OK)
+            await self._final(self._type_list("#XDFUINIT", "<size>"))
             return
         dfu_type = self._dfu_type(command)
         if dfu_type == 2:
@@ -439,7 +310,7 @@ class SerialModemEmulator(SerialModemState, Emulator):
 
     async def _cmd_dfu_write(self, command: AtCommand) -> None:
         if command.kind is CommandKind.TEST:
-            await self._final(info(f"#XDFUWRITE: {self._type_list()},<addr>,<len>") + OK)
+            await self._final(self._type_list("#XDFUWRITE", "<addr>", "<len>"))
             return
         dfu_type = self._dfu_type(command)
         address, length = (
@@ -462,7 +333,7 @@ class SerialModemEmulator(SerialModemState, Emulator):
 
     async def _cmd_dfu_apply(self, command: AtCommand) -> None:
         if command.kind is CommandKind.TEST:
-            await self._final(info(f"#XDFUAPPLY: {self._type_list()}") + OK)
+            await self._final(self._type_list("#XDFUAPPLY"))
             return
         dfu_type = self._dfu_type(command)
         if dfu_type is None:
@@ -475,15 +346,15 @@ class SerialModemEmulator(SerialModemState, Emulator):
             ok = not failing and self.apply_modem_bootloader()
         elif not failing and self.apply_modem_firmware():
             if self.firmware is FirmwareGeneration.PR421:
-                await self._send(OK + self._xdfu(2, 2, 0))
+                await self._send(OK + self._xdfu(2, Operation.APPLY, 0))
             await self._reboot()
             return
         else:
             ok = False
-        await self._final(OK + self._xdfu(dfu_type, 2, 0 if ok else -1))
+        await self._final(OK + self._xdfu(dfu_type, Operation.APPLY, 0 if ok else -1))
 
     async def _cmd_reset(self, command: AtCommand) -> None:
-        if command.kind is not CommandKind.SET or command.params:
+        if command.kind is not CommandKind.EXECUTE:
             await self._final(ERROR)
             return
         await self._send(OK)
@@ -495,27 +366,27 @@ class SerialModemEmulator(SerialModemState, Emulator):
         await self._reboot()
 
     async def _cmd_modem_reset(self, command: AtCommand) -> None:
-        if command.kind is not CommandKind.SET or command.params:
+        if command.kind is not CommandKind.EXECUTE:
             await self._final(ERROR)
             return
         await asyncio.sleep(self.reboot_time)  # CFUN=0, modem shutdown, modem library init
-        await self._final(self.restart_modem() + info("#XMODEMRESET: 0") + OK)
+        await self._final(self.restart_modem() + info(format_modem_reset()) + OK)
 
     async def _cmd_smver(self, command: AtCommand) -> None:
-        if command.kind is not CommandKind.SET or command.params:
+        if command.kind is not CommandKind.EXECUTE:
             await self._final(ERROR)
             return
         await self._final(info(f'#XSMVER: "{self.app_version()}","{NCS_VERSION}"') + OK)
 
     async def _cmd_shortswver(self, command: AtCommand) -> None:
-        if command.kind is not CommandKind.SET or command.params:
+        if command.kind is not CommandKind.EXECUTE:
             await self._final(ERROR)
             return
         await self._final(info(f"%SHORTSWVER: {self.modem_version}") + OK)
 
     async def _cmd_bootinfo(self, command: AtCommand) -> None:
         operation = parse_uint(command.params[0]) if len(command.params) == 1 else None
-        if 3 not in self.supported_types or command.kind is CommandKind.READ:
+        if 3 not in self.supported_types or command.kind is CommandKind.QUERY:
             await self._final(ERROR)  # without an s1 partition there is no bootloader info
         elif command.kind is CommandKind.TEST:
             await self._final(info("#XBOOTINFO: (0,1)") + OK)

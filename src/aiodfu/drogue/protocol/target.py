@@ -13,7 +13,7 @@ import attrs
 from aiodfu.core.errors import UnsupportedError, UsageError
 from aiodfu.core.integrity import sha256
 from aiodfu.drogue.errors import OffsetBeyondImageError
-from aiodfu.drogue.messages import Command, Status, Swap, Sync, Write
+from aiodfu.drogue.protocol.messages import Command, Status, Swap, Sync, Write
 
 ALIGNMENT = 8
 """Blocks and the image are padded to this: embassy's largest flash ``WRITE_SIZE``."""
@@ -76,12 +76,15 @@ class Target:
             )
         return update.offset
 
-    def decide(self, status: Status, link_cap: int) -> Command:
-        """The command the reference's update service answers ``status`` with."""
+    def decide(self, status: Status, link_cap: int, *, restart: bool = False) -> Command:
+        """The command the reference's update service answers ``status`` with.
+
+        ``restart`` writes from offset 0 whatever the device holds (an image it refused).
+        """
         correlation = status.correlation_id
         if status.version == self.version:
             return Sync(status.version, correlation)
-        offset = self.resume_offset(status)
+        offset = 0 if restart else self.resume_offset(status)
         if offset < len(self.data):
             end = min(offset + self.block_size(status, link_cap), len(self.data))
             return Write(self.version, correlation, offset, self.data[offset:end])

@@ -1,14 +1,14 @@
 """A Drogue device's BLE firmware service on an emulated radio (Bumble), any bleak host can drive.
 
 :class:`DrogueGattHost` serves the GATT firmware service of drogue-device
-(:mod:`aiodfu.drogue.gatt_service`) for a :class:`~aiodfu.testing.drogue.DrogueEmulator`:
+(:mod:`aiodfu.drogue.protocol.gatt_service`) for a :class:`~aiodfu.testing.drogue.DrogueEmulator`:
 the same device state (embassy-boot partitions, the update in progress) the
 serial updater loop uses, so one device is reachable over either transport,
 and its state outlives every connection::
 
     from aiodfu.testing.ble import BleRadio, BumbleBleakClient
     from aiodfu.testing.drogue import DrogueEmulator
-    from aiodfu.testing.drogue_gatt import DrogueGattHost
+    from aiodfu.testing.drogue.gatt import DrogueGattHost
 
     async with BleRadio() as radio:
         device = DrogueEmulator(version=b"0.1.0", image=old_firmware)
@@ -53,9 +53,14 @@ as a radio would.
 
 from __future__ import annotations
 
+# First: without Bumble this raises the ImportError that names the ``emulators`` extra.
+from aiodfu.testing.ble import BlePeripheral, BleRadio
+
+# isort: split
+
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -64,7 +69,7 @@ from bumble.device import Connection
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from aiodfu.core.resource import AsyncResource
-from aiodfu.drogue.gatt_service import (
+from aiodfu.drogue.protocol.gatt_service import (
     CONTROL_UUID,
     FIRMWARE_UUID,
     MAX_BLOCK,
@@ -76,11 +81,10 @@ from aiodfu.drogue.gatt_service import (
     Control,
     encode_offset,
 )
-from aiodfu.drogue.target import MAX_VERSION
-from aiodfu.testing.ble import BlePeripheral, BleRadio
-from aiodfu.testing.drogue import DrogueEmulator
+from aiodfu.drogue.protocol.target import MAX_VERSION
+from aiodfu.testing.drogue.emulator import DrogueEmulator
 
-log = logging.getLogger("aiodfu.testing.drogue_gatt")
+log = logging.getLogger("aiodfu.testing.drogue.gatt")
 
 T = TypeVar("T")
 
@@ -100,6 +104,9 @@ class DrogueGattFaults:
     lose_request: int | None = None
     """The request with this number (from 1, over the host's life) never reaches the device:
     the link drops instead, and a write is not applied."""
+    drop_on_connect: int = 0
+    """Drop this many of the next connections as soon as they are made, while the host is
+    still discovering services (each drop counts one off)."""
 
 
 class DrogueGattHost(AsyncResource):
@@ -275,18 +282,23 @@ class DrogueGattHost(AsyncResource):
         if what == "advertise":
             await self._advertise()
             return
-        code = value[0]
-        if code == Control.START:
-            device.next_offset = 0  # the offset reads 0 before the erase finishes
-            await asyncio.sleep(device.erase_time)
-            device.start_update(device.next_version or b"")
-        elif code == Control.SWAP:
-            device.bootloader.mark_updated()
-            await self._reset()
-        elif code == Control.MARK_BOOTED:
-            device.bootloader.mark_booted()
+        action = _CONTROLS.get(value[0])
+        if action is None:
+            log.debug("control %d ignored", value[0])
         else:
-            log.debug("control %d ignored", code)
+            await action(self)
+
+    async def _start(self) -> None:
+        self.device.next_offset = 0  # the offset reads 0 before the erase finishes
+        await asyncio.sleep(self.device.erase_time)
+        self.device.start_update(self.device.next_version or b"")
+
+    async def _swap(self) -> None:
+        self.device.bootloader.mark_updated()
+        await self._reset()
+
+    async def _mark_booted(self) -> None:
+        self.device.bootloader.mark_booted()
 
     async def _reset(self) -> None:
         """The reset after control 2: the link drops, RAM state and queued events are lost."""
@@ -307,6 +319,19 @@ class DrogueGattHost(AsyncResource):
 
     def _on_connect(self, connection: Connection) -> None:
         self.connections += 1
+        if self.faults.drop_on_connect > 0:
+            self.faults.drop_on_connect -= 1
+            self.dropped += 1
+            log.info("dropping connection %d during service discovery", self.connections)
+            self._spawn(self.disconnect())
 
     def _on_disconnect(self, connection: Connection) -> None:
         self._queue.put_nowait(("advertise", b""))
+
+
+_CONTROLS: dict[int, Callable[[DrogueGattHost], Awaitable[None]]] = {
+    Control.START: DrogueGattHost._start,
+    Control.SWAP: DrogueGattHost._swap,
+    Control.MARK_BOOTED: DrogueGattHost._mark_booted,
+}
+"""The control characteristic, one row per code; any other value is ignored, as on the device."""

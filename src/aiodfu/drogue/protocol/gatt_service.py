@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 
 from aiodfu.drogue.errors import MalformedMessageError
-from aiodfu.drogue.target import MAX_VERSION
+from aiodfu.drogue.protocol.target import MAX_VERSION
 
 
 def _uuid(short: int) -> str:

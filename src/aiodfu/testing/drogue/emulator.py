@@ -3,9 +3,11 @@
 :class:`DrogueEmulator` is the device side of the Drogue serial DFU link: it
 speaks first with a Status frame, reads one Command frame, applies it, sleeps
 the updater's backoff and reports again -- every frame exactly 1024 bytes of
-postcard followed by stale bytes of earlier frames (hosts must not require
-zero padding). Commands go to an embassy ``FirmwareManager`` and bootloader
-(:mod:`aiodfu.testing.drogue_boot`): ``Write`` at offset 0 erases the DFU
+postcard followed by stale bytes (hosts must not require zero padding). As in
+embedded-update's serial service, one buffer holds both directions: a Status
+is encoded over the head of the command frame read last, so its tail is that
+frame's tail (zeros after a reset). Commands go to an embassy ``FirmwareManager`` and bootloader
+(:mod:`aiodfu.testing.drogue.boot`): ``Write`` at offset 0 erases the DFU
 partition, blocks must arrive in order (``WrongOffset``) and aligned
 (``Unaligned``), ``Swap`` sets SWAP and resets, the bootloader swaps, and the
 new firmware must be confirmed by ``Sync`` or the next reset reverts it.
@@ -33,7 +35,10 @@ Options (keyword arguments, also attributes):
 ``partition_size`` / ``page_size``
     ACTIVE capacity (DFU is one page larger); writes past it fail.
 ``timeout_ms``
-    How long the updater waits for a command before re-sending its Status.
+    How long the updater waits for a command before re-sending its Status. The
+    read is abandoned with it: the bytes of a command frame begun but not
+    finished are dropped (they stay in the buffer, so in the next Status's
+    tail), and the next frame is read from its start.
 ``backoff_ms``
     The updater's pause after every command, in **whole seconds**
     (``backoff_ms // 1000``, the reference's integer division); a command's
@@ -44,6 +49,11 @@ Options (keyword arguments, also attributes):
 ``stale_offset``
     ``FirmwareManager::start`` keeps its old next offset (the embassy quirk):
     a second update started in one boot fails every write until a reset.
+``verify_checksum``
+    Checksum-aware firmware (off by default, like every known firmware): on
+    ``Swap`` the device compares the SHA-256 of the image it holds with the
+    Swap's ``checksum`` and, on a mismatch, refuses to swap (it logs an error,
+    stays on its old firmware and reports the finished update again).
 ``partial_reads``
     Reproduce the single-``read()`` receiver: decode whatever one read
     returns on top of the stale receive buffer, instead of a whole frame.
@@ -62,7 +72,7 @@ updater's RAM state, lost on reset), ``dfu_image``, ``commands`` (every
 decoded command), ``errors`` (device-side failures: decode errors,
 ``WrongOffset``...), ``checksums`` (from Swap), ``boots`` (:class:`BootOutcome` per reset).
 
-Over BLE: :class:`aiodfu.testing.drogue_gatt.DrogueGattHost` serves this same
+Over BLE: :class:`aiodfu.testing.drogue.gatt.DrogueGattHost` serves this same
 device state as drogue-device's GATT firmware service on an emulated radio
 (through :meth:`start_update` and :meth:`write_block`), so one device is
 reachable over either transport.
@@ -77,14 +87,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
-from aiodfu.drogue import cbor, postcard
+from aiodfu.core.integrity import sha256
 from aiodfu.drogue.errors import MalformedMessageError
-from aiodfu.drogue.messages import Command, Status, Swap, Sync, UpdateStatus, Write
+from aiodfu.drogue.protocol import cbor, postcard
+from aiodfu.drogue.protocol.messages import Command, Status, Swap, Sync, UpdateStatus, Wait, Write
 from aiodfu.drogue.serial import FRAME_SIZE, FrameReader
-from aiodfu.testing.drogue_boot import Bootloader, BootMagic, BootOutcome, FlashError
+from aiodfu.testing.drogue.boot import Bootloader, BootMagic, BootOutcome, FlashError
 from aiodfu.testing.emulator import Emulator
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
@@ -122,6 +135,7 @@ class DrogueEmulator(Emulator):
         reboot_time: float = 0.0,
         watchdog_time: float = 5.0,
         stale_offset: bool = False,
+        verify_checksum: bool = False,
         partial_reads: bool = False,
         link_model: LinkModel | None = None,
         faults: DrogueFaults | None = None,
@@ -134,6 +148,7 @@ class DrogueEmulator(Emulator):
         self.reboot_time = reboot_time
         self.watchdog_time = watchdog_time
         self.partial_reads = partial_reads
+        self.verify_checksum = verify_checksum
         self.faults = faults or DrogueFaults()
         self.bootloader = Bootloader(
             image if image is not None else bytes(range(256)) * 16,
@@ -149,8 +164,7 @@ class DrogueEmulator(Emulator):
         self.errors: list[str] = []
         self.checksums: list[bytes] = []
         self.boots: list[BootOutcome] = []
-        self._tx = bytearray(FRAME_SIZE)  # one buffer for every frame: stale tails
-        self._rx = bytearray(FRAME_SIZE)
+        self._buffer = bytearray(FRAME_SIZE)  # one buffer for both directions: stale tails
         self._busy_until = 0.0
 
     # --- inspection ----------------------------------------------------------------------------
@@ -194,19 +208,28 @@ class DrogueEmulator(Emulator):
     def apply(self, command: Command) -> float:
         """Apply ``command`` as the updater loop does; returns the seconds it then sleeps."""
         self.commands.append(command)
-        if isinstance(command, Write):
-            return self._write(command)
-        if isinstance(command, Swap):
-            self.checksums.append(command.checksum)
-            self.bootloader.mark_updated()
-            return self.reset()
-        if isinstance(command, Sync):
-            self.bootloader.mark_booted()
+        handler: Callable[[DrogueEmulator, Any], float] = _UPDATER[type(command)]
+        return handler(self, command)
+
+    def _swap(self, command: Swap) -> float:
+        self.checksums.append(command.checksum)
+        if self.verify_checksum and sha256(self.dfu_image) != command.checksum:
+            self.errors.append("Swap refused: the image does not match its SHA-256")
+            return self._pause(None)
+        self.bootloader.mark_updated()
+        return self.reset()
+
+    def _sync(self, command: Sync) -> float:
+        self.bootloader.mark_booted()
+        return self._pause(command.poll)
+
+    def _wait(self, command: Wait) -> float:
         return self._pause(command.poll)
 
     def reset(self) -> float:
         """Reset the device (power cycle, or the reset after Swap); returns seconds it is away."""
         self.next_version, self.next_offset = None, 0
+        self._buffer[:] = bytes(FRAME_SIZE)  # RAM starts zeroed
         outcome = self.bootloader.boot()
         self.boots.append(outcome)
         away = self.reboot_time
@@ -261,6 +284,10 @@ class DrogueEmulator(Emulator):
                 async with asyncio.timeout(self.timeout_ms / 1000):
                     data = await self._read_command(stream, frames)
             except TimeoutError:
+                # The request -- and the read in it -- is abandoned: what arrived of a frame
+                # stays in the buffer (and in the next Status's tail), and is not a frame start.
+                partial = frames.take_partial()
+                self._buffer[: len(partial)] = partial
                 log.debug("no command within %d ms; reporting again", self.timeout_ms)
                 await asyncio.sleep(self._pause(None))
                 continue
@@ -274,13 +301,24 @@ class DrogueEmulator(Emulator):
 
     async def _send_status(self, stream: ByteStream) -> None:
         body = postcard.encode(self.status())
-        self._tx[: len(body)] = body
+        self._buffer[: len(body)] = body
         extra, self.faults.extra_bytes = self.faults.extra_bytes, b""
-        await stream.write(extra + bytes(self._tx))
+        await stream.write(extra + bytes(self._buffer))
 
     async def _read_command(self, stream: ByteStream, frames: FrameReader) -> bytes:
-        if not self.partial_reads:
-            return await frames.read_frame()
-        data = await stream.read(FRAME_SIZE)
-        self._rx[: len(data)] = data
-        return bytes(self._rx)
+        if self.partial_reads:
+            data = await stream.read(FRAME_SIZE)
+        else:
+            data = await frames.read_frame()
+        self._buffer[: len(data)] = data
+        return bytes(self._buffer)
+
+
+_UPDATER: dict[type, Callable[[DrogueEmulator, Any], float]] = {
+    Write: DrogueEmulator._write,
+    Swap: DrogueEmulator._swap,
+    Sync: DrogueEmulator._sync,
+    Wait: DrogueEmulator._wait,
+}
+"""embedded-update's updater loop, one row per command: what the device does, and (returned)
+the seconds it sleeps before its next Status (a reset's time away, for Swap)."""
