@@ -72,7 +72,7 @@ def test_inspect(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["--json", "inspect", str(path)])
     (record,) = json_lines(result.stdout)
     assert_valid([record])
-    assert record["event"] == "inspect" and record["bytes"] == path.stat().st_size
+    assert record["event"] == "image" and record["size"] == path.stat().st_size
 
 
 def test_errors_of_every_kind(runner: CliRunner, tmp_path: Path, with_testonly: None) -> None:

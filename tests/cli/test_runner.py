@@ -184,17 +184,6 @@ def test_an_interrupted_update_says_so_and_what_to_do(
     assert "released the device" in message and "run the same command again" in message
 
 
-def _serial_modem_releases_its_device() -> bool:
-    from aiodfu.core.link import DeviceLink
-    from aiodfu.serial_modem import SerialModemDevice
-
-    return getattr(SerialModemDevice, "on_release", None) is not DeviceLink.on_release
-
-
-@pytest.mark.skipif(
-    not _serial_modem_releases_its_device(),
-    reason="the Serial Modem backend here has no release hook yet (it ends data mode on release)",
-)
 def test_the_same_command_run_again_updates_an_interrupted_device(
     slow_device: tuple[str, subprocess.Popen[str], Path], tmp_path: Path
 ) -> None:
