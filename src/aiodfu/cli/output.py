@@ -28,7 +28,7 @@ import re
 import sys
 import textwrap
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Self, TextIO
 
@@ -215,7 +215,7 @@ class Reporter:
     def table(
         self,
         title: str,
-        rows: Mapping[str, object] | list[tuple[str, object]],
+        rows: Mapping[str, object] | Sequence[tuple[str, object]],
         *,
         event: str | None = None,
     ) -> None:
