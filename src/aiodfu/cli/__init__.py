@@ -59,10 +59,12 @@ class AiodfuGroup(click.Group):
             code = _report_click_error(exc, json_lines)
         except click.exceptions.Abort:
             code = _report_click_error(click.ClickException("aborted"), json_lines)
-        except Exception as exc:  # a bug outside any job (option parsing, a callback)
-            log.error("unexpected error", exc_info=exc)
-            report_error(Reporter(json_lines=json_lines), describe_error(exc))
-            code = ExitCode.INTERNAL
+        except Exception as exc:  # raised outside any job: a bad file read by a callback, or a bug
+            report = describe_error(exc)
+            if report.exit_code is ExitCode.INTERNAL:
+                log.error("unexpected error", exc_info=exc)
+            report_error(Reporter(json_lines=json_lines), report)
+            code = report.exit_code
         sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -251,17 +251,19 @@ def run_updates(
     report: Path | None = None,
     jobs: int | None = None,
     extra_rows: dict[str, object] | None = None,
+    label: str | None = None,
 ) -> None:
     """Run ``job`` on one device (the single-device view: a ``title`` table of
-    :func:`result_rows`) or on several (the fleet view); exit with the code that says how
-    it went."""
+    :func:`result_rows`, the progress row called ``label`` -- the file's name, say -- or the
+    device) or on several (the fleet view: a row per device); exit with the code that says
+    how it went."""
     context = ctx.find_object(Context)
     reporter = context.reporter if context is not None else Reporter(json_lines=False)
     if len(devices) == 1:
         (device,) = devices
 
         async def single(reporter: Reporter) -> None:
-            result = await job(device, reporter.progress(device))
+            result = await job(device, reporter.progress(label or device))
             reporter.table(title, {"device": device, **(extra_rows or {}), **result_rows(result)})
 
         execute(reporter, single)
