@@ -164,3 +164,23 @@ def test_json_progress_is_spaced_but_keeps_every_phase(capsys: pytest.CaptureFix
     assert [r["phase"] for r in records] == ["connecting", "transferring", "transferring", "done"]
     assert records[2]["done"] == 1000
     assert_valid(records)
+
+
+def test_the_demo_skip_line_keeps_the_extras_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from aiodfu.cli import demo, main
+
+    async def needs_bumble(reporter: Reporter, size: int, baud: int) -> None:
+        raise ImportError("install 'aiodfu[emulators]' for the BLE emulators")
+
+    monkeypatch.setattr(demo, "SCENARIOS", {"nrf5-legacy": needs_bumble})
+    result = CliRunner().invoke(main, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "'aiodfu[emulators]'" in result.stdout  # not eaten as rich markup
+    records = CliRunner().invoke(main, ["--json", "demo"]).stdout.splitlines()
+    assert json.loads(records[0]) == {
+        "event": "skipped",
+        "backend": "nrf5-legacy",
+        "reason": "install 'aiodfu[emulators]' for the BLE emulators",
+    }
