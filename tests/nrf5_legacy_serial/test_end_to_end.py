@@ -126,9 +126,11 @@ async def test_update_over_a_pty_entering_the_bootloader_by_a_1200_baud_touch(
 ) -> None:
     emulator = make_board(USB)
     assert emulator.running == "application"
-    async with serve_pty(emulator) as path:
-        async with open_serial(path, touch_1200=True, timeouts=TIMEOUTS) as session:
-            result = await session.update(app_package())
+    async with (
+        serve_pty(emulator) as path,
+        open_serial(path, touch_1200=True, timeouts=TIMEOUTS) as session,
+    ):
+        result = await session.update(app_package())
     assert emulator.application == NEW_APP
     assert [what for _, what in emulator.log].count("1200-baud touch") == 1
     assert "went silent" in result.details["part1"]  # a pty cannot go away as USB does

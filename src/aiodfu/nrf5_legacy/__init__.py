@@ -12,6 +12,7 @@ from aiodfu.nrf5_legacy.package import Package, Part
 from aiodfu.nrf5_legacy.protocol import ImageType, Status
 from aiodfu.nrf5_legacy.serial_errors import (
     BootloaderNotFoundError,
+    BootloaderStuckError,
     ImageRejectedError,
     InitPacketRejectedError,
     TargetRestartedError,
@@ -23,6 +24,7 @@ from aiodfu.nrf5_legacy.timeouts import Timeouts
 
 __all__ = [
     "BootloaderNotFoundError",
+    "BootloaderStuckError",
     "DfuVersion",
     "ImageRejectedError",
     "ImageType",

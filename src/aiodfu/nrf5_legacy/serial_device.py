@@ -28,12 +28,16 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-from aiodfu.core.errors import DfuTimeoutError, LinkLostError, ProtocolError
+from aiodfu.core.errors import DfuTimeoutError, LinkLostError
 from aiodfu.core.link import DeviceLink
 from aiodfu.core.session import Connector
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.nrf5_legacy import hci
-from aiodfu.nrf5_legacy.serial_errors import BootloaderNotFoundError, TargetRestartedError
+from aiodfu.nrf5_legacy.serial_errors import (
+    BootloaderNotFoundError,
+    BootloaderStuckError,
+    TargetRestartedError,
+)
 from aiodfu.nrf5_legacy.serial_timeouts import SerialTimeouts
 from aiodfu.nrf5_legacy.slip import SlipDecoder, slip_encode
 from aiodfu.transports.base import ByteStream
@@ -92,6 +96,8 @@ class SerialDfuTarget(DeviceLink[ByteStream]):
         self.dirty = False
         """A Start was acknowledged in the bootloader's current boot: it is not idle any more."""
         self.retransmissions = 0
+        self.confirmed: dict[int, float] = {}
+        """Offset of each confirmed packet that has one -> when its ack arrived (loop time)."""
         self.reboots = 0
         self.entries = 0
 
@@ -204,8 +210,11 @@ class SerialDfuTarget(DeviceLink[ByteStream]):
                 offset=oldest.offset,
                 status=ack,
             )
+        now = asyncio.get_running_loop().time()
         for _ in range(confirmed):
-            self._in_flight.popleft()
+            packet = self._in_flight.popleft()
+            if packet.offset is not None:
+                self.confirmed[packet.offset] = now
         self.base = hci.next_sequence(self.base, confirmed)
 
     # --- probing, entering, rebooting ---------------------------------------------------------
@@ -308,12 +317,25 @@ class SerialDfuTarget(DeviceLink[ByteStream]):
             return outcome
 
     async def reboot(self) -> None:
-        """Make the bootloader reset itself, abandoning its session; wait until it has."""
+        """Make the bootloader reset itself, abandoning its session; wait until it has.
+
+        A bootloader whose failed image check left its stop packet first in its
+        queue ignores the request; reopening the port (which resets a board
+        whose connector pulses DTR) is tried once before giving up.
+        """
         what = "reboot the bootloader"
-        await self.send(hci.start_payload(REBOOT_MODE, 0, 0, 0), what=what)
-        self.reboots += 1
-        if await self.await_departure(limit=self.timeouts.validate, what=what) is None:
-            raise ProtocolError(
-                "the bootloader kept its session after a reboot request", operation=what
-            )
-        await self.aclose()  # the next step reconnects and re-learns the sequence state
+        for last_try in (False, True):
+            await self.send(hci.start_payload(REBOOT_MODE, 0, 0, 0), what=what)
+            self.reboots += 1
+            if await self.await_departure(limit=self.timeouts.validate, what=what) is not None:
+                await self.aclose()  # the next step reconnects and re-learns the sequence
+                return
+            if last_try:
+                break
+            await self.aclose()
+            await self.reconnect()
+        raise BootloaderStuckError(
+            "the bootloader kept its session after a reboot request: it is stuck until "
+            "its 6-minute DFU timeout or a reset (press reset; DTR on a USB-serial bridge)",
+            operation=what,
+        )

@@ -20,8 +20,10 @@ class BootloaderNotFoundError(DfuTimeoutError):
     The board runs its application (or is not connected). Enter the bootloader:
     a 1200-baud touch (``touch_1200=True``) on native-USB boards, a DTR reset
     (``dtr_reset=True``) on boards with a USB-serial bridge, or a double tap of
-    the reset button.
+    the reset button. Not transient: the probes already went on for ``timeouts.sync``.
     """
+
+    transient = False
 
 
 class ImageRejectedError(DeviceError):
@@ -42,4 +44,15 @@ class InitPacketRejectedError(DeviceError):
     That is how the Adafruit bootloader refuses an init packet: device type
     not 0x0052, device revision not the board's for a SoftDevice or bootloader
     update, or no matching SoftDevice in ``softdevice_req``. Not transient.
+    """
+
+
+class BootloaderStuckError(DeviceError):
+    """The bootloader acknowledges packets but no longer acts on them.
+
+    After a failed image check its stop packet stays in its packet queue and,
+    if it sits in the first slot, is processed before anything else every time:
+    the bootloader ignores even a reboot request until its DFU timeout
+    (6 minutes) or a reset (the reset button; DTR on a USB-serial bridge).
+    Not transient.
     """

@@ -78,8 +78,9 @@ class SerialPartTransfer:
         self._firmware = part.firmware
         self._data_started = False
         self._init_reboots = 0
-        self._flush_until = 0.0
-        self._sent_in_flush = QUEUE_SLOTS
+        self._crossing: int | None = None
+        self._sent_in_flush = 0
+        self._page_write = device.timeouts.page_write
 
     async def prepare(self, attempt: int) -> int:
         device = self.device
@@ -123,35 +124,39 @@ class SerialPartTransfer:
     async def move(self, chunk: Chunk) -> None:
         payload = hci.data_payload(self._firmware[chunk.offset : chunk.end])
         if not self.native_usb:
-            await self._guard_page_write(chunk.offset, len(payload))
+            await self._guard_page_write(chunk.offset)
         if not self._data_started:
             await self.device.send(payload, what="firmware data", offset=chunk.offset)
             self._data_started = True
             return
         await self.device.submit(payload, what="firmware data", offset=chunk.offset)
 
-    async def _guard_page_write(self, offset: int, size: int) -> None:
+    async def _guard_page_write(self, offset: int) -> None:
         """On a UART board, don't overrun the packet queue while a page is written.
 
         The packet that starts a new 4 KiB page makes the bootloader write the
         previous one; the UART keeps acknowledging meanwhile, but only two more
-        packets fit the queue beside it. A third waits out the page write.
+        packets fit the queue beside it. The third waits until that page write
+        is over, counted from when the bootloader took the page's first packet
+        (its ack; a retransmitted one is taken late).
         """
-        loop = asyncio.get_running_loop()
         if offset and offset % PAGE_SIZE == 0:
-            on_wire = (size + 16) * 10 * (1 + self.device.window) / self.device.baudrate
-            self._flush_until = loop.time() + on_wire + self.device.timeouts.page_write
-            self._sent_in_flush = 0
+            self._crossing, self._sent_in_flush = offset, 0
             return
-        if self._sent_in_flush >= QUEUE_SLOTS - 1 and loop.time() < self._flush_until:
+        if self._crossing is not None and self._sent_in_flush >= QUEUE_SLOTS - 1:
             await self.device.drain()
-            await asyncio.sleep(max(self._flush_until - loop.time(), 0))
+            taken = self.device.confirmed.get(self._crossing)
+            if taken is not None:
+                loop = asyncio.get_running_loop()
+                await asyncio.sleep(max(taken + self._page_write - loop.time(), 0))
+            self._crossing = None
         self._sent_in_flush += 1
 
     async def complete(self) -> None:
         device = self.device
-        if not self.native_usb:
-            await self._guard_page_write(len(self._firmware), 0)  # the last page is written too
+        # Right behind the last data packet, so the stop packet is queued while the last
+        # page is written: a stop packet queued first would block the queue if the image
+        # check failed (the bootloader never frees it).
         await device.send(hci.stop_payload(), what="stop data", offset=len(self._firmware))
         departure = await device.await_departure(limit=device.timeouts.validate, what="activate")
         if departure is None:
@@ -165,8 +170,10 @@ class SerialPartTransfer:
         self.departure = departure
 
     async def recover(self, error: DfuError, attempt: int) -> None:
+        """Start over on a fresh link; learn from what went wrong."""
         self.restarts += 1
-        if isinstance(error, TargetRestartedError) and not self._data_started:
+        died_at_first_data = error.operation == "firmware data" and error.offset == 0
+        if isinstance(error, TargetRestartedError | LinkLostError) and died_at_first_data:
             self._init_reboots += 1
             if self._init_reboots >= 2:
                 raise InitPacketRejectedError(
@@ -174,10 +181,14 @@ class SerialPartTransfer:
                     "the init packet (device type, device revision or SoftDevice requirement)",
                     operation="init packet",
                 ) from error
-        if isinstance(error, ImageRejectedError) and self.device.window > 1:
-            self.device.window = 1  # a packet got lost after its ack: send more gently
-        if isinstance(error, LinkLostError):
-            await self.device.aclose()
+        if isinstance(error, ImageRejectedError):
+            # A packet was lost after its ack: the bootloader's queue overflowed. Hold back
+            # more while pages are written, even if we took the board for a native-USB one.
+            self.native_usb = False
+            self._page_write *= 2
+            self.device.window = 1
+            log.warning("image rejected: page-write guard now %.3f s", self._page_write)
+        await self.device.aclose()
 
 
 class SerialDfuSession(LinkedSession[SerialDfuTarget], UpdateSession):

@@ -57,7 +57,6 @@ __all__ = [
 ]
 
 Running = Literal["bootloader", "application"]
-_ACTIVITY = {DfuPacketType.START, DfuPacketType.INIT, DfuPacketType.DATA, DfuPacketType.STOP_DATA}
 _TOUCH_WINDOW = 3.0
 """After a touch (GPREGRET 0x4E) a board without native USB listens this long for DFU."""
 
@@ -89,6 +88,8 @@ class AdafruitSerialEmulator(Emulator):
         """Bytes the UART lost while the CPU was halted by an erase."""
         self.reboots = 0
         self._wake = asyncio.Event()
+        self._taken = asyncio.Event()
+        self._in_round = False
         self._idle = asyncio.Event()
         self._idle.set()
         self._halted_until = 0.0
@@ -174,6 +175,7 @@ class AdafruitSerialEmulator(Emulator):
             self.running = "application"
         self._note(f"running the {self.running}")
         self._wake.set()
+        self._taken.set()
         if self.board.native_usb:
             self.disconnect()  # USB goes away and comes back
 
@@ -228,6 +230,9 @@ class AdafruitSerialEmulator(Emulator):
                 if self.chip.rounds != queued:
                     self._idle.clear()
                     self._wake.set()
+                    if not self._in_round:  # the interrupt returns: the main loop takes it
+                        self._taken.clear()
+                        await self._taken.wait()
 
     async def _run_main_loop(self) -> None:
         try:
@@ -253,7 +258,12 @@ class AdafruitSerialEmulator(Emulator):
                 continue
             self.chip.rounds -= 1
             self._idle.clear()
-            await self._round()
+            self._in_round = True
+            self._taken.set()
+            try:
+                await self._round()
+            finally:
+                self._in_round = False
 
     async def _application(self) -> None:
         """Run the application until something reboots the board into DFU."""
@@ -293,7 +303,7 @@ class AdafruitSerialEmulator(Emulator):
                 if packet is None:
                     continue
                 work = chip.process(packet)
-                if packet.packet_type in _ACTIVITY:
+                if work.activity:
                     self._dfu_deadline = self._now() + self.board.dfu_timeout
                 if packet.packet_type == DfuPacketType.START and work.then is None:
                     self._note("start")

@@ -31,6 +31,7 @@ INIT_BUFFER = 128
 QUEUE_SLOTS = 3
 """``MAX_BUFFERS`` is 4 but the queue counts as full at 3."""
 MAX_BUFFERS = 4
+SETTINGS_WORDS = 16
 
 
 @attrs.frozen
@@ -60,6 +61,11 @@ class AdafruitBoard:
     @property
     def page_write(self) -> float:
         return WORDS_PER_PAGE * self.word_write
+
+    @property
+    def settings_write(self) -> float:
+        """Erasing the settings page and writing the few words of the settings (CPU halted)."""
+        return self.page_erase + SETTINGS_WORDS * self.word_write
 
     @property
     def settings_page(self) -> int:
@@ -112,6 +118,9 @@ class Work:
     then: Literal["reboot", "leave"] | None = None
     """``reboot``: the error handler resets the chip; ``leave``: DFU is over (activated)."""
     reason: str = ""
+    activity: bool = False
+    """The packet restarted the DFU inactivity timer (a Start, init or data packet taken, a
+    complete image validated -- not a refused or repeated one)."""
 
 
 def _align(value: int) -> int:
@@ -283,9 +292,8 @@ class SerialBootloader:
         steps = [(pages * self.board.page_erase, True)]
         if into_bank0:  # the application is gone: the settings page says so
             self.app_valid = False
-            steps.append((self.board.page_erase, True))
-            steps.append((self.board.page_write, False))
-        return Work(tuple(steps))
+            steps.append((self.board.settings_write, True))
+        return Work(tuple(steps), activity=True)
 
     def _bank_start(self) -> int:
         if not self.board.dual_bank or self.mode & 0x01:
@@ -311,7 +319,7 @@ class SerialBootloader:
         if reason:
             return self._fail(reason)
         self.state = DfuState.RX_DATA
-        return Work()
+        return Work(activity=True)
 
     def _prevalidate(self, init: bytes) -> str | None:
         if len(init) < 12:
@@ -342,7 +350,7 @@ class SerialBootloader:
         first, last = offset // PAGE, (offset + len(words) - 1) // PAGE
         writes = last - first + int(offset > 0 and first != (offset - 1) // PAGE)
         writes += int(self.received == self.image_size)  # and the last one at the end
-        return Work(((writes * self.board.page_write, False),) if writes else ())
+        return Work(((writes * self.board.page_write, False),) if writes else (), activity=True)
 
     def _stop(self) -> Work:
         # process_dfu_packet returns after a stop packet without freeing its slot (see the driver)
@@ -356,7 +364,7 @@ class SerialBootloader:
         crc = crc16_ccitt_false(image)
         checked = (len(image) * 1.6e-7, False)  # crc16_compute at 64 MHz
         if crc != expected:
-            return Work((checked,), reason="CRC mismatch: not activated")
+            return Work((checked,), reason="CRC mismatch: not activated", activity=True)
         self.state = DfuState.WAIT_ACTIVATE
         return self._activate(image, crc, checked)
 
@@ -364,14 +372,16 @@ class SerialBootloader:
         board = self.board
         sd, bl, _app = self.sizes
         pages = -(-len(image) // PAGE)
-        settings = ((board.page_erase, True), (board.page_write, False))
+        settings = ((board.settings_write, True),)
         if self.mode & 0x04:
             steps = [checked]
             if board.dual_bank:  # erase bank 0, copy bank 1 into it
                 steps += [(pages * board.page_erase, True), (pages * board.page_write, False)]
             self._install_application(image)
             self.app_crc = crc
-            return Work((*steps, *settings), then="leave", reason="application activated")
+            return Work(
+                (*steps, *settings), then="leave", reason="application activated", activity=True
+            )
         # SoftDevice and/or bootloader: settings, then a reset, then the MBR swaps them in
         if self.mode & 0x01:
             self.softdevice_size = sd
@@ -382,4 +392,6 @@ class SerialBootloader:
             self.flash[start : start + bl] = image[sd:]
             self.bootloader_size = bl
         swap = ((pages * board.page_erase, True), (pages * board.page_write, False))
-        return Work((checked, *settings, *swap, *settings), then="reboot", reason="swapped")
+        return Work(
+            (checked, *settings, *swap, *settings), then="reboot", reason="swapped", activity=True
+        )
