@@ -100,7 +100,6 @@ def update_serial(
     """Send PACKAGE (.zip, .hex or .bin) to the Adafruit nRF52 bootloader on PORT."""
 
     async def job(reporter: Reporter) -> None:
-        loaded = Package.load(package)
         session = open_serial(
             port,
             baud,
@@ -109,6 +108,7 @@ def update_serial(
             rtscts=rtscts,
             native_usb=native_usb,
         )
+        loaded = session.check(package)  # a wrong package fails before the port is touched
         async with session:
             result = await session.update(loaded, progress=reporter.progress(package.name))
         reporter.table(

@@ -232,9 +232,7 @@ class SerialDfuSession(LinkedSession[SerialDfuTarget], UpdateSession):
         self, package: PackageSource, *, progress: ProgressCallback | None = None
     ) -> UpdateResult:
         """Send every part of ``package``; raise a :class:`DfuError` unless each was activated."""
-        package = _as_package(package)
-        package.check()
-        self._check_identity(package)
+        package = self.check(package)
         started = asyncio.get_running_loop().time()
         moved = attempts = 0
         details: dict[str, str] = {}
@@ -273,6 +271,13 @@ class SerialDfuSession(LinkedSession[SerialDfuTarget], UpdateSession):
             ),
             details=details,
         )
+
+    def check(self, package: PackageSource) -> Package:
+        """``package`` loaded and checked as the bootloader would, before any byte is sent."""
+        package = _as_package(package)
+        package.check()
+        self._check_identity(package)
+        return package
 
     def _check_identity(self, package: Package) -> None:
         if self.device_type is None:
