@@ -85,6 +85,16 @@ BACKENDS: tuple[Backend, ...] = (
         extra="emulators",
     ),
     Backend(
+        name="nrf5-legacy-serial",
+        title="Adafruit nRF52 bootloader: legacy nRF5 DFU over serial / USB CDC",
+        package="aiodfu.nrf5_legacy",
+        direction=Direction.PUSH,
+        transports=("uart",),
+        cli="aiodfu.cli.nrf5_legacy_serial",
+        emulator="aiodfu.testing.nrf5_legacy_serial:AdafruitSerialEmulator",
+        benchmark="benchmarks.nrf5_legacy_serial",
+    ),
+    Backend(
         name="notecard",
         title="Blues Notecard host-MCU DFU",
         package="aiodfu.notecard",
