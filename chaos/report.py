@@ -96,9 +96,19 @@ def print_report(results: Sequence[CaseResult], *, title: str, console: Console)
 
 
 def markdown(results: Sequence[CaseResult]) -> str:
-    """The outcome table as Markdown (for docs/reliability.md)."""
+    """The outcome table, then the BAD cases by verdict, as Markdown (for docs/reliability.md)."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + " --- |" * len(HEADER)]
     for row in rows(results):
         cells = [f"**{c}**" if row[1] == "all" and c else c for c in row]
         lines.append("| " + " | ".join(cells) + " |")
+    groups = bad_groups(results)
+    if groups:
+        lines += ["", "| backend | fault kind | verdict | seeds | first case's diagnosis |"]
+        lines.append("|" + " --- |" * 5)
+        for backend, kind, what, cases in groups:
+            seeds = ", ".join(str(case.seed) for case in cases)
+            diagnosis = cases[0].diagnosis.replace("|", "\\|")
+            if len(diagnosis) > 200:
+                diagnosis = diagnosis[:200] + " ..."
+            lines.append(f"| {backend} | {kind} | {what} | {seeds} | {diagnosis} |")
     return "\n".join(lines)
