@@ -1,4 +1,4 @@
-"""The campaign's backends, by name: five protocols, Drogue over both of its transports.
+"""The campaign's backends, by name: every protocol, nRF5 and Drogue over both transports.
 
 Each entry names its :class:`~chaos.trial.Trial` by import path, so listing
 them imports neither Bumble nor a backend (as :mod:`aiodfu.registry` does).
@@ -15,6 +15,7 @@ from chaos.trial import Trial
 TRIALS: dict[str, str] = {
     "serial-modem": "chaos.serial_modem:SerialModemTrial",
     "nrf5-legacy": "chaos.nrf5_legacy:Nrf5LegacyTrial",
+    "nrf5-legacy-serial": "chaos.nrf5_legacy_serial:Nrf5LegacySerialTrial",
     "drogue-serial": "chaos.drogue:DrogueSerialTrial",
     "drogue-gatt": "chaos.drogue:DrogueGattTrial",
     "notecard": "chaos.notecard:NotecardTrial",
