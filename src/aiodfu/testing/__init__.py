@@ -10,6 +10,22 @@ imported on first use.
 
 from typing import Any
 
+from aiodfu.testing.device_faults import (
+    DEVICE_FAULT_KINDS,
+    AfterSeconds,
+    AtOffset,
+    DeviceFault,
+    DeviceFaults,
+    ErrorReply,
+    FaultVocabulary,
+    FiredDeviceFault,
+    Latency,
+    OnCommand,
+    Reboot,
+    Silence,
+    Unsolicited,
+    random_device_fault,
+)
 from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator, DrogueFaults
 from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.faults import (
@@ -19,6 +35,7 @@ from aiodfu.testing.faults import (
     LinkPlan,
     random_link_plan,
 )
+from aiodfu.testing.faulty_device import FaultyDevice
 from aiodfu.testing.images import (
     build_full_modem_package,
     build_mcuboot_image,
@@ -49,29 +66,43 @@ from aiodfu.testing.serial_modem.signing import (
 from aiodfu.transports.memory import FiredFault, LinkFaults, LinkModel
 
 __all__ = [
+    "DEVICE_FAULT_KINDS",
     "LINK_FAULT_KINDS",
+    "AfterSeconds",
+    "AtOffset",
     "BootMagic",
     "BootOutcome",
+    "DeviceFault",
+    "DeviceFaults",
     "DrogueEmulator",
     "DrogueFaults",
     "Emulator",
+    "ErrorReply",
+    "FaultVocabulary",
+    "FaultyDevice",
     "FaultyFirstLink",
     "FaultyLinks",
+    "FiredDeviceFault",
     "FiredFault",
     "FirmwareGeneration",
     "FirmwareServer",
     "HostJob",
     "HttpFaults",
+    "Latency",
     "LinkFaults",
     "LinkModel",
     "LinkPlan",
     "NotecardEmulator",
     "NotecardFaults",
     "NotecardStorage",
+    "OnCommand",
     "RainMakerEmulator",
     "RainMakerFaults",
+    "Reboot",
     "SerialModemEmulator",
     "SerialModemFaults",
+    "Silence",
+    "Unsolicited",
     "UrcOrder",
     "build_full_modem_package",
     "build_mcuboot_image",
@@ -79,6 +110,7 @@ __all__ = [
     "build_signed_full_modem_package",
     "build_signed_modem_bootloader",
     "build_signed_modem_delta",
+    "random_device_fault",
     "random_firmware",
     "random_link_plan",
     "serve_pty",
