@@ -11,7 +11,7 @@ between host and device; device faults are the device's own failures. Each
 * actions -- :class:`ErrorReply` (one of the protocol's error answers, named
   by the device's :class:`FaultVocabulary`), :class:`Reboot` (the device
   resets, loses its RAM and prints its banner), :class:`Silence` (the link
-  stays up, the device stops answering), :class:`Unsolicited` (lines it
+  stays up, the device stops answering: for good, or a stall), :class:`Unsolicited` (lines it
   prints on its own: at an idle moment, in the middle of its next line, or
   during data mode when placed at an offset) and :class:`Latency` (answers
   come late).
@@ -148,7 +148,12 @@ class Reboot:
 
 @attrs.frozen
 class Silence:
-    """The device stops answering (and acting on input) for ``seconds`` (``None``: for good)."""
+    """The device stops answering for ``seconds``, then goes on (``None``: for good).
+
+    While silent it neither answers nor acts on input (what arrives is lost).
+    A stall at a command or an offset then carries on with that command or
+    data, as a device that hung for a while does; silence for good never does.
+    """
 
     seconds: float | None = None
     kind = "silence"
@@ -371,7 +376,9 @@ class FaultVocabulary:
     within it). ``errors``: the :class:`ErrorReply` codes at a command;
     ``offset_errors``: those at a transfer offset (empty: none there).
     ``unsolicited``: lines the device really prints unprompted. ``kinds``:
-    the actions it supports.
+    the actions it supports. ``error_commands``: the command prefixes at
+    which an error is something a host can notice (``None``: all of them);
+    random draws keep to them.
     """
 
     backend: str
@@ -380,6 +387,7 @@ class FaultVocabulary:
     offset_errors: tuple[str | int | None, ...] = ()
     unsolicited: tuple[bytes, ...] = ()
     kinds: tuple[str, ...] = tuple(DEVICE_FAULT_KINDS)
+    error_commands: tuple[str, ...] | None = None
 
     def check(self, fault: DeviceFault) -> None:
         """Raise :class:`ValueError` if this device cannot do ``fault``."""
@@ -430,7 +438,10 @@ def random_device_fault(
     trigger: Trigger
     match trigger_kind:
         case "command":
-            prefix, count = rng.choice(vocabulary.commands)
+            targets = vocabulary.commands
+            if kind == "error" and vocabulary.error_commands is not None:
+                targets = tuple(c for c in targets if c[0] in vocabulary.error_commands)
+            prefix, count = rng.choice(targets)
             trigger = OnCommand(rng.randint(1, max(count, 1)), prefix)
         case "offset":
             trigger = AtOffset(rng.randrange(max(span, 1)))

@@ -192,8 +192,10 @@ class FaultyDevice(Emulator):
         return outcome
 
     async def _perform(self, hits: list[tuple[DeviceFault, str]]) -> ErrorReply | Outcome:
+        """Do what the fired faults say; a stall (silence for a while) is waited out here, so
+        the device then goes on with the command or data it stalled at, as a hung one would."""
         error: ErrorReply | None = None
-        halted = False
+        halted = stalled = False
         for fault, where in hits:
             action = fault.action
             self.faults.record(action.kind, where, str(action))
@@ -205,7 +207,8 @@ class FaultyDevice(Emulator):
                     halted = True
                 case Silence():
                     self._silence(action)
-                    halted = True
+                    halted = halted or action.seconds is None
+                    stalled = True
                 case Unsolicited(mid_line=True):
                     self.faults.add_mid_line(action.data)
                 case Unsolicited():
@@ -214,7 +217,17 @@ class FaultyDevice(Emulator):
                     self.faults.add_latency(action)
         if halted:
             return Outcome.HALT
+        if stalled:
+            await self._stall()
         return error or Outcome.PROCEED
+
+    async def _stall(self) -> None:
+        """Wait while silent; input arriving meanwhile is lost (read here by the serving task,
+        else by it elsewhere)."""
+        if asyncio.current_task() is self._task and self._stream is not None:
+            await self.sit_out(self._stream)
+        while self.unresponsive:  # noqa: ASYNC110 - ``silent`` is a plain attribute tests set
+            await asyncio.sleep(_SILENCE_POLL)
 
     def _silence(self, action: Silence) -> None:
         faults = self.faults

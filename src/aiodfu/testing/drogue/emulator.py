@@ -44,8 +44,10 @@ Options (keyword arguments, also attributes):
     (``backoff_ms // 1000``, the reference's integer division); a command's
     ``poll`` > 0 replaces it. The reference default 1000 makes one block a second.
 ``erase_time`` / ``reboot_time`` / ``watchdog_time``
-    Seconds a ``Write`` at offset 0 erases for, a reset takes, and a hung
-    firmware runs before the watchdog resets it.
+    Seconds a ``Write`` at offset 0 erases for, a reset takes (what arrives
+    meanwhile is lost), and a hung firmware runs before the watchdog resets it.
+``command_latency``
+    Seconds the device spends on each command before its next Status.
 ``stale_offset``
     ``FirmwareManager::start`` keeps its old next offset (the embassy quirk):
     a second update started in one boot fails every write until a reset.
@@ -156,7 +158,10 @@ class DrogueEmulator(FaultyDevice):
         errors=(None, *FLASH_ERRORS),
         offset_errors=(None, *FLASH_ERRORS),
         unsolicited=(b"\x00", b"\x07", b"\xff\xff\xff\xff"),
+        error_commands=("Write", "Swap"),
     )
+    """A flash error at ``Sync`` is modelled but no host can notice it: the device took the
+    command and its Status looks the same; the next reset reverts. Draws leave it out."""
     faults: DrogueFaults
 
     def __init__(
@@ -172,6 +177,7 @@ class DrogueEmulator(FaultyDevice):
         backoff_ms: int = 1000,
         erase_time: float = 0.0,
         reboot_time: float = 0.0,
+        command_latency: float = 0.0,
         watchdog_time: float = 5.0,
         stale_offset: bool = False,
         verify_checksum: bool = False,
@@ -180,7 +186,10 @@ class DrogueEmulator(FaultyDevice):
         faults: DrogueFaults | None = None,
     ) -> None:
         super().__init__(
-            faults=faults or DrogueFaults(), link_model=link_model, reboot_time=reboot_time
+            faults=faults or DrogueFaults(),
+            link_model=link_model,
+            reboot_time=reboot_time,
+            command_latency=command_latency,
         )
         self.mtu = mtu
         self.timeout_ms = timeout_ms

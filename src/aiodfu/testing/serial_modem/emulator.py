@@ -203,8 +203,8 @@ class SerialModemEmulator(SerialModemState, AtEmulator):
             if isinstance(outcome, ErrorReply):  # the target fails from this byte on
                 chunk.accept_limit = min(chunk.accept_limit, chunk.length - chunk.remaining)
                 chunk.forced_status = outcome.code if isinstance(outcome.code, int) else None
-            count = min(len(self._inbox), self._data_room(chunk))
-        elif waiting is not None:
+            return  # the next call takes the data, up to the next fault
+        if waiting is not None:
             count = waiting - self._offset
         chunk.ring += self._inbox[:count]
         del self._inbox[:count]
