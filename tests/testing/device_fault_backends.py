@@ -25,7 +25,9 @@ from aiodfu.testing import (
     DrogueFaults,
     FaultVocabulary,
     FaultyDevice,
+    FaultyLinks,
     FirmwareServer,
+    LinkPlan,
     RainMakerEmulator,
     RainMakerFaults,
     SerialModemEmulator,
@@ -54,9 +56,17 @@ class Backend(abc.ABC):
     span: ClassVar[int]
     """About how many image bytes one update moves."""
     data_command: ClassVar[str]
+    wire: ClassVar[tuple[int, int]]
+    """Bytes an update surely puts on the wire (host to device, device to host): where a link
+    fault must land to fire."""
     """The command that carries the image (a fault placed there hits the transfer)."""
 
     device: Any
+    links: FaultyLinks | None = None
+    """Set by :func:`run_case` for the faulty session only: its links carry the link faults."""
+
+    def connector(self) -> Any:
+        return self.device.connect if self.links is None else self.links
 
     @abc.abstractmethod
     def faults(self, plan: list[Any]) -> DeviceFaults:
@@ -92,6 +102,7 @@ class SerialModem(Backend):
     vocabulary = SerialModemEmulator.FAULT_VOCABULARY
     span = 8000
     data_command = "AT#XDFUWRITE"
+    wire = (8000, 250)
     first = build_mcuboot_image(random_firmware(8000, seed=41), version=(2, 0, 0, 1))
     second = build_mcuboot_image(random_firmware(5000, seed=42), version=(3, 0, 0, 1))
 
@@ -107,9 +118,7 @@ class SerialModem(Backend):
             yield
 
     async def _update(self, image: bytes) -> UpdateResult:
-        async with serial_modem_session(
-            self.device.connect, chunk_size=2048, retry=RETRY
-        ) as session:
+        async with serial_modem_session(self.connector(), chunk_size=2048, retry=RETRY) as session:
             return await asyncio.wait_for(session.update(image, reset=True), 60)
 
     async def update(self) -> UpdateResult:
@@ -134,6 +143,7 @@ class RainMaker(Backend):
     vocabulary = RainMakerEmulator.FAULT_VOCABULARY
     span = 12_000
     data_command = "AT+HTTPCGET"
+    wire = (300, 12_000)
     first = firmware(12_000, seed=43)
     second = firmware(7000, seed=44)
 
@@ -170,7 +180,7 @@ class RainMaker(Backend):
     async def _update(self, image: bytes) -> tuple[UpdateResult, list[bytes]]:
         installed: list[bytes] = []
         digest = hashlib.sha256(image).digest()
-        async with rainmaker_session(self.device.connect, retry=RETRY) as session:
+        async with rainmaker_session(self.connector(), retry=RETRY) as session:
             result = await asyncio.wait_for(
                 session.update(
                     install=lambda got: installed.append(got.data), expected_sha256=digest
@@ -201,6 +211,7 @@ class Drogue(Backend):
     vocabulary = DrogueEmulator.FAULT_VOCABULARY
     span = 9000
     data_command = "Write"
+    wire = (16_000, 16_000)
     first = random_firmware(9000, seed=45)
     second = random_firmware(6000, seed=46)
 
@@ -224,7 +235,7 @@ class Drogue(Backend):
             yield
 
     async def _update(self, image: bytes, version: str) -> UpdateResult:
-        async with drogue_session(self.device.connect, retry=RETRY) as session:
+        async with drogue_session(self.connector(), retry=RETRY) as session:
             return await asyncio.wait_for(session.update(image, version=version), 60)
 
     async def update(self) -> UpdateResult:
@@ -246,12 +257,17 @@ BACKENDS: dict[str, type[Backend]] = {
 }
 
 
-async def run_case(backend: Backend, plan: list[Any]) -> tuple[str, list[str]]:
-    """Update under ``plan``; a verified success or a typed error; then a fresh session.
+async def run_case(
+    backend: Backend, plan: list[Any], links: dict[int, LinkPlan] | None = None
+) -> tuple[str, list[str]]:
+    """Update under the device faults ``plan`` and the link faults ``links`` (per connection);
+    a verified success or a typed error; then a fresh session on healthy links.
 
     Returns how the faulty session ended and what fired (for the caller's own checks).
     """
     async with backend.running(plan):
+        if links is not None:
+            backend.links = FaultyLinks(backend.device, links)
         try:
             result = await backend.update()
         except DfuError as exc:
@@ -260,8 +276,11 @@ async def run_case(backend: Backend, plan: list[Any]) -> tuple[str, list[str]]:
             backend.assert_holds_first(result)
             ended = "verified success"
         fired = [str(fault) for fault in backend.device.faults.fired]
+        if backend.links is not None:
+            fired += [f"link {number}: {fault}" for number, fault in backend.links.fired]
         assert not backend.emulator.failures, backend.emulator.failures
         backend.heal()
+        backend.links = None
         await backend.update_fresh()
         assert not backend.emulator.failures, backend.emulator.failures
     return ended, fired

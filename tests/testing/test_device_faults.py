@@ -14,17 +14,21 @@ import pytest
 
 from aiodfu.testing import (
     DEVICE_FAULT_KINDS,
+    LINK_FAULT_KINDS,
     AfterSeconds,
     AtOffset,
     DeviceFault,
     DeviceFaults,
     ErrorReply,
     Latency,
+    LinkFaults,
+    LinkPlan,
     OnCommand,
     Reboot,
     Silence,
     Unsolicited,
     random_device_fault,
+    random_link_plan,
 )
 
 from .device_fault_backends import BACKENDS, Backend, run_case
@@ -90,6 +94,36 @@ async def test_a_seeded_random_device_fault_replays_and_ends_verified_or_typed(
     ]
     assert draw[0] == draw[1]  # the same seed, the same fault
     await run_case(backend(), draw[:1])
+
+
+# --- link faults, the same way --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("kind", LINK_FAULT_KINDS)
+@pytest.mark.parametrize("name", list(BACKENDS))
+async def test_every_link_fault_kind_ends_verified_or_typed_then_a_fresh_session_updates(
+    name: str, kind: str, seed: int
+) -> None:
+    backend = BACKENDS[name]
+    rng = random.Random(seed)
+    down, up = backend.wire
+    plan = random_link_plan(rng, down, kinds=[kind], upstream_span=up)
+    connection = rng.choice([1, 1, 2])  # the first link mostly, or the first reconnection
+    ended, fired = await run_case(backend(), [], {connection: plan})
+    if connection == 1:
+        assert fired, f"{plan.description} never fired ({ended})"
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [LinkFaults(drop_after_seconds=0.03), LinkFaults(stall_after_seconds=0.03)],
+    ids=["drop after seconds", "stall after seconds"],
+)
+@pytest.mark.parametrize("name", list(BACKENDS))
+async def test_time_triggered_link_faults(name: str, faults: LinkFaults) -> None:
+    ended, fired = await run_case(BACKENDS[name](), [], {1: LinkPlan(faults)})
+    assert fired, ended
 
 
 # --- the vocabulary itself -----------------------------------------------------------------------
