@@ -17,22 +17,22 @@ from aiodfu.testing.device_faults import (
     DeviceFault,
     DeviceFaults,
     ErrorReply,
-    FaultVocabulary,
     FiredDeviceFault,
     Latency,
     OnCommand,
     Reboot,
     Silence,
     Unsolicited,
-    random_device_fault,
 )
 from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator, DrogueFaults
 from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.faults import (
     LINK_FAULT_KINDS,
+    FaultVocabulary,
     FaultyFirstLink,
     FaultyLinks,
     LinkPlan,
+    random_device_fault,
     random_link_plan,
 )
 from aiodfu.testing.faulty_device import FaultyDevice

@@ -9,7 +9,7 @@ between host and device; device faults are the device's own failures. Each
   (the transfer reaches an image offset), :class:`AfterSeconds` (that long
   after the device's first connection);
 * actions -- :class:`ErrorReply` (one of the protocol's error answers, named
-  by the device's :class:`FaultVocabulary`), :class:`Reboot` (the device
+  by the device's ``FAULT_VOCABULARY``), :class:`Reboot` (the device
   resets, loses its RAM and prints its banner), :class:`Silence` (the link
   stays up, the device stops answering: for good, or a stall), :class:`Unsolicited` (lines it
   prints on its own: at an idle moment, in the middle of its next line, or
@@ -19,9 +19,11 @@ between host and device; device faults are the device's own failures. Each
 A fault fires ``times`` times (once by default) and is then spent. Every
 firing is recorded in :attr:`DeviceFaults.fired` -- as
 :attr:`MemoryLink.fired <aiodfu.transports.memory.MemoryLink.fired>` records
-link faults -- and :func:`random_device_fault` draws a fault from a seed the
-way :func:`~aiodfu.testing.faults.random_link_plan` draws a link fault, so a
-run replays exactly::
+link faults -- and :func:`~aiodfu.testing.faults.random_device_fault` draws
+a fault from a seed, within what the device can do (its
+:class:`~aiodfu.testing.faults.FaultVocabulary`), the way
+:func:`~aiodfu.testing.faults.random_link_plan` draws a link fault, so a run
+replays exactly::
 
     fault = DeviceFault(OnCommand(3, "AT#XDFUWRITE"), Reboot())
     device = SerialModemEmulator(faults=SerialModemFaults(plan=[fault]))
@@ -36,7 +38,6 @@ it holds the plan, the record, and the knobs every device has (``silent``,
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 
 import attrs
@@ -50,7 +51,6 @@ __all__ = [
     "DeviceFault",
     "DeviceFaults",
     "ErrorReply",
-    "FaultVocabulary",
     "FiredDeviceFault",
     "Latency",
     "OnCommand",
@@ -58,7 +58,6 @@ __all__ = [
     "Silence",
     "Trigger",
     "Unsolicited",
-    "random_device_fault",
 ]
 
 # --- triggers ------------------------------------------------------------------------------------
@@ -124,7 +123,7 @@ class ErrorReply:
     """An error answer instead of the usual one; ``code`` is one of the device's error codes.
 
     ``None`` is the protocol's usual error at that point. What codes exist
-    and what they do is the device's :class:`FaultVocabulary` (see each
+    and what they do is the device's ``FAULT_VOCABULARY`` (see each
     emulator's documentation): e.g. ``"ERROR"`` or an ``#XDFU`` status for
     the Serial Modem, an ``ERR CODE`` for ESP-AT, a flash error for Drogue.
     """
@@ -362,106 +361,3 @@ class DeviceFaults:
         inserted, self._mid_line = b"".join(self._mid_line), []
         middle = len(data) // 2
         return data[:middle] + inserted + data[middle:]
-
-
-# --- what a device can do, and seeded draws ------------------------------------------------------
-
-
-@attrs.frozen
-class FaultVocabulary:
-    """What one emulated device can be asked to fail at (each emulator's ``FAULT_VOCABULARY``).
-
-    ``commands``: ``(prefix, count)`` -- the commands a fault may target and
-    how many of each an update sends at least (a drawn ``OnCommand`` stays
-    within it). ``errors``: the :class:`ErrorReply` codes at a command;
-    ``offset_errors``: those at a transfer offset (empty: none there).
-    ``unsolicited``: lines the device really prints unprompted. ``kinds``:
-    the actions it supports. ``error_commands``: the command prefixes at
-    which an error is something a host can notice (``None``: all of them);
-    random draws keep to them.
-    """
-
-    backend: str
-    commands: tuple[tuple[str, int], ...]
-    errors: tuple[str | int | None, ...]
-    offset_errors: tuple[str | int | None, ...] = ()
-    unsolicited: tuple[bytes, ...] = ()
-    kinds: tuple[str, ...] = tuple(DEVICE_FAULT_KINDS)
-    error_commands: tuple[str, ...] | None = None
-
-    def check(self, fault: DeviceFault) -> None:
-        """Raise :class:`ValueError` if this device cannot do ``fault``."""
-        action, trigger = fault.action, fault.trigger
-        if action.kind not in self.kinds:
-            raise ValueError(f"the {self.backend} device has no {action.kind} fault")
-        if isinstance(action, ErrorReply):
-            codes = self.offset_errors if isinstance(trigger, AtOffset) else self.errors
-            if action.code not in codes:
-                place = "at an offset" if isinstance(trigger, AtOffset) else "at a command"
-                raise ValueError(
-                    f"the {self.backend} device has no error {action.code!r} {place}; "
-                    f"it has {list(codes)}"
-                )
-
-
-def random_device_fault(
-    rng: random.Random,
-    vocabulary: FaultVocabulary,
-    span: int,
-    *,
-    kinds: Sequence[str] | None = None,
-    triggers: Sequence[str] = ("command", "offset"),
-    max_seconds: float = 1.0,
-) -> DeviceFault:
-    """One fault of a kind from ``kinds`` (default: all the device has), drawn from ``rng``.
-
-    ``span`` is about how many image bytes an update moves (an offset lands
-    within it); ``triggers`` picks from ``"command"``, ``"offset"`` and
-    ``"time"`` (within ``max_seconds``; timed faults replay the same plan, but
-    what they hit depends on timing). The same ``rng`` state always gives the
-    same fault; ``str(fault)`` describes it.
-    """
-    known = list(vocabulary.kinds if kinds is None else kinds)
-    for kind in known:
-        if kind not in vocabulary.kinds:
-            raise ValueError(
-                f"unknown device fault kind {kind!r} for {vocabulary.backend}; "
-                f"known: {vocabulary.kinds}"
-            )
-    kind = rng.choice(known)
-    usable = [
-        name for name in triggers if name != "offset" or kind != "error" or vocabulary.offset_errors
-    ]
-    if not usable:
-        raise ValueError(f"no trigger in {list(triggers)} suits a {kind} fault")
-    trigger_kind = rng.choice(usable)
-    trigger: Trigger
-    match trigger_kind:
-        case "command":
-            targets = vocabulary.commands
-            if kind == "error" and vocabulary.error_commands is not None:
-                targets = tuple(c for c in targets if c[0] in vocabulary.error_commands)
-            prefix, count = rng.choice(targets)
-            trigger = OnCommand(rng.randint(1, max(count, 1)), prefix)
-        case "offset":
-            trigger = AtOffset(rng.randrange(max(span, 1)))
-        case "time":
-            trigger = AfterSeconds(round(rng.uniform(0.0, max_seconds), 3))
-        case _:
-            raise ValueError(f"unknown trigger {trigger_kind!r}; known: {DEVICE_FAULT_TRIGGERS}")
-    action: Action
-    match kind:
-        case "error":
-            codes = vocabulary.offset_errors if trigger_kind == "offset" else vocabulary.errors
-            action = ErrorReply(rng.choice(codes))
-        case "reboot":
-            action = Reboot()
-        case "silence":
-            action = Silence(rng.choice([None, round(rng.uniform(0.05, 1.0), 3)]))
-        case "unsolicited":
-            lines = vocabulary.unsolicited or (b"\r\n",)
-            data = rng.choice(lines) if rng.random() < 0.7 else rng.randbytes(rng.randint(1, 16))
-            action = Unsolicited(data, mid_line=rng.random() < 0.4)
-        case _:
-            action = Latency(round(rng.uniform(0.01, 0.3), 3), rng.choice([1, 3, None]))
-    return DeviceFault(trigger, action)

@@ -33,13 +33,13 @@ from aiodfu.testing.device_faults import (
     DeviceFault,
     DeviceFaults,
     ErrorReply,
-    FaultVocabulary,
     Latency,
     Reboot,
     Silence,
     Unsolicited,
 )
 from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.faults import FaultVocabulary
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
 

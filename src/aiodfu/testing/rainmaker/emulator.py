@@ -18,7 +18,8 @@ import attrs
 from aiodfu.core.errors import LinkLostError
 from aiodfu.rainmaker.protocol import ErrCode, OtaStatus, err_code, format_fw_notify, redact
 from aiodfu.testing.at_device import AtEmulator
-from aiodfu.testing.device_faults import DeviceFaults, ErrorReply, FaultVocabulary
+from aiodfu.testing.device_faults import DeviceFaults, ErrorReply
+from aiodfu.testing.faults import FaultVocabulary
 from aiodfu.testing.rainmaker.cloud import HostJob, Presign, RainMakerCloud, ReportedResult
 from aiodfu.testing.rainmaker.commands import (
     COMMAND_ERRORS,

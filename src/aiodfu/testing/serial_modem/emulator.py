@@ -1,7 +1,7 @@
 """The emulated Serial Modem's UART: command mode, data mode, the commands, reboots.
 
 See :mod:`aiodfu.testing.serial_modem` for the options, faults and what tests inspect.
-A little over 400 lines, on purpose: this is one state machine -- the loop
+Over 400 lines, on purpose: this is one state machine -- the loop
 that decides whether a byte is a command or data, and the command table it
 dispatches to -- and splitting the handlers from the loop would scatter it.
 The DFU state, targets, line discipline and signatures live in their own modules.
@@ -21,7 +21,8 @@ from aiodfu.serial_modem.protocol import (
     format_supported_types,
 )
 from aiodfu.testing.at_device import AtEmulator
-from aiodfu.testing.device_faults import ErrorReply, FaultVocabulary
+from aiodfu.testing.device_faults import ErrorReply
+from aiodfu.testing.faults import FaultVocabulary
 from aiodfu.testing.faulty_device import Outcome
 from aiodfu.testing.serial_modem.at import (
     ERROR,
