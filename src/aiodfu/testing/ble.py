@@ -58,7 +58,15 @@ try:
     from bumble.device import Advertisement, AdvertisingType, Connection, Device, Peer
     from bumble.gatt import Characteristic, Service
     from bumble.gatt_client import CharacteristicProxy
-    from bumble.hci import Address
+    from bumble.hci import (
+        Address,
+        HCI_Error,
+        HCI_ErrorCode,
+        HCI_LE_Connection_Complete_Event,
+        HCI_LE_Create_Connection_Cancel_Command,
+        HCI_StatusReturnParameters,
+        Role,
+    )
     from bumble.host import Host
     from bumble.link import LocalLink
     from bumble.transport.common import AsyncPipeSink
@@ -73,6 +81,8 @@ log = logging.getLogger("aiodfu.testing.ble")
 
 DEFAULT_ATT_MTU = 23
 _ADVERTISING_INTERVAL_MS = 1.0  # fast enough that connecting and scanning take milliseconds
+_CLEANUP_TIMEOUT = 1.0
+"""Bound on each radio command a failed or cancelled connect sends to clean up."""
 
 
 @attrs.frozen
@@ -141,6 +151,40 @@ class ConnectionEvents:
             await asyncio.sleep(delay)
 
 
+class _Controller(Controller):
+    """Bumble's emulated controller, with LE Create Connection Cancel as the spec has it.
+
+    Bumble 0.0.236 answers the cancel with SUCCESS and does nothing: the
+    connection stays pending, the host waits for its completion forever, and
+    every later LE Create Connection is refused with COMMAND_DISALLOWED. A
+    controller (Core spec Vol 4, Part E, 7.8.13) ends the pending connection
+    with an LE Connection Complete event carrying UNKNOWN_CONNECTION_IDENTIFIER
+    after the command completes, and refuses a cancel with nothing pending.
+    """
+
+    def on_hci_le_create_connection_cancel_command(
+        self, command: HCI_LE_Create_Connection_Cancel_Command
+    ) -> HCI_StatusReturnParameters:
+        pending = self.pending_le_connection
+        if pending is None:
+            return HCI_StatusReturnParameters(HCI_ErrorCode.COMMAND_DISALLOWED_ERROR)
+        self.pending_le_connection = None
+        cancelled = HCI_LE_Connection_Complete_Event(
+            status=HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR,
+            connection_handle=0,
+            role=Role.CENTRAL,
+            peer_address_type=pending.peer_address_type,
+            peer_address=pending.peer_address,
+            connection_interval=0,
+            peripheral_latency=0,
+            supervision_timeout=0,
+            central_clock_accuracy=0,
+        )
+        # After the Command Complete this handler's return value becomes.
+        asyncio.get_running_loop().call_soon(self.send_hci_packet, cancelled)
+        return HCI_StatusReturnParameters(HCI_ErrorCode.SUCCESS)
+
+
 class BleRadio(AsyncResource):
     """Bumble devices sharing one in-process link; the central is created on demand."""
 
@@ -155,7 +199,7 @@ class BleRadio(AsyncResource):
 
     def create_device(self, address: str, name: str = "") -> Device:
         """A Bumble device on this radio (not yet powered on)."""
-        controller = Controller(name or address, link=self.link, public_address=address)
+        controller = _Controller(name or address, link=self.link, public_address=address)
         device = Device(
             name=name or None,
             address=Address(address),
@@ -332,23 +376,55 @@ class BumbleBleakClient(BaseBleakClient):
         return self._connection is not None
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
+        """Connect and discover within the client's ``timeout`` (``TimeoutError`` if not).
+
+        As bleak's own backends do, the timeout covers the whole of it; a
+        connect that times out or is cancelled leaves nothing pending on the
+        radio (the LE connection is cancelled, a half-made link dropped).
+        """
         central = await self.radio.central()
         try:
-            # One LE Create Connection at a time per controller; Bumble cancels on timeout.
-            async with self.radio.connect_lock:
-                connection = await central.connect(
-                    Address(str(self.address)), timeout=self._timeout
-                )
+            async with asyncio.timeout(self._timeout):
+                # One LE Create Connection at a time per controller.
+                async with self.radio.connect_lock:
+                    connection = await self._create_connection(central)
+                self._connection = connection
+                connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
+                self._events = ConnectionEvents(self.link_model)
+                peer = Peer(connection)
+                self._peer = peer
+                if self.link_model.mtu > DEFAULT_ATT_MTU:
+                    self._mtu = await peer.request_mtu(self.link_model.mtu)
+                await self._discover(peer)
+        except BaseException:
+            await asyncio.shield(self._abandon())
+            raise
+
+    async def _create_connection(self, central: Device) -> Connection:
+        try:
+            return await central.connect(Address(str(self.address)), timeout=None)
+        except asyncio.CancelledError:
+            # Timed out or cancelled: end the LE connection still pending on the controller.
+            with contextlib.suppress(HCI_Error, Exception):
+                async with asyncio.timeout(_CLEANUP_TIMEOUT):
+                    await asyncio.shield(
+                        central.send_sync_command(HCI_LE_Create_Connection_Cancel_Command())
+                    )
+            raise
         except Exception as exc:
             raise BleakError(f"could not connect to {self.address}: {exc!r}") from exc
-        self._connection = connection
-        connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
-        self._events = ConnectionEvents(self.link_model)
-        peer = Peer(connection)
-        self._peer = peer
-        if self.link_model.mtu > DEFAULT_ATT_MTU:
-            self._mtu = await peer.request_mtu(self.link_model.mtu)
-        await self._discover(peer)
+
+    async def _abandon(self) -> None:
+        """Drop whatever a failed connect left: a link made just as it was cancelled."""
+        central = await self.radio.central()
+        address = str(self.address).upper()
+        for connection in list(central.connections.values()):
+            if str(connection.peer_address).split("/")[0].upper() == address:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(_CLEANUP_TIMEOUT):
+                        await connection.disconnect()
+        self._connection = None
+        self._peer = None
 
     async def _discover(self, peer: Peer) -> None:
         collection = BleakGATTServiceCollection()
