@@ -167,3 +167,17 @@ async def test_flow_control_on_a_modelled_link_never_overflows(
         await session.update(Package.from_images(application=firmware))
     assert target.application == firmware
     assert target.pool_overflows == 0
+
+
+@pytest.mark.parametrize("drop_at", [1, 2, 3, 4, 5, 6])
+async def test_link_lost_during_service_discovery_is_a_link_loss(
+    radio: BleRadio, make_target: Callable[..., Any], make_session: SessionFactory, drop_at: int
+) -> None:
+    """Bumble cancels the pending discovery request: the session retries, no bare cancel."""
+    target: Nrf5LegacyEmulator = await make_target()
+    radio.peripherals[target.bootloader_address].drop_at_request = drop_at
+    firmware = random_firmware(600, seed=23)
+    async with make_session(target.bootloader_address) as session:
+        await session.update(Package.from_images(application=firmware))
+    assert target.application == firmware
+    assert radio.peripherals[target.bootloader_address].att_requests > drop_at

@@ -39,7 +39,7 @@ import contextlib
 import logging
 import math
 import uuid as uuid_module
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
@@ -251,7 +251,24 @@ class BlePeripheral:
         self.connection: Connection | None = None
         self.on_connect: Callable[[Connection], None] | None = None
         self.on_disconnect: Callable[[Connection], None] | None = None
+        self.att_requests = 0
+        """ATT requests and commands received (service discovery included), over its life."""
+        self.drop_at_request: int | None = None
+        """Fault: the request with this number (from 1, see :attr:`att_requests`) is not
+        served; the link drops instead -- a radio lost mid-discovery, mid-read, mid-write."""
         self.device.on(Device.EVENT_CONNECTION, self._connected)
+        server = self.device.gatt_server
+        serve = server.on_gatt_pdu
+
+        def on_request(bearer: Any, pdu: Any) -> None:
+            self.att_requests += 1
+            if self.att_requests == self.drop_at_request:
+                log.info("%s: dropping the link at ATT request %d", address, self.att_requests)
+                asyncio.get_running_loop().create_task(self.disconnect())
+                return
+            serve(bearer, pdu)
+
+        server.on_gatt_pdu = on_request  # type: ignore[method-assign, assignment]
 
     def add_service(self, service: Service) -> None:
         self.device.add_service(service)
@@ -384,7 +401,7 @@ class BumbleBleakClient(BaseBleakClient):
         """
         central = await self.radio.central()
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout), _link_loss_as_bleak_error():
                 # One LE Create Connection at a time per controller.
                 async with self.radio.connect_lock:
                     connection = await self._create_connection(central)
@@ -552,7 +569,8 @@ class BumbleBleakClient(BaseBleakClient):
                 await events.packet()
             if self._peer is None:
                 raise BleakError("not connected")
-            result = await operation()
+            async with _link_loss_as_bleak_error():
+                result = await operation()
             if response and events is not None:
                 await events.next_event()
             return result
@@ -622,6 +640,19 @@ class BumbleBleakScanner(BaseBleakScanner):
         )
         device = self.create_or_update_device(address, address, local_name, advertisement, adv)
         self.call_detection_callbacks(device, adv)
+
+
+@contextlib.asynccontextmanager
+async def _link_loss_as_bleak_error() -> AsyncIterator[None]:
+    """Bumble cancels a pending GATT request when the link drops; bleak backends raise
+    :class:`BleakError` instead. A cancellation someone asked for propagates."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling() == 0:
+            raise BleakError("disconnected while the request was pending") from None
+        raise
 
 
 def _uuid_text(value: object) -> str:

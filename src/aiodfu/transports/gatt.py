@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from bleak import BleakClient
@@ -38,6 +38,31 @@ NotificationHandler = Callable[[bytes], None]
 
 _LIVENESS_POLL = 0.25
 """How often a wrapped client (whose disconnect callback is not ours) is checked."""
+_CLEANUP_TIMEOUT = 5.0
+"""Bound on disconnecting a client that failed to connect or is being closed."""
+
+
+@contextlib.contextmanager
+def stack_cancel_is_link_loss(operation: str, offset: int | None = None) -> Iterator[None]:
+    """Turn a :class:`asyncio.CancelledError` nobody asked for into :class:`LinkLostError`.
+
+    BLE stacks (Bumble among them) cancel the future of a pending GATT request
+    when the link drops, and that cancellation surfaces in the caller's task
+    although nobody cancelled it (``current_task().cancelling() == 0``). A
+    cancellation that was requested -- by the caller, or by a timeout of ours
+    -- propagates unchanged.
+    """
+    try:
+        yield
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling() == 0:
+            raise LinkLostError(
+                "the BLE link dropped (the stack abandoned the pending request)",
+                operation=operation,
+                offset=offset,
+            ) from None
+        raise
 
 
 class AttError(DeviceError):
@@ -73,14 +98,16 @@ class GattLink(AsyncResource):
             # The client's own timeout cancels its connection attempt cleanly; this outer
             # deadline is the guard against a backend that does not honour it.
             async with deadline(timeout * 1.5 + 1.0, "connect"):
-                await client.connect()
+                with stack_cancel_is_link_loss("connect"):
+                    await client.connect()
         except BleakError as exc:
             raise LinkLostError(
                 f"could not connect to {address}: {exc}", operation="connect"
             ) from exc
-        except TimeoutError:
+        except (TimeoutError, LinkLostError):
             with contextlib.suppress(Exception):
-                await client.disconnect()
+                async with asyncio.timeout(_CLEANUP_TIMEOUT):
+                    await client.disconnect()
             raise
         return link
 
@@ -169,7 +196,8 @@ class GattLink(AsyncResource):
         lost = asyncio.ensure_future(self.disconnected.wait())
         try:
             async with deadline(timeout, operation, offset=offset):
-                await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+                with stack_cancel_is_link_loss(operation, offset):
+                    await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             lost.cancel()
             if not task.done():
@@ -198,6 +226,6 @@ class GattLink(AsyncResource):
             self._watch.cancel()
         if self._owns_client:
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(5.0):
+                async with asyncio.timeout(_CLEANUP_TIMEOUT):
                     await self.client.disconnect()
         self.disconnected.set()
