@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+from collections.abc import Awaitable, Callable
 
-from benchmarks import drogue, notecard, nrf5_legacy, rainmaker, serial_modem
+from aiodfu.registry import BACKENDS as REGISTERED
 
-BENCHMARKS = {
-    "serial-modem": serial_modem.run,
-    "drogue": drogue.run,
-    "notecard": notecard.run,
-    "nrf5-legacy": nrf5_legacy.run,
-    "rainmaker": rainmaker.run,
+BENCHMARKS: dict[str, Callable[[bool], Awaitable[None]]] = {
+    backend.name: importlib.import_module(backend.benchmark).run
+    for backend in REGISTERED
+    if backend.benchmark is not None
 }
 
 

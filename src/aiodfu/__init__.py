@@ -7,9 +7,12 @@ from aiodfu.core import (
     ImageKind,
     Phase,
     Progress,
+    PullSession,
     RetryPolicy,
     UpdateResult,
     UpdateSession,
+    Verification,
+    VerificationMethod,
 )
 from aiodfu.formats import load_image
 
@@ -19,9 +22,12 @@ __all__ = [
     "ImageKind",
     "Phase",
     "Progress",
+    "PullSession",
     "RetryPolicy",
     "UpdateResult",
     "UpdateSession",
+    "Verification",
+    "VerificationMethod",
     "__version__",
     "load_image",
 ]

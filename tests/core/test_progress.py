@@ -55,3 +55,22 @@ def test_restart_resets_done_and_records_attempt() -> None:
     tracker.restart_at(0, attempt=2)
     assert events[-1].done == 0 and events[-1].attempt == 2
     assert tracker.moved == 50
+
+
+def test_a_result_takes_attempts_bytes_and_time_from_its_tracker() -> None:
+    from aiodfu.core.image import FirmwareImage
+    from aiodfu.core.session import UpdateResult, Verification, VerificationMethod
+
+    now = [10.0]
+    tracker = ProgressTracker(8, clock=lambda: now[0])
+    tracker.restart_at(0, attempt=2)
+    tracker.advance(8)
+    now[0] = 12.5
+    verification = Verification(VerificationMethod.DEVICE_CRC, "CRC-16 checked by the device")
+    result = UpdateResult.from_tracker(
+        FirmwareImage(b"\x00" * 8), tracker, verification=verification, details={"a": "b"}
+    )
+    assert (result.attempts, result.bytes_moved, result.elapsed) == (2, 8, 2.5)
+    assert result.verification.verified and result.details == {"a": "b"}
+    assert not Verification.none("no check in the protocol").verified
+    assert str(verification) == "device-crc: CRC-16 checked by the device"

@@ -8,17 +8,9 @@ import sys
 import click
 
 from aiodfu._version import __version__
-from aiodfu.cli import (
-    demo,
-    drogue,
-    emulate,
-    inspect,
-    notecard,
-    nrf5_legacy,
-    rainmaker,
-    serial_modem,
-)
+from aiodfu.cli import demo, emulate, inspect
 from aiodfu.cli.runner import Context
+from aiodfu.registry import BACKENDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,7 +27,9 @@ def main(ctx: click.Context, json_lines: bool, verbose: int) -> None:
     ctx.obj = Context(json_lines)
 
 
-for _module in (demo, emulate, inspect, serial_modem, nrf5_legacy, drogue, notecard, rainmaker):
+for _module in (demo, emulate, inspect):
     main.add_command(_module.command)
+for _backend in BACKENDS:
+    main.add_command(_backend.load_cli().command)
 
 __all__ = ["main"]

@@ -1,8 +1,8 @@
 """``aiodfu demo``: a real update against each built-in emulated device.
 
-Each backend's CLI module provides ``demo(reporter, size, baud)`` (``baud``
-applies to the serial links): it builds
-an image, starts the backend's emulator on a modelled in-memory link,
+Each backend in the registry (:mod:`aiodfu.registry`) has a CLI module with
+``demo(reporter, size, baud)`` (``baud`` applies to the serial links): it
+builds an image, starts the backend's emulator on a modelled in-memory link,
 updates it through the public API exactly as an application would, and
 verifies byte for byte that the device ended up with the image sent.
 """
@@ -13,17 +13,13 @@ from collections.abc import Awaitable, Callable
 
 import click
 
-from aiodfu.cli import drogue, notecard, nrf5_legacy, rainmaker, serial_modem
 from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
 from aiodfu.core.errors import UsageError
+from aiodfu.registry import BACKENDS
 
 SCENARIOS: dict[str, Callable[[Reporter, int, int], Awaitable[None]]] = {
-    "serial-modem": serial_modem.demo,
-    "drogue": drogue.demo,
-    "notecard": notecard.demo,
-    "nrf5-legacy": nrf5_legacy.demo,
-    "rainmaker": rainmaker.demo,
+    backend.name: backend.load_cli().demo for backend in BACKENDS
 }
 
 

@@ -15,18 +15,17 @@ from pathlib import Path
 
 import click
 
-from aiodfu.cli import drogue, notecard, rainmaker, serial_modem
 from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
+from aiodfu.registry import BACKENDS
 from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.pty import serve_pty
 from aiodfu.transports.memory import LinkModel
 
 EMULATORS: dict[str, Callable[[bytes | None, LinkModel], Emulator]] = {
-    "serial-modem": serial_modem.emulator_factory,
-    "drogue": drogue.emulator_factory,
-    "notecard": notecard.emulator_factory,
-    "rainmaker": rainmaker.emulator_factory,
+    backend.name: backend.load_cli().emulator_factory
+    for backend in BACKENDS
+    if backend.serves_byte_stream
 }
 
 

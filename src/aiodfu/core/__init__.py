@@ -8,7 +8,9 @@ from aiodfu.core.errors import (
     DfuError,
     DfuTimeoutError,
     ImageError,
+    ImageFileNotFoundError,
     ImageIntegrityError,
+    InstallFailedError,
     LinkLostError,
     ProtocolError,
     RetriesExhaustedError,
@@ -16,13 +18,17 @@ from aiodfu.core.errors import (
     UsageError,
 )
 from aiodfu.core.image import FirmwareImage, ImageKind
+from aiodfu.core.link import DeviceLink, LinkedSession
 from aiodfu.core.progress import Phase, Progress, ProgressCallback, ProgressTracker
 from aiodfu.core.session import (
     Connector,
+    ImageSource,
     InstallCallback,
     PullSession,
     UpdateResult,
     UpdateSession,
+    Verification,
+    VerificationMethod,
 )
 from aiodfu.core.transfer import Chunk, RetryPolicy, Transfer, chunk_plan, run_transfer
 
@@ -32,15 +38,20 @@ __all__ = [
     "CommandRejectedError",
     "Connector",
     "DeviceError",
+    "DeviceLink",
     "DeviceResetError",
     "DfuError",
     "DfuTimeoutError",
     "FirmwareImage",
     "ImageError",
+    "ImageFileNotFoundError",
     "ImageIntegrityError",
     "ImageKind",
+    "ImageSource",
     "InstallCallback",
+    "InstallFailedError",
     "LinkLostError",
+    "LinkedSession",
     "Phase",
     "Progress",
     "ProgressCallback",
@@ -54,6 +65,8 @@ __all__ = [
     "UpdateResult",
     "UpdateSession",
     "UsageError",
+    "Verification",
+    "VerificationMethod",
     "chunk_plan",
     "run_transfer",
 ]

@@ -65,6 +65,10 @@ class ImageError(DfuError, ValueError):
     """
 
 
+class ImageFileNotFoundError(ImageError, FileNotFoundError):
+    """The firmware file does not exist (also a :class:`FileNotFoundError`)."""
+
+
 class ImageIntegrityError(ImageError):
     """A hash or CRC stored in the image does not match its contents."""
 
@@ -118,7 +122,42 @@ class DeviceResetError(DfuError):
 
 
 class RetriesExhaustedError(DfuError):
-    """Every attempt allowed by the retry policy failed; ``__cause__`` is the last failure."""
+    """Every attempt allowed by the retry policy failed; ``__cause__`` is the last failure.
+
+    Use :meth:`after` to raise one: when every failure of the final streak was
+    a timeout (or every one a lost link), the error raised is also a
+    :class:`TimeoutError` (or :class:`ConnectionError`), so ``except
+    TimeoutError`` catches a device that stayed silent however many times it
+    was retried.
+    """
+
+    @classmethod
+    def after(cls, failures: list[DfuError], message: str) -> RetriesExhaustedError:
+        """The error for a streak of ``failures`` (oldest first), located where the last one was."""
+        last = failures[-1]
+        kind: type[RetriesExhaustedError] = cls
+        if all(isinstance(failure, TimeoutError) for failure in failures):
+            kind = RetriesExhaustedTimeoutError
+        elif all(isinstance(failure, ConnectionError) for failure in failures):
+            kind = RetriesExhaustedConnectionError
+        error = kind(message, operation=last.operation, offset=last.offset, status=last.status)
+        error.__cause__, error.__suppress_context__ = last, True
+        return error
+
+
+class RetriesExhaustedTimeoutError(RetriesExhaustedError, TimeoutError):
+    """Retries exhausted, and every failure of the final streak was a timeout."""
+
+
+class RetriesExhaustedConnectionError(RetriesExhaustedError, ConnectionError):
+    """Retries exhausted, and every failure of the final streak was a lost link."""
+
+
+class InstallFailedError(DfuError):
+    """The caller's ``install`` callback failed on a retrieved, verified image (pull backends).
+
+    The device is told the update failed; ``__cause__`` is what ``install`` raised.
+    """
 
 
 class UsageError(DfuError, ValueError):

@@ -78,6 +78,8 @@ class ProgressTracker:
         self.done = 0
         self.attempt = 1
         self._moved = 0
+        self.started = clock()
+        """When the update began (the clock's reading): a result's ``elapsed`` counts from here."""
         self._first_move_at: float | None = None
         self._samples: deque[tuple[float, int]] = deque()
 
@@ -85,6 +87,11 @@ class ProgressTracker:
     def moved(self) -> int:
         """Bytes moved over the link in this session, across all attempts."""
         return self._moved
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the tracker was made, by its clock."""
+        return self._clock() - self.started
 
     def set_phase(self, phase: Phase, message: str | None = None) -> None:
         self.phase = phase

@@ -107,7 +107,7 @@ async def with_recovery(
     any before it. A failure inside ``recover`` counts as a failed attempt.
     """
     number = 1
-    failures = 0
+    streak: list[DfuError] = []  # the failures since the last one that got further
     furthest = progress() if progress is not None else 0
     while True:
         try:
@@ -117,17 +117,14 @@ async def with_recovery(
                 raise
             last = exc
         if progress is not None and progress() > furthest:
-            furthest, failures = progress(), 0
+            furthest, streak = progress(), []
         while True:
-            failures += 1
-            if failures >= policy.attempts:
-                raise RetriesExhaustedError(
-                    f"{what} failed after {number} attempt(s); last: {last.message}",
-                    operation=last.operation,
-                    offset=last.offset,
-                    status=last.status,
-                ) from last
-            pause = policy.delay(failures)
+            streak.append(last)
+            if len(streak) >= policy.attempts:
+                raise RetriesExhaustedError.after(
+                    streak, f"{what} failed after {number} attempt(s); last: {last.message}"
+                )
+            pause = policy.delay(len(streak))
             log.warning(
                 "%s: attempt %d failed (%s); recovering in %.2f s", what, number, last, pause
             )

@@ -11,14 +11,19 @@ Sync so it marks itself booted. A lost link resumes where the device is.
 
 from __future__ import annotations
 
-import asyncio
-import os
 from typing import Self
 
 from aiodfu.core.errors import DfuError, UsageError
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
-from aiodfu.core.session import Connector, UpdateResult, UpdateSession, open_link
+from aiodfu.core.session import (
+    Connector,
+    ImageSource,
+    UpdateResult,
+    UpdateSession,
+    Verification,
+    open_link,
+)
 from aiodfu.core.transfer import RetryPolicy, run_transfer, with_recovery
 from aiodfu.drogue.device import DrogueDevice
 from aiodfu.drogue.link import UpdateLink
@@ -30,8 +35,6 @@ from aiodfu.drogue.transfers import DrogueTransfer
 from aiodfu.formats import load_image
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.serial import port_connector
-
-ImageSource = FirmwareImage | bytes | str | os.PathLike[str]
 
 DEFAULT_RETRY = RetryPolicy(attempts=5)
 
@@ -96,17 +99,18 @@ class DrogueSession(UpdateSession):
             raise UsageError("a Drogue update needs the image's version string (version=...)")
         target = Target.build(image.data, version)
         tracker = ProgressTracker(len(target), progress)
-        started = asyncio.get_running_loop().time()
         tracker.set_phase(Phase.CONNECTING)
         transfer = DrogueTransfer(self.device, target, tracker, confirm=self.confirm)
         await run_transfer(transfer, tracker, self.retry, what="drogue update")
         tracker.set_phase(Phase.DONE)
         previous = transfer.previous_version or b""
-        return UpdateResult(
-            image=image,
-            attempts=tracker.attempt,
-            bytes_moved=tracker.moved,
-            elapsed=asyncio.get_running_loop().time() - started,
+        return UpdateResult.from_tracker(
+            image,
+            tracker,
+            verification=Verification.none(
+                "the embedded-update protocol has no end-to-end check: the firmware ignores "
+                "the Swap checksum"
+            ),
             details={
                 "version": target.version.decode(errors="replace"),
                 "previous_version": previous.decode(errors="replace"),

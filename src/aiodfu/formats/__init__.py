@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from aiodfu.core.errors import ImageError
+from aiodfu.core.errors import ImageError, ImageFileNotFoundError
 from aiodfu.core.image import FirmwareImage, ImageKind
 from aiodfu.formats import intel_hex, mcuboot, modem_delta, modem_full
 
@@ -56,7 +56,12 @@ def load_image(
         data = source
     else:
         path = os.fspath(source)
-        data = Path(path).read_bytes()
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise ImageFileNotFoundError(
+                f"no such firmware file: {path}", operation="load_image"
+            ) from None
         name = name if name is not None else path
     if not data:
         raise ImageError("firmware file is empty")

@@ -24,7 +24,14 @@ import attrs
 from aiodfu.core.errors import DfuError
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
-from aiodfu.core.session import Connector, InstallCallback, PullSession, UpdateResult
+from aiodfu.core.session import (
+    Connector,
+    InstallCallback,
+    PullSession,
+    UpdateResult,
+    Verification,
+    VerificationMethod,
+)
 from aiodfu.core.transfer import RetryPolicy, run_transfer, with_recovery
 from aiodfu.notecard.client import NotecardClient
 from aiodfu.notecard.codec import Message
@@ -244,7 +251,6 @@ class Notecard(PullSession):
         return result
 
     async def _retrieve(self, tracker: ProgressTracker) -> UpdateResult:
-        started = asyncio.get_running_loop().time()
         tracker.set_phase(Phase.CONNECTING)
         status = await self._robustly("dfu.status", self.dfu_status)
         if not status.ready:
@@ -280,11 +286,13 @@ class Notecard(PullSession):
         }
         if info.version:
             details["version"] = info.version
-        return UpdateResult(
-            image=FirmwareImage(bytes(retrieval.received), details=info, source=info.name),
-            attempts=tracker.attempt,
-            bytes_moved=tracker.moved,
-            elapsed=asyncio.get_running_loop().time() - started,
+        return UpdateResult.from_tracker(
+            FirmwareImage(bytes(retrieval.received), details=info, source=info.name),
+            tracker,
+            verification=Verification(
+                VerificationMethod.HOST_DIGEST,
+                "the MD5 of the retrieved image matched the one Notehub gave the card",
+            ),
             details=details,
         )
 

@@ -6,6 +6,7 @@ machine tags in braces (``{io}``, ``{bad-bin}``, ``{connected}``) stay visible t
 
 from __future__ import annotations
 
+from aiodfu.core import errors as core_errors
 from aiodfu.core.errors import DeviceError, DfuError, ProtocolError, UnsupportedError
 
 
@@ -76,8 +77,8 @@ class ImageVerificationError(DeviceError):
     """The whole retrieved image does not match the length, MD5 or CRC-32 the card announced."""
 
 
-class InstallFailedError(DfuError):
-    """The install callback raised; the card was told so with ``dfu.status stop`` + ``err``."""
+InstallFailedError = core_errors.InstallFailedError
+"""The install callback raised; the card was told so with ``dfu.status stop`` + ``err``."""
 
 
 class ResyncFailedError(DfuError, ConnectionError):

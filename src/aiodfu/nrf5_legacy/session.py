@@ -31,7 +31,7 @@ from aiodfu.core.errors import (
 )
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import Phase, Progress, ProgressCallback, ProgressTracker
-from aiodfu.core.session import UpdateResult, UpdateSession
+from aiodfu.core.session import UpdateResult, UpdateSession, Verification, VerificationMethod
 from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.nrf5_legacy import protocol
 from aiodfu.nrf5_legacy.device import LegacyDfuTarget
@@ -173,6 +173,11 @@ class Nrf5LegacySession(UpdateSession):
             attempts=attempts,
             bytes_moved=moved,
             elapsed=asyncio.get_running_loop().time() - started,
+            verification=Verification(
+                VerificationMethod.DEVICE_CRC,
+                "the bootloader checked each part against its init packet's CRC before "
+                "activating it",
+            ),
             details=details,
         )
 

@@ -5,6 +5,7 @@ No message here ever contains a presigned URL: they carry credentials.
 
 from __future__ import annotations
 
+from aiodfu.core import errors as core_errors
 from aiodfu.core.errors import DeviceError, DfuError, DfuTimeoutError, ProtocolError
 
 
@@ -55,5 +56,5 @@ class JobRejectedError(DfuError):
     """The application declined the job's version; the job was reported rejected (5)."""
 
 
-class InstallFailedError(DfuError):
-    """The install callback raised; the job was reported failed (3). ``__cause__`` says why."""
+InstallFailedError = core_errors.InstallFailedError
+"""The install callback raised; the job was reported failed (3). ``__cause__`` says why."""

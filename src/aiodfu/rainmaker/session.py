@@ -21,7 +21,7 @@ from aiodfu.at.device import AtDeviceSession
 from aiodfu.core.errors import DfuError
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
-from aiodfu.core.session import Connector, InstallCallback, PullSession, UpdateResult
+from aiodfu.core.session import Connector, InstallCallback, PullSession, UpdateResult, Verification
 from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.rainmaker.device import RainMakerDevice
 from aiodfu.rainmaker.errors import InstallFailedError, JobRejectedError
@@ -115,7 +115,6 @@ class RainMakerSession(AtDeviceSession[RainMakerDevice], PullSession):
         ``job`` defaults to :meth:`fetch`. The result's ``details`` hold the job
         ID, version and the status reported.
         """
-        started = asyncio.get_running_loop().time()
         await self.connect()
         job = job or await self.fetch()
         if accept is not None:
@@ -151,11 +150,12 @@ class RainMakerSession(AtDeviceSession[RainMakerDevice], PullSession):
         await self.device.report(job, OtaStatus.SUCCEEDED, info)
         tracker.set_phase(Phase.DONE)
         await self._restart_module_if_due()
-        return UpdateResult(
-            image=image,
-            attempts=tracker.attempt,
-            bytes_moved=tracker.moved,
-            elapsed=asyncio.get_running_loop().time() - started,
+        return UpdateResult.from_tracker(
+            image,
+            tracker,
+            verification=Verification.none(
+                "ESP RainMaker gives no digest of the image: only its size was checked"
+            ),
             details={
                 "job": job.job_id,
                 "version": job.version or "unknown",

@@ -6,13 +6,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-
 from aiodfu.at.device import AtDeviceSession
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
-from aiodfu.core.session import Connector, UpdateResult, UpdateSession
+from aiodfu.core.session import (
+    Connector,
+    ImageSource,
+    UpdateResult,
+    UpdateSession,
+    Verification,
+    VerificationMethod,
+)
 from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.formats import load_image
 from aiodfu.serial_modem.device import Mode, SerialModemDevice
@@ -26,8 +30,6 @@ from aiodfu.transports.serial import port_connector
 
 DEFAULT_CHUNK_SIZE = 4096
 """The device's default data-mode buffer; chunks of this size match Nordic's host."""
-
-ImageSource = FirmwareImage | bytes | str | os.PathLike[str]
 
 
 class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
@@ -87,7 +89,6 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
         update_type = update_type if update_type is not None else infer_type(image)
         payload = build_payload(image, update_type, force=force)
         tracker = ProgressTracker(len(payload), progress)
-        started = asyncio.get_running_loop().time()
         tracker.set_phase(Phase.CONNECTING)
         await self.connect()
         transfer_class = (
@@ -97,12 +98,8 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
         await run_transfer(transfer, tracker, self.retry, what=f"{update_type.cli_name} update")
         details = await self._activate(payload, reset, tracker)
         tracker.set_phase(Phase.DONE)
-        return UpdateResult(
-            image=image,
-            attempts=tracker.attempt,
-            bytes_moved=tracker.moved,
-            elapsed=asyncio.get_running_loop().time() - started,
-            details=details,
+        return UpdateResult.from_tracker(
+            image, tracker, verification=_verification(update_type, reset), details=details
         )
 
     async def _activate(
@@ -193,6 +190,33 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
         """``AT#XMODEMRESET``: restart the modem (activates a pending delta update)."""
         await self.connect()
         await self._activate_delta()
+
+
+def _verification(update_type: UpdateType, reset: bool) -> Verification:
+    """What the device itself checked before this session reports success."""
+    if update_type is UpdateType.MODEM_FULL:
+        return Verification(
+            VerificationMethod.DEVICE_DIGEST,
+            "the modem bootloader checked each segment's digest and booted the new firmware",
+        )
+    if not reset:
+        return Verification.none(
+            "applied but not activated: the device checks the image when it next resets"
+        )
+    if update_type is UpdateType.MODEM_DELTA:
+        return Verification(
+            VerificationMethod.DEVICE_DIGEST,
+            "the modem verified the signed delta patch when it applied it",
+        )
+    if update_type is UpdateType.APPLICATION:
+        return Verification(
+            VerificationMethod.DEVICE_DIGEST,
+            "MCUboot checked the image's hash before swapping it in (#XFOTA reported success)",
+        )
+    return Verification(
+        VerificationMethod.DEVICE_DIGEST,
+        "NSIB checked the new bootloader's signature and now boots it",
+    )
 
 
 def open(
