@@ -119,7 +119,9 @@ class LegacyDfuFaults:
     disconnect_after_packets: int | None = None
     """Drop the link once after this many data packets (counted over the emulator's life)."""
     disconnect_on_opcode: int | None = None
-    """Drop the link (once) when this Control Point opcode is written, before acting on it."""
+    """Drop the link when this Control Point opcode is written, before acting on it."""
+    disconnect_on_opcode_times: int = 1
+    """How many times (over the emulator's life) ``disconnect_on_opcode`` drops the link."""
     notification_delay: float = 0.0
     reset_on_failed_notification: bool = True
     """SDK 11's ``APP_ERROR_CHECK`` resets the chip when a notification cannot be sent."""
@@ -195,7 +197,7 @@ class Nrf5LegacyEmulator(AsyncResource):
         self.control_point_log: list[tuple[Mode, bytes]] = []
         self.failures: list[BaseException] = []
         self._packets_total = 0
-        self._disconnect_on_opcode_done = False
+        self._disconnects_on_opcode = 0
         self._disconnect_after_done = False
         self._generation = 0
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -307,8 +309,11 @@ class Nrf5LegacyEmulator(AsyncResource):
             raise ATT_Error(ATT_CCCD_IMPROPERLY_CONFIGURED)
         if not value:
             return
-        if self.faults.disconnect_on_opcode == value[0] and not self._disconnect_on_opcode_done:
-            self._disconnect_on_opcode_done = True
+        if (
+            self.faults.disconnect_on_opcode == value[0]
+            and self._disconnects_on_opcode < self.faults.disconnect_on_opcode_times
+        ):
+            self._disconnects_on_opcode += 1
             self._queue.put_nowait(("drop", None))
             return
         self._queue.put_nowait(("cp", (gatt, connection, bytes(value))))
