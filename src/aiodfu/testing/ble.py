@@ -258,6 +258,7 @@ class BlePeripheral:
         served; the link drops instead -- a radio lost mid-discovery, mid-read, mid-write."""
         self.device.on(Device.EVENT_CONNECTION, self._connected)
         server = self.device.gatt_server
+        self._default_services = len(server.services)
         serve = server.on_gatt_pdu
 
         def on_request(bearer: Any, pdu: Any) -> None:
@@ -273,22 +274,41 @@ class BlePeripheral:
     def add_service(self, service: Service) -> None:
         self.device.add_service(service)
 
+    def set_services(self, services: Iterable[Service]) -> None:
+        """Replace the attribute table's services (GAP and GATT stay) -- a reboot into
+        firmware with another table at the same address. Call it while disconnected."""
+        server = self.device.gatt_server
+        defaults = server.services[: self._default_services]
+        server.services, server.attributes, server.attributes_by_handle = [], [], {}
+        for service in (*defaults, *services):
+            server.add_service(service)
+
     async def advertise(
         self,
         name: str | None = None,
         service_uuids: Iterable[str] = (),
         *,
+        appearance: int | None = None,
         directed_to: str | None = None,
     ) -> None:
-        """Advertise ``name`` and 128-bit ``service_uuids``; directed to a central if given."""
+        """Advertise ``name``, ``appearance`` and ``service_uuids``; directed to a central if
+        given. Bluetooth SIG UUIDs go in the complete 16-bit list, others in the incomplete
+        128-bit list (as SDK 11 examples and bootloaders advertise them)."""
         if self.device.is_advertising:
             await self.device.stop_advertising()
         fields: list[tuple[int, bytes]] = [(AdvertisingData.FLAGS, bytes([0x06]))]
         if name:
             fields.append((AdvertisingData.COMPLETE_LOCAL_NAME, name.encode()))
-        uuids = b"".join(uuid_module.UUID(u).bytes[::-1] for u in service_uuids)
-        if uuids:
-            fields.append((AdvertisingData.INCOMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, uuids))
+        if appearance is not None:
+            fields.append((AdvertisingData.APPEARANCE, appearance.to_bytes(2, "little")))
+        short = b"".join(_short_uuid(u) or b"" for u in service_uuids)
+        if short:
+            fields.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, short))
+        long = b"".join(
+            uuid_module.UUID(u).bytes[::-1] for u in service_uuids if _short_uuid(u) is None
+        )
+        if long:
+            fields.append((AdvertisingData.INCOMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, long))
         data = bytes(AdvertisingData(fields))
         if directed_to is not None:
             await self.device.start_advertising(
@@ -447,7 +467,7 @@ class BumbleBleakClient(BaseBleakClient):
         collection = BleakGATTServiceCollection()
         await peer.discover_services()
         for service in peer.services:
-            bleak_service = BleakGATTService(service, service.handle, str(service.uuid).lower())
+            bleak_service = BleakGATTService(service, service.handle, _uuid_text(service.uuid))
             collection.add_service(bleak_service)
             await service.discover_characteristics()
             for proxy in service.characteristics:
@@ -620,6 +640,8 @@ class BumbleBleakScanner(BaseBleakScanner):
         local_name = name if isinstance(name, str) else None
         uuids: list[str] = []
         for kind in (
+            AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+            AdvertisingData.INCOMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
             AdvertisingData.INCOMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
             AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
         ):
@@ -653,6 +675,17 @@ async def _link_loss_as_bleak_error() -> AsyncIterator[None]:
         if task is not None and task.cancelling() == 0:
             raise BleakError("disconnected while the request was pending") from None
         raise
+
+
+_SIG_BASE = "-0000-1000-8000-00805f9b34fb"
+
+
+def _short_uuid(text: str) -> bytes | None:
+    """The 16-bit form (little-endian) of a Bluetooth SIG UUID, else None."""
+    value = str(uuid_module.UUID(text)).lower()
+    if value.startswith("0000") and value.endswith(_SIG_BASE):
+        return int(value[4:8], 16).to_bytes(2, "little")
+    return None
 
 
 def _uuid_text(value: object) -> str:

@@ -91,6 +91,7 @@ from aiodfu.testing.nrf5_legacy_state import (
 log = logging.getLogger("aiodfu.testing.nrf5_legacy")
 
 __all__ = [
+    "ApplicationProfile",
     "BootloaderConfig",
     "InitFormat",
     "LegacyDfuFaults",
@@ -100,8 +101,54 @@ __all__ = [
 ]
 
 DEFAULT_ADDRESS = "C0:FF:EE:00:00:01"
-APPLICATION_NAME = "AppDfu"
 DFU_TIMEOUT = 120.0
+
+HEART_RATE_SERVICE = "0000180d-0000-1000-8000-00805f9b34fb"
+BATTERY_SERVICE = "0000180f-0000-1000-8000-00805f9b34fb"
+DEVICE_INFORMATION_SERVICE = "0000180a-0000-1000-8000-00805f9b34fb"
+
+
+@attrs.frozen
+class ApplicationProfile:
+    """How the emulated application presents itself; SDK 11's ``ble_app_hrs`` by default.
+
+    It advertises ``name``, ``appearance`` and ``service_uuids`` -- never the DFU
+    service, which (revision 0.1, for buttonless entry) is found only in GATT,
+    after the application's own services. The heart-rate, battery and
+    device-information services carry their usual characteristics; any other
+    UUID is an empty primary service.
+    """
+
+    name: str = "Nordic_HRM"
+    service_uuids: tuple[str, ...] = (
+        HEART_RATE_SERVICE,
+        BATTERY_SERVICE,
+        DEVICE_INFORMATION_SERVICE,
+    )
+    appearance: int | None = 833
+    """``BLE_APPEARANCE_HEART_RATE_SENSOR_HEART_RATE_BELT``."""
+
+    def services(self) -> list[Service]:
+        return [
+            Service(uuid, _APP_CHARACTERISTICS.get(uuid.lower(), ())) for uuid in self.service_uuids
+        ]
+
+
+def _readable(uuid: str, value: bytes, notify: bool = False) -> Characteristic[bytes]:
+    props = Characteristic.Properties.READ | (Characteristic.Properties.NOTIFY if notify else 0)
+    return Characteristic(uuid, props, Characteristic.READABLE, value)
+
+
+_APP_CHARACTERISTICS: dict[str, tuple[Characteristic[bytes], ...]] = {
+    HEART_RATE_SERVICE: (
+        _readable("00002a37-0000-1000-8000-00805f9b34fb", b"\x00\x48", notify=True),
+        _readable("00002a38-0000-1000-8000-00805f9b34fb", b"\x03"),  # body sensor: finger
+    ),
+    BATTERY_SERVICE: (_readable("00002a19-0000-1000-8000-00805f9b34fb", b"\x64", notify=True),),
+    DEVICE_INFORMATION_SERVICE: (
+        _readable("00002a29-0000-1000-8000-00805f9b34fb", b"NordicSemiconductor"),
+    ),
+}
 
 
 class Mode(enum.Enum):
@@ -157,7 +204,15 @@ class _Gatt:
                     CharacteristicValue(read=lambda conn: owner._revision_value()),
                 )
             )
-        peripheral.add_service(Service(SERVICE_UUID, characteristics))
+        self.dfu_service = Service(SERVICE_UUID, characteristics)
+        self.hosting: Mode | None = None
+
+    def host(self, mode: Mode, profile: ApplicationProfile) -> None:
+        """Load the attribute table of ``mode`` (while disconnected: a reboot)."""
+        if mode is not self.hosting:
+            app = profile.services() if mode is Mode.APPLICATION else []
+            self.peripheral.set_services([*app, self.dfu_service])
+            self.hosting = mode
 
 
 class Nrf5LegacyEmulator(AsyncResource):
@@ -176,8 +231,10 @@ class Nrf5LegacyEmulator(AsyncResource):
         peer_data: bool = False,
         inactivity_timeout: float = DFU_TIMEOUT,
         faults: LegacyDfuFaults | None = None,
+        application_profile: ApplicationProfile | None = None,
     ) -> None:
         self.radio = radio
+        self.application_profile = application_profile or ApplicationProfile()
         self.address = address.upper()
         self.bootloader_address = self.address if peer_data else next_bootloader_address(address)
         self.mode = Mode(mode)
@@ -278,8 +335,12 @@ class Nrf5LegacyEmulator(AsyncResource):
         for address, gatt in self._gatts.items():
             if address != active.peripheral.address:
                 await gatt.peripheral.stop_advertising()
+        active.host(self.mode, self.application_profile)
         if self.mode is Mode.APPLICATION:
-            await active.peripheral.advertise(APPLICATION_NAME, [SERVICE_UUID])
+            profile = self.application_profile
+            await active.peripheral.advertise(
+                profile.name, profile.service_uuids, appearance=profile.appearance
+            )
         elif self.peer_data and self._last_central is not None:
             try:
                 await active.peripheral.advertise(directed_to=self._last_central)
