@@ -4,7 +4,13 @@ Packages (:class:`Package`, :class:`InitPacket`) and the controller
 (:func:`connect`, :class:`Nrf5LegacySession`). See ``docs/protocols/nrf5-legacy.md``.
 """
 
-from aiodfu.nrf5_legacy.errors import PackageError, PacketLossError, TargetStatusError
+from aiodfu.nrf5_legacy.device import Nrf5LegacyDevice
+from aiodfu.nrf5_legacy.errors import (
+    ActivationError,
+    PackageError,
+    PacketLossError,
+    TargetStatusError,
+)
 from aiodfu.nrf5_legacy.init_packet import DfuVersion, InitPacket
 from aiodfu.nrf5_legacy.package import Package, Part
 from aiodfu.nrf5_legacy.protocol import ImageType, Status
@@ -12,9 +18,11 @@ from aiodfu.nrf5_legacy.session import Nrf5LegacySession, connect
 from aiodfu.nrf5_legacy.timeouts import Timeouts
 
 __all__ = [
+    "ActivationError",
     "DfuVersion",
     "ImageType",
     "InitPacket",
+    "Nrf5LegacyDevice",
     "Nrf5LegacySession",
     "Package",
     "PackageError",

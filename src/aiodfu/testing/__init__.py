@@ -65,6 +65,7 @@ _BLE_NAMES = {
     "BleRadio": "aiodfu.testing.ble",
     "BumbleBleakClient": "aiodfu.testing.ble",
     "BumbleBleakScanner": "aiodfu.testing.ble",
+    "ApplicationProfile": "aiodfu.testing.nrf5_legacy",
     "BootloaderConfig": "aiodfu.testing.nrf5_legacy",
     "LegacyDfuFaults": "aiodfu.testing.nrf5_legacy",
     "Nrf5LegacyEmulator": "aiodfu.testing.nrf5_legacy",
