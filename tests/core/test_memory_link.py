@@ -84,3 +84,57 @@ async def test_paced_link_with_drop() -> None:
     assert len(received) == 500
     with pytest.raises(LinkLostError):
         await link.device.read()
+
+
+async def read_available(stream, wait: float = 0.05) -> bytes:  # type: ignore[no-untyped-def]
+    data = b""
+    while True:
+        try:
+            data += await asyncio.wait_for(stream.read(), wait)
+        except TimeoutError:
+            return data
+
+
+async def test_byte_faults_flip_lose_duplicate_and_insert_at_sender_offsets() -> None:
+    faults = LinkFaults(
+        flip_bits={1: 0x01},
+        lose_at={3},
+        duplicate_at={4},
+        insert_before={6: b"GARBAGE"},
+        corrupt_at={7},
+    )
+    link = MemoryLink(host_to_device=faults)
+    for byte in b"abcdefgh":  # one byte a write: faults must not depend on write sizes
+        await link.host.write(bytes([byte]))
+    received = await read_available(link.device)
+    assert received == b"a" + bytes([ord("b") ^ 1]) + b"c" + b"ee" + b"f" + b"GARBAGEg" + bytes(
+        [ord("h") ^ 0xFF]
+    )
+    assert [str(fault) for fault in link.fired] == [
+        "host->device corrupt at 1",
+        "host->device lose at 3",
+        "host->device duplicate at 4",
+        "host->device insert at 6",
+        "host->device corrupt at 7",
+    ]
+
+
+async def test_time_triggered_stall_and_drop() -> None:
+    link = MemoryLink(device_to_host=LinkFaults(stall_after_seconds=0.02))
+    await asyncio.sleep(0.05)
+    await link.device.write(b"lost in the stall")
+    assert await read_available(link.host) == b""
+    assert not link.broken and [f.kind for f in link.fired] == ["stall"]
+
+    dropping = MemoryLink(host_to_device=LinkFaults(drop_after_seconds=0.02))
+    await asyncio.sleep(0.05)
+    assert dropping.broken and [f.kind for f in dropping.fired] == ["drop"]
+    with pytest.raises(LinkLostError):
+        await dropping.host.write(b"x")
+
+
+async def test_overflow_without_flow_control_is_recorded() -> None:
+    link = MemoryLink(LinkModel(rx_buffer=4, flow_control=False))
+    await link.host.write(b"0123456789")
+    assert await read_available(link.device) == b"0123"
+    assert [f.kind for f in link.fired] == ["overflow"]

@@ -122,3 +122,23 @@ async def test_an_install_that_raises_is_reported_and_raised_as_install_failed()
         )
     assert isinstance(info.value.__cause__, OSError)
     assert report.outcomes == ["failed: host install failed: flash write failed"]
+
+
+@pytest.mark.parametrize("digest", [True, False])
+async def test_an_esp_idf_app_image_verifies_itself_only_with_its_appended_sha256(
+    digest: bool,
+) -> None:
+    from tests.formats.test_esp_app import esptool_image
+
+    image = FirmwareImage(esptool_image(digest=digest))
+    installed, _, result = await pull(Retrieved(image, UNCHECKED), self_check=check_own_integrity)
+    assert installed == [image]
+    assert result.verification.verified is digest  # type: ignore[attr-defined]
+
+    corrupted = bytearray(image.data)
+    corrupted[len(corrupted) // 2] ^= 0x10
+    installed, report, error = await pull(
+        Retrieved(FirmwareImage(bytes(corrupted)), UNCHECKED), self_check=check_own_integrity
+    )
+    assert isinstance(error, ImageIntegrityError)
+    assert installed == [] and report.outcomes[0].startswith("failed")

@@ -8,8 +8,9 @@ import random
 import attrs
 
 from aiodfu.core.transfer import RetryPolicy
-from aiodfu.drogue import DrogueSession, Timeouts, postcard, serial_connector
-from aiodfu.drogue.messages import Command, Status
+from aiodfu.drogue import DrogueSession, Timeouts, serial_connector
+from aiodfu.drogue.protocol import postcard
+from aiodfu.drogue.protocol.messages import Command, Status
 from aiodfu.drogue.serial import FRAME_SIZE, FrameReader
 from aiodfu.testing.drogue import DrogueEmulator
 from aiodfu.transports.memory import MemoryLink, MemoryStream
@@ -22,6 +23,10 @@ FAST_TIMEOUTS = attrs.evolve(
     reboot=2.0,
     resync_gap=0.02,
     reconnect_pause=0.01,
+    gatt_operation=0.5,
+    offset_settle=0.3,
+    offset_poll_interval=0.005,
+    gatt_reset=0.3,
 )
 FAST_RETRY = RetryPolicy(attempts=6, initial_delay=0.005, max_delay=0.02)
 NO_RETRY = RetryPolicy(attempts=1)

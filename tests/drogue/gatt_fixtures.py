@@ -11,7 +11,7 @@ import pytest
 from aiodfu.drogue import DrogueSession, connect
 from aiodfu.testing.ble import BleRadio, BumbleBleakClient
 from aiodfu.testing.drogue import DrogueEmulator
-from aiodfu.testing.drogue_gatt import DrogueGattHost
+from aiodfu.testing.drogue.gatt import DrogueGattHost
 
 from .conftest import FAST_RETRY, FAST_TIMEOUTS, emulator
 

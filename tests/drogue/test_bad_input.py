@@ -22,7 +22,7 @@ from aiodfu.drogue import (
     UnexpectedStatusError,
     WriteRejectedError,
 )
-from aiodfu.drogue.messages import Status, UpdateStatus, Write
+from aiodfu.drogue.protocol.messages import Status, UpdateStatus, Write
 from aiodfu.testing.drogue import BootMagic
 
 from .conftest import NEW, NEW_VERSION, NO_RETRY, OLD_VERSION, ScriptedDevice, emulator, session_for

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodfu.drogue import cbor, postcard
 from aiodfu.drogue.errors import MalformedMessageError
-from aiodfu.drogue.messages import Status, Swap, Sync, UpdateStatus, Wait, Write
+from aiodfu.drogue.protocol import cbor, postcard
+from aiodfu.drogue.protocol.messages import Status, Swap, Sync, UpdateStatus, Wait, Write
+from aiodfu.drogue.serial import TAG_SIZE, echoes, frame, new_tag
 
 V0, V1 = b"0.1.0", b"0.1.1"
 FIRST = Status(V0, 512)
@@ -192,3 +193,18 @@ def test_cbor_rejects_indefinite_byte_strings_and_trailing_data() -> None:
 def test_cbor_rejects_unknown_or_ambiguous_variants(body: object) -> None:
     with pytest.raises(MalformedMessageError):
         cbor.decode_command(cbor2.dumps(body))
+
+
+def test_a_frame_read_from_its_middle_decodes_as_nothing_but_wait() -> None:
+    """A device that reads a command frame from the middle (partial reads, desync) must not
+    find a Write or Swap in its padding or its acknowledgement tag."""
+    for _ in range(50):
+        tag = new_tag()
+        data = frame(Sync(b"0.2.0"), tag)
+        assert echoes(data, tag) and len(tag) == TAG_SIZE
+        for start in range(20, len(data)):
+            try:
+                command = postcard.decode_command(data[start:] + bytes(16))
+            except MalformedMessageError:
+                continue
+            assert isinstance(command, Wait), (start, command)

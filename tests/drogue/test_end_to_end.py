@@ -8,7 +8,7 @@ import pytest
 from aiodfu.core.integrity import sha256
 from aiodfu.drogue import DeviceRevertedError
 from aiodfu.drogue import open as open_serial_session
-from aiodfu.drogue.messages import Swap, Sync, Write
+from aiodfu.drogue.protocol.messages import Swap, Sync, Write
 from aiodfu.testing.drogue import BootMagic, BootOutcome
 from aiodfu.testing.pty import serve_pty
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from aiodfu.core.errors import DfuTimeoutError, RetriesExhaustedError, UnsupportedError, UsageError
 from aiodfu.drogue import MalformedMessageError, WriteRejectedError
-from aiodfu.drogue.gatt_service import (
+from aiodfu.drogue.protocol.gatt_service import (
     CONTROL_UUID,
     FIRMWARE_UUID,
     NEXT_VERSION_UUID,
@@ -21,7 +21,7 @@ from aiodfu.drogue.gatt_service import (
     decode_version,
     encode_offset,
 )
-from aiodfu.drogue.messages import Write
+from aiodfu.drogue.protocol.messages import Write
 from aiodfu.testing.ble import BleRadio, BumbleBleakClient
 from aiodfu.testing.drogue import BootMagic
 from aiodfu.transports.gatt import AttError, GattLink

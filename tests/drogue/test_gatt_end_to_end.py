@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from aiodfu.drogue import DeviceRevertedError
-from aiodfu.drogue.gatt_service import Control
-from aiodfu.drogue.messages import Write
+from aiodfu.drogue.protocol.gatt_service import Control
+from aiodfu.drogue.protocol.messages import Write
 from aiodfu.testing.ble import BleLinkModel
 from aiodfu.testing.drogue import BootMagic, BootOutcome
 
@@ -150,3 +150,15 @@ async def test_device_mtu_above_its_vector_is_capped_at_64(
     await host.idle()
     assert host.device.image == NEW
     assert max(len(b) for b in blocks(host)) == 64
+
+
+async def test_gatt_result_says_the_image_could_not_be_verified(
+    make_host: HostFactory, make_session: SessionFactory
+) -> None:
+    """Issue 10, defect 7: the GATT service has no checksum at all, whatever the firmware."""
+    host = await make_host()
+    async with make_session(host, firmware_checks_sha256=True) as session:
+        result = await session.update(NEW[:1024], version="0.2.0")
+    await host.idle()
+    assert host.device.image == NEW[:1024]
+    assert not result.verification.verified and "GATT" in result.verification.detail

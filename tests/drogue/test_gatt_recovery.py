@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiodfu.drogue import connect
-from aiodfu.drogue.gatt_service import Control
+from aiodfu.drogue.protocol.gatt_service import Control
 from aiodfu.testing.ble import BleLinkModel, BleRadio, BumbleBleakClient
 from aiodfu.testing.drogue import BootMagic
-from aiodfu.testing.drogue_gatt import DrogueGattFaults, DrogueGattHost
+from aiodfu.testing.drogue.gatt import DrogueGattFaults, DrogueGattHost
 
 from .conftest import FAST_RETRY, NEW, emulator
 from .gatt_fixtures import GATT_TIMEOUTS

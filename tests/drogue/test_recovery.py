@@ -11,12 +11,23 @@ from hypothesis import strategies as st
 
 from aiodfu.core.errors import LinkLostError
 from aiodfu.drogue import DeviceRevertedError
-from aiodfu.drogue.messages import Write
-from aiodfu.testing.drogue import BootMagic, BootOutcome
+from aiodfu.drogue import open as open_serial_session
+from aiodfu.drogue.protocol.messages import Write
+from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator
 from aiodfu.testing.emulator import FaultyFirstLink
-from aiodfu.transports.memory import LinkFaults
+from aiodfu.testing.pty import serve_pty
+from aiodfu.transports.memory import LinkFaults, LinkModel, MemoryStream
 
-from .conftest import NEW, NEW_VERSION, OLD, emulator, session_for
+from .conftest import (
+    FAST_RETRY,
+    FAST_TIMEOUTS,
+    NEW,
+    NEW_VERSION,
+    NO_RETRY,
+    OLD,
+    emulator,
+    session_for,
+)
 
 FRAMES = len(NEW) // 512 + 4  # Writes, Swap, Sync and the statuses around them
 WIRE_SPAN = FRAMES * 1024
@@ -126,3 +137,81 @@ async def test_a_failed_first_open_is_retried() -> None:
     assert opens == 2
     assert device.image == NEW
     assert device.boot_state is BootMagic.BOOT
+
+
+async def test_lost_sync_frame_is_sent_again_until_the_device_takes_it() -> None:
+    """Issue 10, defect 6: the device re-sends its Status on its own timer when the Sync frame
+    never arrives; that Status is no proof of Sync, so the firmware was left unconfirmed."""
+    device = emulator(mtu=968)
+    sync_frame = -(-len(NEW) // 960) + 1  # the Writes, the Swap, then Sync
+    connector = FaultyFirstLink(
+        device, host_to_device=LinkFaults(stall_after=sync_frame * 1024 + 10)
+    )
+    async with device, session_for(connector) as session:
+        result = await session.update(NEW, version="0.2.0")
+    assert result.details["state"] == "booted"
+    assert device.boot_state is BootMagic.BOOT  # confirmed: a reset keeps the new image
+    device.reset()
+    assert device.image == NEW and device.version == NEW_VERSION
+    assert connector.connections == 2
+
+
+class MidFrameOpen(FaultyFirstLink):
+    """The first link opens ``skip`` bytes into the device's first Status frame, as a serial
+    port opened (and flushed by pyserial) while the device is sending does."""
+
+    def __init__(self, device: DrogueEmulator, skip: int) -> None:
+        super().__init__(device)
+        self.skip = skip
+
+    async def __call__(self) -> MemoryStream:  # type: ignore[override]
+        stream = super().__call__()
+        if self.connections == 1:
+            missed = 0
+            while missed < self.skip:
+                missed += len(await stream.read(self.skip - missed))
+        return stream
+
+
+@given(skip=st.integers(min_value=1, max_value=1023))
+@settings(max_examples=10, deadline=None)
+async def test_a_port_opened_mid_frame_resynchronises_on_the_next_frame(skip: int) -> None:
+    """Issue 10, defect 8: the rest of the frame is read as the start of a Status (zeros: an
+    empty version, no update), and every later frame straddles two of the device's frames."""
+    device = emulator()
+    connector = MidFrameOpen(device, skip)
+    async with device, session_for(connector, retry=NO_RETRY) as session:
+        await session.update(NEW, version="0.2.0")
+    assert device.image == NEW and device.boot_state is BootMagic.BOOT
+    assert not device.errors and connector.connections == 1
+
+
+async def test_a_second_update_shortly_after_the_first_over_a_pty() -> None:
+    """Issue 10, defect 8 as reported: 0.2.0, then 0.3.0 a moment later, each session opening
+    the port (pyserial flushes its input) while the device may be sending."""
+    device = emulator(link_model=LinkModel(baud=115200))
+    third = NEW[::-1]
+    async with serve_pty(device) as path:
+        for version, image in (("0.2.0", NEW), ("0.3.0", third)):
+            session = open_serial_session(path, timeouts=FAST_TIMEOUTS, retry=FAST_RETRY)
+            async with session:
+                result = await session.update(image, version=version)
+            assert result.details["state"] == "booted"
+            await asyncio.sleep(0.35)  # the device re-sends its Status meanwhile
+    assert device.image == third and device.version == b"0.3.0"
+    assert device.boot_state is BootMagic.BOOT
+
+
+@pytest.mark.parametrize("lost", [1024 + 600, 3 * 1024 + 5])
+async def test_a_byte_lost_on_the_way_to_the_device_costs_one_timeout_not_the_image(
+    lost: int,
+) -> None:
+    """The device drops a partial command frame when its updater times out (the read is
+    abandoned with the request), so the frame sent next is read whole, not shifted by a byte."""
+    device = emulator()
+    connector = FaultyFirstLink(device, host_to_device=LinkFaults(lose_at={lost}))
+    async with device, session_for(connector) as session:
+        result = await session.update(NEW, version="0.2.0")
+    assert device.image == NEW and device.boot_state is BootMagic.BOOT
+    assert result.details["state"] == "booted"
+    assert connector.connections == 1  # recovered on the same link

@@ -7,7 +7,7 @@ import pytest
 from aiodfu.core.errors import UnsupportedError, UsageError
 from aiodfu.core.integrity import sha256
 from aiodfu.drogue import OffsetBeyondImageError, Target
-from aiodfu.drogue.messages import Status, Swap, Sync, UpdateStatus, Write
+from aiodfu.drogue.protocol.messages import Status, Swap, Sync, UpdateStatus, Write
 
 IMAGE = bytes(range(100))
 TARGET = Target.build(IMAGE, "0.2.0")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from notecard.notecard import Notecard as NotePythonCard
 
 from aiodfu.notecard import cobs
-from aiodfu.notecard.codec import (
+from aiodfu.notecard.protocol import (
     CRC_FIELD_LENGTH,
     ErrorKind,
     LineFramer,

@@ -228,7 +228,12 @@ def test_wrong_crc_in_dat_is_found_before_connecting() -> None:
 
 def test_image_not_multiple_of_four_is_refused() -> None:
     with pytest.raises(PackageError, match="multiple of 4"):
-        Package.from_images(application=b"\1" * 7).check()
+        Package.from_images(application=b"\1" * 7, word_pad=False).check()
+    # by default an image is padded with 0xFF to the word size, as nrfutil genpkg does
+    padded = Package.from_images(application=b"\1" * 7)
+    padded.check()
+    assert padded.parts[0].firmware == b"\1" * 7 + b"\xff"
+    assert padded.parts[0].notes == ("padded with 0xff to a multiple of 4 bytes (1 added)",)
 
 
 def test_oversize_image_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

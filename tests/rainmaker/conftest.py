@@ -9,8 +9,7 @@ import pytest
 
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.rainmaker import FirmwareNotification, RainMakerSession, Timeouts
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker_http import FirmwareServer
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
 
 FAST_TIMEOUTS = attrs.evolve(
     Timeouts(),

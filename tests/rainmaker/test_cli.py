@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -68,6 +69,33 @@ def test_wait_then_update_writes_the_image_and_reports_success(
     output = tmp_path / "installed.bin"
     records = invoke("update", "--port", path, "--output", str(output))
     assert records[-1]["event"] == "updated"
+    assert output.read_bytes() == image
+    process.terminate()
+    assert process.communicate(timeout=10)[0].strip() == "success"
+
+
+def test_update_with_a_wrong_digest_installs_nothing_and_reports_failure(
+    served: tuple[str, subprocess.Popen[str], bytes], tmp_path: Path
+) -> None:
+    path, process, image = served
+    output = tmp_path / "installed.bin"
+    result = CliRunner().invoke(
+        command,
+        ["update", "--port", path, "--output", str(output), "--expected-sha256", "00" * 32],
+        obj=Context(json_lines=True),
+    )
+    assert result.exit_code != 0
+    assert not output.exists()
+    records = invoke(
+        "update",
+        "--port",
+        path,
+        "--output",
+        str(output),
+        "--expected-sha256",
+        hashlib.sha256(image).hexdigest(),
+    )
+    assert records[-1]["verification"].startswith("host-digest")
     assert output.read_bytes() == image
     process.terminate()
     assert process.communicate(timeout=10)[0].strip() == "success"

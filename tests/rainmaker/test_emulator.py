@@ -6,8 +6,7 @@ import asyncio
 
 import pytest
 
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker_http import FirmwareServer
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
 from aiodfu.transports.base import ByteStream
 
 from .conftest import offer
@@ -75,9 +74,11 @@ async def test_url_prompt_flow_exact_count_and_query(module: RainMakerEmulator) 
     assert await read_until(host, b"OK\r\n") == b"\r\nSET OK\r\n"
     assert await read_until(host, b"OK\r\n") == b"\r\nOK\r\n"
     assert module.stored_url == "http://h/p?a"
-    assert await ask(host, b"AT+HTTPURLCFG?") == b"+HTTPURLCFG:12,http://h/p?a\r\n\r\nOK\r\n"
+    # the real module prints no CR LF of its own between the URL and "\r\nOK\r\n"
+    assert await ask(host, b"AT+HTTPURLCFG?") == b"+HTTPURLCFG:12,http://h/p?a\r\nOK\r\n"
     await ask(host, b"AT+HTTPURLCFG=0")
     assert module.stored_url is None
+    assert await ask(host, b"AT+HTTPURLCFG?") == b"\r\nOK\r\n"  # no URL: only OK
 
 
 async def test_fetch_needs_the_cloud_and_result_needs_a_pending_job(
@@ -173,3 +174,177 @@ async def test_range_header_is_sent_and_honoured_or_not(
     body, _ = parse_chunks(await read_until(host, b"\r\nOK\r\n"))
     assert body == (image[1000:] if honour else image)
     assert server.requests[-1].headers["range"] == "bytes=1000-"
+
+
+# --- behaviour confirmed against the esp-at sources and the released AT core (issue 11) ---------
+
+
+async def configure_download(host: ByteStream, url: str) -> None:
+    await ask(host, b"ATE0")
+    await ask(host, b"AT+SYSLOG=1")
+    await host.write(b"AT+HTTPURLCFG=%d\r\n" % len(url))
+    await read_until(host, b">")
+    await host.write(url.encode())
+    await read_until(host, b"SET OK\r\n")
+
+
+def parse_error_answer(raw: bytes) -> tuple[bytes, str]:
+    """The body and ERR CODE of a ``+HTTPCGET`` answer ending in ``ERROR``."""
+    body, position = b"", 0
+    while raw.startswith(b"+HTTPCGET:", position):
+        comma = raw.index(b",", position)
+        size = int(raw[position + 10 : comma])
+        body += raw[comma + 1 : comma + 1 + size]
+        position = comma + 3 + size
+    tail = raw[position:].decode()
+    assert tail.startswith("ERR CODE:") and tail.endswith("\r\n\r\nERROR\r\n"), tail
+    return body, tail[len("ERR CODE:") : tail.index("\r\n")]
+
+
+async def test_httpcget_zero_rx_size_means_2048(
+    module: RainMakerEmulator, server: FirmwareServer
+) -> None:
+    image = bytes(range(256)) * 64
+    host = module.connect()
+    await configure_download(host, server.add("x.bin", image))
+    await host.write(b'AT+HTTPCGET="",0,0,0\r\n')
+    body, sizes = parse_chunks(await read_until(host, b"\r\nOK\r\n"))
+    assert body == image
+    assert max(sizes) <= 2048 and len(set(sizes)) > 1 and max(sizes) > 1
+
+
+async def test_httpcget_zero_timeout_means_5000_ms(
+    module: RainMakerEmulator, server: FirmwareServer
+) -> None:
+    server.faults.silent = True  # the server takes the request and never answers
+    host = module.connect()
+    await configure_download(host, server.add("x.bin", b"x" * 100))
+    await host.write(b'AT+HTTPCGET="",2048,2048,0\r\n')
+    # 5 s, not the 180 s the range allows: the answer comes well within 15 s
+    answer = await read_until(host, b"ERROR\r\n", timeout=15.0)
+    assert answer == b"ERR CODE:0x010a7000\r\n\r\nERROR\r\n"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"), [(204, b""), (302, b"<html><body>Moved</body></html>")]
+)
+async def test_any_status_up_to_399_is_success(
+    module: RainMakerEmulator, server: FirmwareServer, status: int, body: bytes
+) -> None:
+    url = server.add("x.bin", b"x" * 100)
+    server.faults.status = status
+    host = module.connect()
+    await configure_download(host, url)
+    await host.write(b'AT+HTTPCGET=""\r\n')
+    received, _ = parse_chunks(await read_until(host, b"\r\nOK\r\n"))
+    assert received == body
+
+
+@pytest.mark.parametrize(("status", "code"), [(403, "0x010a7193"), (404, "0x010a7194")])
+async def test_error_status_body_is_printed_before_error(
+    module: RainMakerEmulator, server: FirmwareServer, status: int, code: str
+) -> None:
+    url = server.add("x.bin", b"x" * 100)
+    if status == 403:
+        server.revoke(url)
+    else:
+        server.faults.status = 404
+    host = module.connect()
+    await configure_download(host, url)
+    await host.write(b'AT+HTTPCGET=""\r\n')
+    body, err_code = parse_error_answer(await read_until(host, b"\r\nERROR\r\n"))
+    assert body.startswith(b'<?xml version="1.0"') and b"<Error><Code>" in body
+    assert err_code == code
+
+
+async def test_httpchead_needs_a_colon_and_takes_more_than_2048_bytes(
+    module: RainMakerEmulator,
+) -> None:
+    host = module.connect()
+    await ask(host, b"ATE0")
+    await host.write(b"AT+HTTPCHEAD=5\r\n")
+    await read_until(host, b">")
+    await host.write(b"abcde")
+    assert await read_until(host, b"ERROR\r\n") == b"\r\nERROR\r\n"
+    assert module.headers == []
+    long_header = b"X-Long: " + b"v" * 3000
+    await host.write(b"AT+HTTPCHEAD=%d\r\n" % len(long_header))
+    assert await read_until(host, b">") == b"\r\nOK\r\n\r\n>"
+    await host.write(long_header)
+    assert await read_until(host, b"OK\r\n") == b"\r\nOK\r\n"
+    assert module.headers == [long_header.decode()]
+
+
+async def test_rmotaresult_checks_the_cloud_first_and_takes_any_type(
+    server: FirmwareServer,
+) -> None:
+    async with RainMakerEmulator(echo=False, cloud_connected=False) as module:
+        job = offer(module, server)
+        host = module.connect()
+        await ask(host, b"AT+SYSLOG=1")
+        # malformed *and* no cloud: refused for the cloud (execution failed), not the parameters
+        assert (
+            await ask(host, b"AT+RMOTARESULT=x", b"ERROR\r\n")
+            == b"ERR CODE:0x010a0000\r\n\r\nERROR\r\n"
+        )
+        module.cloud_connected = True
+        await ask(host, b"AT+RMOTAFETCH")
+        await read_until(host, b"\r\n")  # +RMFWNOTIFY: the job is pending
+        for kind in (b"300", b"-1", b"2147483647"):
+            command = b"AT+RMOTARESULT=" + kind + b',"' + job.job_id.encode() + b'",1,"x"'
+            assert await ask(host, command) == b"\r\nOK\r\n"
+        assert [result.status for result in module.results] == [1, 1, 1]
+
+
+async def test_rmota_is_not_recorded_while_suppressed(
+    module: RainMakerEmulator, server: FirmwareServer
+) -> None:
+    host = module.connect()
+    await ask(host, b"ATE0")
+    module.module_ota(1)
+    assert await read_until(host, b"\r\n") == b"+RMOTA:1\r\n"
+    job = offer(module, server)
+    await ask(host, b"AT+RMOTAFETCH")
+    await read_until(host, b"\r\n")  # +RMFWNOTIFY: host OTA pending, +RMOTA suppressed
+    module.module_ota(2)  # neither printed nor recorded
+    assert module.module_ota_status == 1
+    done = b'AT+RMOTARESULT=0,"' + job.job_id.encode() + b'",2,"ok"'
+    assert await ask(host, done) == b"\r\nOK\r\n"
+    module.module_ota(2)  # 1 is what the module recorded: 2 is a change, printed now
+    assert await read_until(host, b"\r\n") == b"+RMOTA:2\r\n"
+
+
+async def test_rmota_after_delayed_records_rejected(module: RainMakerEmulator) -> None:
+    host = module.connect()
+    await ask(host, b"ATE0")
+    module.module_ota(2)  # the module boots with "succeeded" recorded: not printed
+    module.module_ota(4)  # delayed: printed as 5 and recorded as rejected
+    module.module_ota(5)  # rejected: equal to what is recorded, not printed
+    module.module_ota(4)  # delayed again: differs from "delayed", printed again
+    module.module_ota(1)
+    assert await read_until(host, b"+RMOTA:1\r\n") == b"+RMOTA:5\r\n+RMOTA:5\r\n+RMOTA:1\r\n"
+
+
+async def test_server_answers_403_to_a_non_ascii_signature(server: FirmwareServer) -> None:
+    url = server.add("x.bin", b"x" * 10)
+    target = url.split(f":{server.port}", 1)[1].rpartition("=")[0] + "=\u00e9"
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode("latin-1"))
+    async with asyncio.timeout(2.0):
+        answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+    assert b"<Code>SignatureDoesNotMatch</Code>" in answer
+
+
+def test_public_import_paths_keep_working() -> None:
+    import aiodfu.testing as testing
+    from aiodfu.testing import rainmaker, rainmaker_http
+
+    assert testing.RainMakerEmulator is rainmaker.RainMakerEmulator
+    assert testing.FirmwareServer is rainmaker.FirmwareServer is rainmaker_http.FirmwareServer
+    assert testing.HttpFaults is rainmaker_http.HttpFaults
+    assert testing.HostJob is rainmaker.HostJob
+    assert testing.RainMakerFaults is rainmaker.RainMakerFaults
+    assert rainmaker_http.http_get is rainmaker.http_get
+    assert rainmaker.ReportedResult.__module__ == "aiodfu.testing.rainmaker.cloud"

@@ -6,8 +6,7 @@ import pytest
 
 from aiodfu.core.image import FirmwareImage
 from aiodfu.rainmaker import InstallFailedError, JobRejectedError, NoUpdateError, OtaStatus
-from aiodfu.testing.rainmaker import RainMakerEmulator, ReportedResult
-from aiodfu.testing.rainmaker_http import FirmwareServer
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator, ReportedResult
 
 from .conftest import IMAGE, TRICKY, offer, session_for
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker_http import FirmwareServer
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
 
 from .conftest import IMAGE, offer, session_for
 
@@ -35,6 +34,7 @@ async def test_restart_waits_until_the_host_update_is_over(
 ) -> None:
     offer(module, server)
     async with session_for(module.connect, restart_module=True) as session:
+        module.module_ota(1)  # the module boots with "succeeded" recorded: 1 comes first
         module.module_ota(2)  # arrives before any host OTA is pending
         await asyncio.sleep(0.01)
         result = await session.update(install=lambda image: None)

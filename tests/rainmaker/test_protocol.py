@@ -135,3 +135,40 @@ def test_redaction_keeps_host_and_path_only() -> None:
     assert redact("+HTTPURLCFG:20,http://h/p?token=abc") == "+HTTPURLCFG:20,http://h/p?<redacted>"
     assert redact("ftp://h/p?X-Amz-Signature=1") == "ftp://h/p?<redacted>"
     assert "secret" not in redact("junk X-Amz-Signature=secret tail")
+
+
+def test_one_error_for_notifications_and_the_old_name_warns() -> None:
+    from aiodfu import rainmaker
+    from aiodfu.core.errors import DfuError, ProtocolError
+    from aiodfu.rainmaker import NotificationError as exported
+    from aiodfu.rainmaker import errors
+
+    assert exported is NotificationError
+    assert issubclass(NotificationError, ProtocolError)
+    assert issubclass(NotificationError, ValueError)
+    assert not NotificationError.transient
+    with pytest.raises(NotificationError) as info:
+        parse_fw_notify("+RMFWNOTIFY:x")
+    assert isinstance(info.value, DfuError)
+    with pytest.warns(DeprecationWarning, match="NotificationError"):
+        assert rainmaker.NotificationFormatError is NotificationError
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        assert errors.NotificationFormatError is NotificationError
+    with pytest.raises(AttributeError):
+        _ = rainmaker.NoSuchName
+
+
+def test_timeouts_are_validated_and_scale() -> None:
+    import attrs
+
+    from aiodfu.rainmaker import Timeouts
+
+    with pytest.raises(ValueError, match="chunk_gap"):
+        attrs.evolve(Timeouts(), chunk_gap=10.0)  # below the module's own 30 s
+    with pytest.raises(ValueError, match="positive"):
+        attrs.evolve(Timeouts(), command=0)
+    with pytest.raises(ValueError, match="180000"):
+        attrs.evolve(Timeouts(), http_timeout_ms=200_000, first_chunk=300, chunk_gap=300)
+    fast = Timeouts().scaled(0.01)
+    assert fast.command == pytest.approx(0.05)
+    assert fast.http_timeout_parameter == 300  # a whole number of milliseconds on the wire

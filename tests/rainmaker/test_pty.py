@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiodfu.rainmaker import open as open_rainmaker
 from aiodfu.testing.pty import serve_pty
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker_http import FirmwareServer
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
 
 from .conftest import FAST_RETRY, FAST_TIMEOUTS, IMAGE, offer
 

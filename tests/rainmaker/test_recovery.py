@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import attrs
@@ -12,8 +13,7 @@ from hypothesis import strategies as st
 from aiodfu.core.errors import RetriesExhaustedError
 from aiodfu.rainmaker import DownloadFailedError, FirmwareNotification
 from aiodfu.testing.emulator import FaultyFirstLink
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker_http import FirmwareServer, HttpFaults
+from aiodfu.testing.rainmaker import FirmwareServer, HttpFaults, RainMakerEmulator
 from aiodfu.transports.memory import LinkFaults
 
 from .conftest import IMAGE, offer, session_for
@@ -207,3 +207,18 @@ async def test_urc_between_chunks_is_dispatched_not_taken_as_data(
         result = await session.update(install=lambda image: None)
         assert session.device.module_ota_status == 1
     assert result.image.data == IMAGE
+
+
+async def test_waiting_for_a_pushed_job_fails_at_once_when_the_link_drops(
+    module: RainMakerEmulator,
+) -> None:
+    from aiodfu.core.errors import LinkLostError
+
+    async with session_for(module.connect) as session:
+        waiting = asyncio.ensure_future(anext(session.notifications()))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        module.disconnect()
+        with pytest.raises(LinkLostError) as info:
+            await asyncio.wait_for(waiting, 5)  # at once, not after a timeout: it has none
+        assert info.value.operation == "wait for +RMFWNOTIFY"

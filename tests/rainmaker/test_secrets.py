@@ -7,8 +7,7 @@ import logging
 import pytest
 
 from aiodfu.rainmaker import DownloadFailedError
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker_http import FirmwareServer
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
 
 from .conftest import offer, session_for
 

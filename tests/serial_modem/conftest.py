@@ -7,11 +7,10 @@ import pytest
 
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.serial_modem import SerialModemSession, Timeouts
-from aiodfu.testing.images import (
-    build_full_modem_package,
-    build_mcuboot_image,
-    build_modem_delta,
-    random_firmware,
+from aiodfu.testing.images import build_full_modem_package, build_mcuboot_image, random_firmware
+from aiodfu.testing.serial_modem.signing import (
+    build_signed_modem_bootloader,
+    build_signed_modem_delta,
 )
 
 FAST_TIMEOUTS = attrs.evolve(
@@ -29,12 +28,15 @@ FAST_TIMEOUTS = attrs.evolve(
 FAST_RETRY = RetryPolicy(attempts=4, initial_delay=0.01, max_delay=0.05)
 
 APP = build_mcuboot_image(random_firmware(10_000, seed=10), version=(2, 1, 0, 3))
-DELTA = build_modem_delta(random_firmware(9_000, seed=11))
-BOOTLOADER_SEGMENT = random_firmware(5_000, seed=12)
+# Delta and full-modem images the emulated modem accepts as genuine (testing.serial_modem.signing).
+DELTA = build_signed_modem_delta(random_firmware(9_000, seed=11))
 FIRMWARE_SEGMENTS = [
     (0x50000, random_firmware(9_000, seed=13)),
     (0x80000, random_firmware(2_500, 14)),
 ]
+BOOTLOADER_SEGMENT = build_signed_modem_bootloader(
+    random_firmware(5_000, seed=12), FIRMWARE_SEGMENTS
+)
 FULL = build_full_modem_package(BOOTLOADER_SEGMENT, FIRMWARE_SEGMENTS)
 
 

@@ -162,3 +162,21 @@ async def test_application_update_in_bootloader_mode_is_unsupported(aiodfu_emula
         await session.device.enter_bootloader_mode()
         with pytest.raises(UnsupportedError, match="bootloader mode"):
             await session.update(APP)
+
+
+@pytest.mark.parametrize(
+    ("image", "parser"),
+    [(APP, "parse_mcuboot"), (DELTA, "parse_modem_delta"), (FULL, "parse_full_modem")],
+)
+def test_a_loaded_image_is_not_parsed_again(monkeypatch, image, parser) -> None:  # type: ignore[no-untyped-def]
+    from aiodfu import load_image
+    from aiodfu.serial_modem import payload
+
+    loaded = load_image(image)
+
+    def refuse(data):  # type: ignore[no-untyped-def]
+        raise AssertionError("load_image already parsed and checked this image")
+
+    monkeypatch.setattr(payload, parser, refuse)
+    built = payload.build_payload(loaded, payload.infer_type(loaded))
+    assert len(built) == len(image) or parser == "parse_full_modem"

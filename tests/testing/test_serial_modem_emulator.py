@@ -16,7 +16,6 @@ import serial
 from aiodfu.testing.images import (
     build_full_modem_package,
     build_mcuboot_image,
-    build_modem_delta,
     random_firmware,
 )
 from aiodfu.testing.pty import serve_pty
@@ -26,7 +25,11 @@ from aiodfu.testing.serial_modem import (
     SerialModemFaults,
     UrcOrder,
 )
-from aiodfu.testing.serial_modem_at import AtLineReader, parse_command
+from aiodfu.testing.serial_modem.at import AtLineReader, parse_command
+from aiodfu.testing.serial_modem.signing import (
+    build_signed_modem_bootloader,
+    build_signed_modem_delta,
+)
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
 
@@ -440,7 +443,7 @@ async def test_mcuboot_bootloader_update_toggles_the_slot(
 
 
 async def test_delta_update_and_modem_reset(host: Host, device: SerialModemEmulator) -> None:
-    patch = build_modem_delta(random_firmware(5000, seed=6))
+    patch = build_signed_modem_delta(random_firmware(5000, seed=6))
     await host.command(b"AT%SHORTSWVER", b"\r\n%SHORTSWVER: nrf91x1_2.0.2\r\n" + OK)
     await host.command(b"AT#XDFUINIT=1,%d" % len(patch), OK)
     await host.write_chunk(1, 0, patch[:4096])
@@ -493,11 +496,13 @@ async def test_delta_erase_delay_and_partial_offset() -> None:
 # --- full modem ----------------------------------------------------------------------------------
 
 
-BOOTLOADER_SEGMENT = random_firmware(5000, seed=7)
 FIRMWARE_SEGMENTS = [
     (0x50000, random_firmware(6000, seed=8)),
     (0x10000, random_firmware(3000, seed=9)),
 ]
+BOOTLOADER_SEGMENT = build_signed_modem_bootloader(random_firmware(5000, seed=7), FIRMWARE_SEGMENTS)
+SIGNED_BOOTLOADER = BOOTLOADER_SEGMENT
+EMPTY_BOOTLOADER = build_signed_modem_bootloader(b"bootloader", [])  # vouches for no segment
 
 
 async def upload_full_modem(host: Host, *, final: bytes) -> None:
@@ -547,7 +552,7 @@ async def test_firmware_segment_address_advances_inside_a_chunk(
     host: Host, device: SerialModemEmulator
 ) -> None:
     await host.command(b"AT#XDFUINIT=2", BOOTLOADER_READY)
-    await host.write_chunk(2, 0, b"bootloader")
+    await host.write_chunk(2, 0, EMPTY_BOOTLOADER)
     await host.command(b"AT#XDFUAPPLY=2", OK + b"#XDFU: 2,2,0\r\n")
     device.datamode_buffer = 4  # the chunk reaches the modem in several writes
     await host.write_chunk(2, 0x100, b"0123456789")
@@ -568,7 +573,7 @@ async def test_interrupted_full_update_returns_to_bootloader_mode(
     host: Host, device: SerialModemEmulator
 ) -> None:
     await host.command(b"AT#XDFUINIT=2", BOOTLOADER_READY)
-    await host.write_chunk(2, 0, b"bootloader")
+    await host.write_chunk(2, 0, EMPTY_BOOTLOADER)
     await host.command(b"AT#XDFUAPPLY=2", OK + b"#XDFU: 2,2,0\r\n")
     await host.write_chunk(2, 0x1000, b"firmware")  # past the point of no return
     await host.command(b"AT#XRESET", BOOTLOADER_READY)  # corrupt modem: back to bootloader mode
@@ -577,7 +582,7 @@ async def test_interrupted_full_update_returns_to_bootloader_mode(
     await host.command(b"AT#XDFUINIT=2", BOOTLOADER_READY)  # the way to restart
     assert str(device.full_modem_phase) == "bootloader"
     assert device.received[2] == b""
-    await host.write_chunk(2, 0, b"bootloader")
+    await host.write_chunk(2, 0, EMPTY_BOOTLOADER)
     await host.command(b"AT#XDFUAPPLY=2", OK + b"#XDFU: 2,2,0\r\n")
     await host.command(b"AT#XDFUAPPLY=2", BOOTLOADER_READY)  # no firmware: still corrupt
     assert device.mode == "bootloader"
@@ -686,3 +691,102 @@ def test_invalid_options_are_refused() -> None:
         SerialModemEmulator(terminator=b"\r\r")
     with pytest.raises(ValueError, match="supported_types"):
         SerialModemEmulator(supported_types=(0, 4))
+
+
+# --- what the modem verifies ---------------------------------------------------------------------
+
+
+async def test_a_corrupted_delta_fails_authentication_at_activation(
+    host: Host, device: SerialModemEmulator
+) -> None:
+    patch = bytearray(build_signed_modem_delta(random_firmware(3000, seed=20)))
+    patch[1000] ^= 0x01
+    await host.command(b"AT#XDFUINIT=1,%d" % len(patch), OK)
+    await host.write_chunk(1, 0, bytes(patch))
+    await host.command(b"AT#XDFUAPPLY=1", OK + b"#XDFU: 1,2,0\r\n")  # the SM does not check
+    await host.command(
+        b"AT#XMODEMRESET", b"\r\n#XFOTA: 5,1,71303171\r\n\r\n#XMODEMRESET: 0\r\n" + OK
+    )
+    await host.command(b"AT%SHORTSWVER", b"\r\n%SHORTSWVER: nrf91x1_2.0.2\r\n" + OK)
+
+
+async def test_a_corrupted_delta_fails_authentication_after_a_reset(host: Host) -> None:
+    patch = bytearray(build_signed_modem_delta(random_firmware(300, seed=21)))
+    patch[-1] ^= 0x80
+    await host.command(b"AT#XDFUINIT=1,%d" % len(patch), OK)
+    await host.write_chunk(1, 0, bytes(patch))
+    await host.command(b"AT#XDFUAPPLY=1", OK + b"#XDFU: 1,2,0\r\n")
+    await host.command(b"AT#XRESET", OK + READY + b"\r\n#XFOTA: 5,1,71303171\r\n")
+
+
+async def test_a_modem_bootloader_failing_its_signature_is_not_run(
+    host: Host, device: SerialModemEmulator
+) -> None:
+    bootloader = bytearray(SIGNED_BOOTLOADER)
+    bootloader[100] ^= 0x01
+    await host.command(b"AT#XDFUINIT=2", BOOTLOADER_READY)
+    await host.write_chunk(2, 0, bytes(bootloader))
+    await host.command(b"AT#XDFUAPPLY=2", OK + b"#XDFU: 2,2,-1\r\n")
+    assert device.full_modem_phase == "bootloader"  # the next writes are a new upload
+
+
+async def test_modem_firmware_failing_its_digest_does_not_boot(
+    host: Host, device: SerialModemEmulator
+) -> None:
+    await host.command(b"AT#XDFUINIT=2", BOOTLOADER_READY)
+    await host.write_chunk(2, 0, SIGNED_BOOTLOADER)
+    await host.command(b"AT#XDFUAPPLY=2", OK + b"#XDFU: 2,2,0\r\n")
+    for address, data in FIRMWARE_SEGMENTS:
+        corrupted = bytearray(data)
+        if address == 0x10000:
+            corrupted[5] ^= 0x01
+        await host.write_chunk(2, address, bytes(corrupted))
+    await host.command(b"AT#XDFUAPPLY=2", BOOTLOADER_READY)  # the new firmware did not boot
+    assert device.mode == "bootloader"
+    assert device.modem_version == "nrf91x1_2.0.2"
+    assert 2 not in device.applied
+
+
+async def test_modem_firmware_missing_a_segment_does_not_boot(host: Host) -> None:
+    await host.command(b"AT#XDFUINIT=2", BOOTLOADER_READY)
+    await host.write_chunk(2, 0, SIGNED_BOOTLOADER)
+    await host.command(b"AT#XDFUAPPLY=2", OK + b"#XDFU: 2,2,0\r\n")
+    address, data = FIRMWARE_SEGMENTS[0]
+    await host.write_chunk(2, address, data)
+    await host.command(b"AT#XDFUAPPLY=2", BOOTLOADER_READY)
+
+
+# --- what the device runs (issue 11: --save-image) -----------------------------------------------
+
+
+async def test_image_is_what_the_device_runs_not_what_mcuboot_rejected() -> None:
+    old = build_mcuboot_image(random_firmware(500, seed=1), version=(1, 0, 0, 0))
+    rejected = bytearray(build_mcuboot_image(random_firmware(300, seed=4), version=(2, 0, 0, 0)))
+    rejected[600] ^= 0xFF  # the SHA-256 no longer matches
+    async with SerialModemEmulator(app_image=old, reboot_time=0.01) as emulator:
+        host = Host(emulator.connect())
+        assert emulator.image == old
+        await host.command(b"AT#XDFUINIT=0,%d" % len(rejected), OK)
+        await host.write_chunk(0, 0, bytes(rejected))
+        await host.command(b"AT#XDFUAPPLY=0", OK + b"#XDFU: 0,2,0\r\n")
+        assert emulator.image == old  # applied, not running
+        await host.command(b"AT#XRESET", OK + READY)
+        assert emulator.active_app == old
+        assert emulator.image == old  # MCUboot kept the old application
+        assert emulator.applied[0] == rejected
+
+
+async def test_image_after_a_rejected_delta_and_a_full_modem_that_did_not_boot(
+    host: Host, device: SerialModemEmulator
+) -> None:
+    await host.command(b"AT#XDFUINIT=1,16", OK)
+    await host.write_chunk(1, 0, b"not a delta at all")
+    await host.command(b"AT#XDFUAPPLY=1", OK + b"#XDFU: 1,2,0\r\n")
+    await host.command(b"AT#XMODEMRESET", b"\r\n#XFOTA: 5,1,71303171\r\n")
+    await host.expect(b"\r\n#XMODEMRESET: 0\r\n" + OK)
+    assert device.image is None  # nothing it runs came from an update
+    await host.command(b"AT#XDFUINIT=2", BOOTLOADER_READY)
+    await host.write_chunk(2, 0, EMPTY_BOOTLOADER)
+    await host.command(b"AT#XDFUAPPLY=2", OK + b"#XDFU: 2,2,0\r\n")
+    await host.command(b"AT#XDFUAPPLY=2", BOOTLOADER_READY)  # no firmware: it did not boot
+    assert device.image is None

@@ -15,7 +15,9 @@ Options for dialects such as ESP-AT (all off by default):
 
 * ``data_prefixes`` -- binary-safe ``<prefix><n>,<n raw bytes>`` chunks (see
   :class:`~aiodfu.at.lines.LineSplitter`), handed to the ``on_data`` callback
-  of the command in flight; raw data is never logged.
+  of the command in flight; raw data is never logged. With ``data_terminator``
+  a chunk that lost its framing is never handed over: the command fails with a
+  (transient) :class:`~aiodfu.core.errors.ProtocolError` instead.
 * ``busy_lines`` / ``busy_retry`` -- a busy reply (``busy p...``) means the
   device dropped the command; it is sent again after a pause, within the
   command's own deadline.
@@ -29,7 +31,9 @@ Waits for unsolicited lines are registered *before* the request that
 provokes them is sent (``with client.expect(...) as waiter``), so a fast
 device can never answer before anyone listens. When the link drops, every
 pending command and waiter fails at once with
-:class:`~aiodfu.core.errors.LinkLostError`.
+:class:`~aiodfu.core.errors.LinkLostError`, and :meth:`AtClient.wait_lost`
+returns: link loss is an event of its own (wsproto's ``receive_data(None)``),
+so a wait for something other than a line can be raced against it.
 """
 
 from __future__ import annotations
@@ -44,7 +48,13 @@ from typing import Any, Self
 import attrs
 
 from aiodfu.at.lines import DataChunk, LineSplitter, Prompt
-from aiodfu.core.errors import CommandRejectedError, DfuError, LinkLostError, UsageError
+from aiodfu.core.errors import (
+    CommandRejectedError,
+    DfuError,
+    LinkLostError,
+    ProtocolError,
+    UsageError,
+)
 from aiodfu.core.resource import AsyncResource
 from aiodfu.core.timeouts import deadline, wait_within
 from aiodfu.transports.base import Buffer, ByteStream
@@ -156,6 +166,7 @@ class AtClient(AsyncResource):
         error_detail_prefixes: tuple[str, ...] = (),
         extra_finals: tuple[str, ...] = (),
         max_line: int = 8192,
+        data_terminator: str = "",
     ) -> None:
         self.stream = stream
         self.terminator = terminator
@@ -166,6 +177,7 @@ class AtClient(AsyncResource):
             max_line,
             data_prefixes=tuple(prefix.encode("latin-1") for prefix in data_prefixes),
             prompts=tuple(prompt.encode("latin-1") for prompt in prompts),
+            data_terminator=data_terminator.encode("latin-1"),
         )
         self._busy_lines = busy_lines
         self._busy_retry = busy_retry
@@ -179,6 +191,7 @@ class AtClient(AsyncResource):
         self._listeners: list[LineListener] = []
         self._reader: asyncio.Task[None] | None = None
         self._failure: DfuError | None = None
+        self._lost: asyncio.Future[DfuError] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -189,6 +202,17 @@ class AtClient(AsyncResource):
     @property
     def closed(self) -> bool:
         return self._failure is not None
+
+    async def wait_lost(self) -> DfuError:
+        """Return, once the link has ended (lost, or :meth:`aclose`), the error that ended it.
+
+        Cancelling this wait does not affect other waiters.
+        """
+        if self._lost is None:
+            self._lost = asyncio.get_running_loop().create_future()
+            if self._failure is not None:
+                self._lost.set_result(self._failure)
+        return await asyncio.shield(self._lost)
 
     async def aclose(self) -> None:
         self._fail(LinkLostError("AT client closed"))
@@ -407,6 +431,12 @@ class AtClient(AsyncResource):
             return
         self._touch(pending)
         try:
+            if not chunk.intact:
+                raise ProtocolError(
+                    f"a {chunk.prefix} chunk of {len(chunk.data)} bytes lost its framing "
+                    "(bytes lost, added or changed on the link); its data was dropped",
+                    operation=pending.text,
+                )
             pending.on_data(chunk.data)
         except Exception as exc:  # the consumer refused the data: end the command with it
             pending.failure = exc
@@ -462,6 +492,8 @@ class AtClient(AsyncResource):
     def _fail(self, error: DfuError) -> None:
         if self._failure is None:
             self._failure = error
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(self._failure)
         self.fail_pending(error)
 
     def _raise_if_failed(self) -> None:

@@ -5,8 +5,9 @@ The Serial Modem and ESP-AT backends both talk to a device through an
 :class:`AtDevice` is the :class:`~aiodfu.core.link.DeviceLink` for that: it
 wraps each new stream in a client for the backend's dialect
 (:meth:`AtDevice.make_client`) and routes unsolicited lines to
-:meth:`AtDevice.on_unsolicited`; the backend adds its handshake, resync and
-release.
+:meth:`AtDevice.on_unsolicited`; the backend adds its handshake and release.
+An AT port usually survives a failed command, so :meth:`AtDevice.resync`
+repeats the handshake in place and reopens the link only when it must.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import abc
 import logging
 
 from aiodfu.at.client import AtClient
-from aiodfu.core.errors import LinkLostError
+from aiodfu.core.errors import DfuError, LinkLostError
 from aiodfu.core.link import DeviceLink, LinkedSession
 from aiodfu.transports.base import ByteStream
 
@@ -51,6 +52,20 @@ class AtDevice(DeviceLink[ByteStream]):
         client.add_listener(self.on_unsolicited)
         client.start()
         self._client = client
+
+    async def resync(self, error: DfuError) -> None:
+        """Hand-shake again on the same link; reopen it first if it was lost, or once more
+        if the device stays silent on it (a stalled adapter)."""
+        if not self.connected:
+            await self.reopen()
+        try:
+            await self.handshake()
+        except DfuError as exc:
+            if not exc.transient:
+                raise
+            log.info("resync: no answer on this link (%s); reopening it", exc)
+            await self.reopen()
+            await self.handshake()
 
     async def detach(self, link: ByteStream) -> None:
         client, self._client = self._client, None

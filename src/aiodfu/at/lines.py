@@ -16,6 +16,9 @@ Two opt-in extensions serve devices that mix binary data into the stream
   by ASCII digits and a comma announces that many raw bytes. They are
   returned as one :class:`DataChunk` and never searched for CR, LF, ``OK`` or
   anything else -- the length alone delimits them (the ESP-AT #860 lesson).
+  With ``data_terminator`` (ESP-AT ends each chunk with CR LF) the bytes after
+  the data are checked: a chunk whose terminator is missing lost its framing
+  (a byte lost, added or changed on the link) and comes out ``intact=False``.
 * ``prompts``: a prompt byte sequence (``>``) at the start of a line is
   returned as a :class:`Prompt` at once, because the device sends no line end
   after it and waits for the host's data.
@@ -37,6 +40,8 @@ class DataChunk:
 
     prefix: str
     data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
+    intact: bool = True
+    """``False`` when the terminator expected after the data was not there."""
 
 
 @attrs.frozen
@@ -59,10 +64,12 @@ class LineSplitter:
         data_prefixes: tuple[bytes, ...] = (),
         prompts: tuple[bytes, ...] = (),
         max_data: int = 1 << 20,
+        data_terminator: bytes = b"",
     ) -> None:
         self._buffer = bytearray()
         self._max_line = max_line
         self._data_prefixes = data_prefixes
+        self._data_terminator = data_terminator
         self._prompts = prompts
         self._max_data = max_data
 
@@ -120,11 +127,14 @@ class LineSplitter:
             length = int(buffer[digits_at:comma])
             if length > self._max_data:
                 return None
-            if len(buffer) < comma + 1 + length:
+            end = comma + 1 + length
+            terminator = self._data_terminator
+            if len(buffer) < end + len(terminator):
                 return _WAIT
-            data = bytes(buffer[comma + 1 : comma + 1 + length])
-            del buffer[: comma + 1 + length]
-            return DataChunk(prefix.decode("latin-1"), data)
+            data = bytes(buffer[comma + 1 : end])
+            intact = buffer[end : end + len(terminator)] == terminator
+            del buffer[: end + len(terminator) if intact else end]  # else: maybe the next frame
+            return DataChunk(prefix.decode("latin-1"), data, intact)
         return None
 
     def _take(self, count: int) -> str:

@@ -30,7 +30,7 @@ from aiodfu.testing.emulator import Emulator
 from aiodfu.transports.memory import LinkModel
 
 if TYPE_CHECKING:
-    from aiodfu.testing.drogue_gatt import DrogueGattHost
+    from aiodfu.testing.drogue.gatt import DrogueGattHost
 
 
 @click.group("drogue")
@@ -54,7 +54,7 @@ async def _emulated(address: str) -> AsyncIterator[dict[str, Any]]:
     """An in-process device running version 0.1.0 at ``address`` (``--emulated``)."""
     # Bumble is a test dependency: import it only when used.
     from aiodfu.testing.ble import BleRadio, BumbleBleakClient
-    from aiodfu.testing.drogue_gatt import DrogueGattHost
+    from aiodfu.testing.drogue.gatt import DrogueGattHost
 
     device = DrogueEmulator(version=b"0.1.0", image=random.Random(1).randbytes(4096))
     async with BleRadio() as radio, DrogueGattHost(device, radio, address=address) as host:
@@ -94,6 +94,12 @@ async def _session(
     show_default=True,
     help="Send Sync so the device marks the new firmware booted (else it must itself).",
 )
+@click.option(
+    "--firmware-checks-sha256",
+    is_flag=True,
+    help="The firmware refuses a Swap whose SHA-256 does not match (none known does): "
+    "report the image as verified by the device.",
+)
 @click.option("--emulated", is_flag=True, hidden=True)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_context
@@ -105,6 +111,7 @@ def update(
     rtscts: bool,
     version: str,
     confirm: bool,
+    firmware_checks_sha256: bool,
     emulated: bool,
     file: Path,
 ) -> None:
@@ -116,7 +123,12 @@ def update(
 
     async def job(reporter: Reporter) -> None:
         image = load_image(file)
-        options = {"baud": baud, "rtscts": rtscts, "confirm": confirm}
+        options = {
+            "baud": baud,
+            "rtscts": rtscts,
+            "confirm": confirm,
+            "firmware_checks_sha256": firmware_checks_sha256,
+        }
         async with _session(port, ble, emulated, **options) as (session, host):
             result = await session.update(
                 image, version=version, progress=reporter.progress(file.name)
@@ -128,6 +140,7 @@ def update(
             "bytes": len(image),
             "attempts": result.attempts,
             "seconds": f"{result.elapsed:.2f}",
+            "verification": str(result.verification),
             **result.details,
         }
         if host is not None:

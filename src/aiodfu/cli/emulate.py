@@ -41,7 +41,8 @@ EMULATORS: dict[str, Callable[[bytes | None, LinkModel], Emulator]] = {
 @click.option(
     "--save-image",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="On exit, write the image the device holds (for push protocols: what it applied).",
+    help="On exit, write the image the device holds (push protocols: what it applied; "
+    "pull protocols: what it offers, or delivered in full to a host).",
 )
 @click.pass_context
 def command(
@@ -65,7 +66,7 @@ def command(
             sys.stdout.flush()
             reporter.emit("serving", protocol=protocol, pty=path)
             await stop.wait()
-        held = emulator.image
+        held = emulator.saved_image
         if save_image is not None:
             if held is None:
                 reporter.say("the device holds no image; nothing saved")

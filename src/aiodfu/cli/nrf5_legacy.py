@@ -259,7 +259,12 @@ def pkg(
     application_version: str,
     sd_req: str,
 ) -> None:
-    """Write a legacy DFU package to OUTPUT (what ``nrfutil dfu genpkg`` did)."""
+    """Write a legacy DFU package to OUTPUT, byte for byte what ``nrfutil dfu genpkg`` writes.
+
+    A .hex loses its UICR records (0x10000000 and up) and anything below the
+    MBR's end; every image is padded with 0xFF to a multiple of 4 bytes. Each
+    change is listed in the output.
+    """
 
     async def job(reporter: Reporter) -> None:
         if not (application or bootloader or softdevice):
@@ -282,16 +287,11 @@ def pkg(
         )
         package.check()
         output.write_bytes(package.to_zip())
-        reporter.table(
-            "package written",
-            {
-                "file": str(output),
-                **{
-                    (part.image_type.name or "?").lower(): f"{len(part.firmware)} bytes, "
-                    f"init packet {part.init_packet.hex()}"
-                    for part in package
-                },
-            },
-        )
+        rows: list[tuple[str, str]] = [("file", str(output))]
+        for part in package:
+            name = (part.image_type.name or "?").lower()
+            rows.append((name, f"{len(part.firmware)} bytes, init packet {part.init_packet.hex()}"))
+            rows += [(f"{name} conversion", note) for note in part.notes]
+        reporter.table("package written", rows)
 
     run(ctx, job)

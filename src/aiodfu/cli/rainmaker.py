@@ -111,6 +111,16 @@ def wait(ctx: click.Context, port: str, baud: int, rtscts: bool, push: bool) -> 
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Range resume.")
 @click.option("--retries", default=4, show_default=True, type=click.IntRange(min=1))
 @click.option("--reject-version", multiple=True, help="Report these versions rejected.")
+@click.option(
+    "--expected-sha256",
+    metavar="HEX",
+    help="Install only an image with this SHA-256 (else reported failed).",
+)
+@click.option(
+    "--require-verified",
+    is_flag=True,
+    help="Refuse an image nothing can verify (no --expected-sha256, no hash of its own).",
+)
 @click.pass_context
 def update(
     ctx: click.Context,
@@ -121,8 +131,10 @@ def update(
     resume: bool,
     retries: int,
     reject_version: tuple[str, ...],
+    expected_sha256: str | None,
+    require_verified: bool,
 ) -> None:
-    """Download the pending job, write it to OUTPUT, report success (or the failure)."""
+    """Download the pending job, verify it, write it to OUTPUT, report success (or the failure)."""
 
     async def job(reporter: Reporter) -> None:
         session = open(
@@ -135,6 +147,8 @@ def update(
                     found.version not in reject_version or f"version {found.version} refused"
                 ),
                 progress=reporter.progress(str(output.name)),
+                expected_sha256=expected_sha256,
+                require_verified=require_verified,
             )
         reporter.table(
             "updated",
@@ -144,6 +158,7 @@ def update(
                 "sha256": result.image.sha256.hex(),
                 "attempts": result.attempts,
                 "seconds": f"{result.elapsed:.2f}",
+                "verification": str(result.verification),
                 **result.details,
             },
         )

@@ -120,6 +120,7 @@ def update(
                 "sha256": image.sha256.hex(),
                 "attempts": result.attempts,
                 "seconds": f"{result.elapsed:.2f}",
+                "verified": str(result.verification),
                 **result.details,
             },
         )

@@ -23,6 +23,9 @@ class ImageKind(enum.StrEnum):
     MCUBOOT = "mcuboot"
     MODEM_DELTA = "modem-delta"
     MODEM_FULL = "modem-full"
+    ESP_APP = "esp-app"
+    NRF5_LEGACY_PACKAGE = "nrf5-legacy-package"
+    NRF5_SECURE_PACKAGE = "nrf5-secure-package"
 
 
 @attrs.frozen(cache_hash=True)

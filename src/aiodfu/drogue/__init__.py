@@ -17,10 +17,10 @@ from aiodfu.drogue.errors import (
 )
 from aiodfu.drogue.gatt import GattUpdateLink, connect, gatt_connector
 from aiodfu.drogue.link import UpdateLink
-from aiodfu.drogue.messages import Command, Status, Swap, Sync, UpdateStatus, Wait, Write
+from aiodfu.drogue.protocol.messages import Command, Status, Swap, Sync, UpdateStatus, Wait, Write
+from aiodfu.drogue.protocol.target import Target
 from aiodfu.drogue.serial import FRAME_SIZE, SERIAL_MTU, SerialUpdateLink
 from aiodfu.drogue.session import DrogueSession, open, serial_connector
-from aiodfu.drogue.target import Target
 from aiodfu.drogue.timeouts import Timeouts
 
 __all__ = [

@@ -39,3 +39,19 @@ class UnexpectedStatusError(ProtocolError):
     Transient: the host continues from whatever the device reports next, as the
     reference's server logic does.
     """
+
+
+class UnacknowledgedError(ProtocolError):
+    """The device reported again without showing it took the command sent (the frame was
+    lost or garbled on the way, and the device re-sent its Status on its own timer).
+
+    Transient: the host reconnects and sends the command again.
+    """
+
+
+class ChecksumRejectedError(ChunkFailedError):
+    """The device refused to swap: the image it holds does not match the Swap's SHA-256.
+
+    Only firmware that checks the checksum does this (none known; the emulator can).
+    Transient: the image is written again from offset 0.
+    """

@@ -2,7 +2,7 @@
 
 :class:`GattUpdateLink` gives the updater the same Status -> Command
 lock-step as the serial link, so one decision logic
-(:class:`~aiodfu.drogue.target.Target`) and one transfer serve both:
+(:class:`~aiodfu.drogue.protocol.target.Target`) and one transfer serve both:
 
 * a Status is the ``version``, ``mtu``, ``next_version`` and ``offset``
   characteristics. After a ``Write`` the offset is polled until it reaches
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from bleak.backends.device import BLEDevice
@@ -40,7 +41,8 @@ from aiodfu.core.errors import (
 from aiodfu.core.session import Connector
 from aiodfu.core.timeouts import deadline
 from aiodfu.core.transfer import RetryPolicy
-from aiodfu.drogue.gatt_service import (
+from aiodfu.drogue.link import UpdateLink
+from aiodfu.drogue.protocol.gatt_service import (
     CONTROL_UUID,
     FIRMWARE_UUID,
     MAX_BLOCK,
@@ -54,8 +56,7 @@ from aiodfu.drogue.gatt_service import (
     decode_offset,
     decode_version,
 )
-from aiodfu.drogue.link import UpdateLink
-from aiodfu.drogue.messages import Command, Status, Swap, Sync, UpdateStatus, Wait, Write
+from aiodfu.drogue.protocol.messages import Command, Status, Swap, Sync, UpdateStatus, Wait, Write
 from aiodfu.drogue.session import DrogueSession
 from aiodfu.drogue.timeouts import Timeouts
 from aiodfu.transports.gatt import GattLink
@@ -66,6 +67,8 @@ _CHARACTERISTICS = (VERSION_UUID, MTU_UUID, CONTROL_UUID, NEXT_VERSION_UUID, OFF
 class GattUpdateLink:
     """:class:`~aiodfu.drogue.link.UpdateLink` over a connected :class:`GattLink`."""
 
+    carries_checksum = False
+
     def __init__(self, gatt: GattLink, device_mtu: int, timeouts: Timeouts) -> None:
         self.gatt = gatt
         self.device_mtu = device_mtu
@@ -73,6 +76,8 @@ class GattUpdateLink:
         self._version: bytes | None = None  # as read last on this link (a reset drops it)
         self._writing = b""  # the version the last Write was for
         self._expected: int | None = None  # the offset the last Write should reach
+        self.acknowledged = False
+        """The writes of the command sent last were all answered (write with response)."""
 
     @classmethod
     async def open(cls, gatt: GattLink, timeouts: Timeouts) -> GattUpdateLink:
@@ -110,7 +115,7 @@ class GattUpdateLink:
     async def _offset(self) -> int:
         return decode_offset(await self._read(OFFSET_UUID, "offset"))
 
-    async def read_status(self) -> Status:
+    async def read_status(self, *, boundary_gap: float | None = None) -> Status:
         expected, self._expected = self._expected, None
         if expected is not None and self._version is not None:
             offset = await self._poll_offset(expected)
@@ -135,6 +140,11 @@ class GattUpdateLink:
         return offset
 
     async def send(self, command: Command) -> None:
+        self.acknowledged = False
+        await self._send(command)
+        self.acknowledged = True
+
+    async def _send(self, command: Command) -> None:
         if isinstance(command, Write):
             await self._write_block(command)
         elif isinstance(command, Swap):
@@ -170,19 +180,27 @@ class GattUpdateLink:
     async def resync(self, quiet: float) -> None:
         """Nothing to drain: every GATT read is a whole value."""
 
+    @property
+    def closed(self) -> bool:
+        return not self.gatt.is_connected
+
     async def aclose(self) -> None:
         await self.gatt.aclose()
 
 
 def gatt_connector(
-    target: str | BLEDevice, *, timeouts: Timeouts | None = None, **client_options: Any
+    target: str | BLEDevice,
+    *,
+    timeouts: Timeouts | None = None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> Connector[UpdateLink]:
     """Connect to ``target``'s firmware service (``client_options`` go to ``BleakClient``)."""
     bounds = timeouts or Timeouts()
+    options = dict(client_options or {})
 
     async def connect() -> UpdateLink:
         # bleak's own timeout a little inside the session's, so bleak cancels the attempt cleanly
-        gatt = await GattLink.connect(target, timeout=bounds.connect * 0.8, **client_options)
+        gatt = await GattLink.connect(target, timeout=bounds.connect * 0.8, **options)
         try:
             return await GattUpdateLink.open(gatt, bounds)
         except BaseException:
@@ -198,13 +216,22 @@ def connect(
     timeouts: Timeouts | None = None,
     retry: RetryPolicy | None = None,
     confirm: bool = True,
-    client_options: dict[str, Any] | None = None,
+    firmware_checks_sha256: bool = False,
+    client_options: Mapping[str, Any] | None = None,
 ) -> DrogueSession:
     """A session with the device at ``target`` (a Bluetooth address or a ``BLEDevice``).
 
     ``client_options`` go to :class:`bleak.BleakClient` (e.g. ``backend=`` for the
-    emulated radio of :mod:`aiodfu.testing.ble`).
+    emulated radio of :mod:`aiodfu.testing.ble`). ``firmware_checks_sha256`` is
+    accepted for symmetry with :func:`~aiodfu.drogue.open`, but the GATT service
+    carries no checksum, so a GATT result is never verified.
     """
     bounds = timeouts or Timeouts()
-    connector = gatt_connector(target, timeouts=bounds, **(client_options or {}))
-    return DrogueSession(connector, timeouts=bounds, retry=retry, confirm=confirm)
+    connector = gatt_connector(target, timeouts=bounds, client_options=client_options)
+    return DrogueSession(
+        connector,
+        timeouts=bounds,
+        retry=retry,
+        confirm=confirm,
+        firmware_checks_sha256=firmware_checks_sha256,
+    )

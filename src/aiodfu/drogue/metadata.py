@@ -12,7 +12,7 @@ import json
 import attrs
 
 from aiodfu.core.integrity import sha256
-from aiodfu.drogue.target import as_version
+from aiodfu.drogue.protocol.target import as_version
 
 
 @attrs.frozen

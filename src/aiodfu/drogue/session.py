@@ -11,25 +11,23 @@ Sync so it marks itself booted. A lost link resumes where the device is.
 
 from __future__ import annotations
 
-from typing import Self
-
-from aiodfu.core.errors import DfuError, UsageError
+from aiodfu.core.errors import UsageError
 from aiodfu.core.image import FirmwareImage
+from aiodfu.core.link import LinkedSession
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
 from aiodfu.core.session import (
     Connector,
     ImageSource,
     UpdateResult,
     UpdateSession,
-    Verification,
     open_link,
 )
-from aiodfu.core.transfer import RetryPolicy, run_transfer, with_recovery
+from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.drogue.device import DrogueDevice
 from aiodfu.drogue.link import UpdateLink
-from aiodfu.drogue.messages import Status, Wait
+from aiodfu.drogue.protocol.messages import Status, Wait
+from aiodfu.drogue.protocol.target import Target
 from aiodfu.drogue.serial import SerialUpdateLink
-from aiodfu.drogue.target import Target
 from aiodfu.drogue.timeouts import Timeouts
 from aiodfu.drogue.transfers import DrogueTransfer
 from aiodfu.formats import load_image
@@ -39,13 +37,19 @@ from aiodfu.transports.serial import port_connector
 DEFAULT_RETRY = RetryPolicy(attempts=5)
 
 
-class DrogueSession(UpdateSession):
+class DrogueSession(LinkedSession[DrogueDevice], UpdateSession):
     """An update session with one Drogue device.
 
     ``connector`` opens an :class:`~aiodfu.drogue.link.UpdateLink` and is called
     again to reconnect. ``confirm=False`` leaves the new firmware unconfirmed
     (for firmware that calls ``mark_booted`` itself); the bootloader reverts it
     on the next reset if nothing confirms it.
+
+    ``firmware_checks_sha256=True`` declares firmware that checks the SHA-256
+    sent with Swap and refuses to swap on a mismatch (no known Drogue firmware
+    does; the emulator can): a refused Swap then rewrites the image, and the
+    result's verification is the device's digest check. Otherwise every result
+    says the image could not be verified end to end.
     """
 
     def __init__(
@@ -55,25 +59,12 @@ class DrogueSession(UpdateSession):
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         confirm: bool = True,
+        firmware_checks_sha256: bool = False,
     ) -> None:
-        self.device = DrogueDevice(connector, timeouts or Timeouts())
         self.retry = retry or DEFAULT_RETRY
+        self.device = DrogueDevice(connector, timeouts or Timeouts(), self.retry)
         self.confirm = confirm
-
-    async def __aenter__(self) -> Self:
-        """Open the link, reopening it per the retry policy if that fails."""
-
-        async def attempt(number: int) -> None:
-            await self.device.connect()
-
-        async def before_retry(error: DfuError, number: int) -> None:
-            await self.device.disconnect()
-
-        await with_recovery(attempt, before_retry, self.retry, what="connect")
-        return self
-
-    async def aclose(self) -> None:
-        await self.device.disconnect()
+        self.firmware_checks_sha256 = firmware_checks_sha256
 
     async def status(self) -> Status:
         """Read the device's Status and answer it with ``Wait``, keeping the lock-step."""
@@ -100,17 +91,21 @@ class DrogueSession(UpdateSession):
         target = Target.build(image.data, version)
         tracker = ProgressTracker(len(target), progress)
         tracker.set_phase(Phase.CONNECTING)
-        transfer = DrogueTransfer(self.device, target, tracker, confirm=self.confirm)
-        await run_transfer(transfer, tracker, self.retry, what="drogue update")
+        transfer = DrogueTransfer(
+            self.device,
+            target,
+            tracker,
+            confirm=self.confirm,
+            firmware_checks_sha256=self.firmware_checks_sha256,
+        )
+        async with self.device.releasing():
+            await run_transfer(transfer, tracker, self.retry, what="drogue update")
         tracker.set_phase(Phase.DONE)
         previous = transfer.previous_version or b""
         return UpdateResult.from_tracker(
             image,
             tracker,
-            verification=Verification.none(
-                "the embedded-update protocol has no end-to-end check: the firmware ignores "
-                "the Swap checksum"
-            ),
+            verification=transfer.verification(),
             details={
                 "version": target.version.decode(errors="replace"),
                 "previous_version": previous.decode(errors="replace"),
@@ -138,9 +133,16 @@ def open(
     timeouts: Timeouts | None = None,
     retry: RetryPolicy | None = None,
     confirm: bool = True,
+    firmware_checks_sha256: bool = False,
 ) -> DrogueSession:
     """A session on serial ``port`` (drgdfu uses 115200 baud, no flow control)."""
 
     stream = port_connector(port, baudrate, rtscts=rtscts)
 
-    return DrogueSession(serial_connector(stream), timeouts=timeouts, retry=retry, confirm=confirm)
+    return DrogueSession(
+        serial_connector(stream),
+        timeouts=timeouts,
+        retry=retry,
+        confirm=confirm,
+        firmware_checks_sha256=firmware_checks_sha256,
+    )

@@ -1,43 +1,70 @@
 """The engine's view of a Drogue update: the device's own offset is where every attempt resumes.
 
 ``prepare`` reads the device's Status and applies the reference's decision
-logic (:class:`~aiodfu.drogue.target.Target`): the device's offset when it is
+logic (:class:`~aiodfu.drogue.protocol.target.Target`): the device's offset when it is
 writing this version, 0 when it is writing another. Each ``move`` answers the
 pending Status with one Write and checks the next Status advanced by exactly
 that block. ``complete`` sends Swap, waits for the device to come back from
-its reset, sends Sync (the device marks the new firmware booted) and waits
-for the Status that shows the device read it -- or raises
-:class:`~aiodfu.drogue.errors.DeviceRevertedError` when the old version
-comes back.
+its reset (or raises :class:`~aiodfu.drogue.errors.DeviceRevertedError` when
+the old version comes back), then sends Sync (the device marks the new
+firmware booted) until a Status shows the device took it
+(:attr:`~aiodfu.drogue.link.UpdateLink.acknowledged`): any other Status is
+one the device re-sent on its own timer after the Sync was lost.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TypeVar
 
 from aiodfu.core.errors import DeviceResetError, DfuError
 from aiodfu.core.progress import Phase, ProgressTracker
+from aiodfu.core.session import Verification, VerificationMethod
 from aiodfu.core.transfer import Chunk, chunk_plan
 from aiodfu.drogue.device import DrogueDevice
-from aiodfu.drogue.errors import DeviceRevertedError, UnexpectedStatusError, WriteRejectedError
-from aiodfu.drogue.messages import Status, Swap, Sync, Wait, Write
-from aiodfu.drogue.target import Target
+from aiodfu.drogue.errors import (
+    ChecksumRejectedError,
+    DeviceRevertedError,
+    UnacknowledgedError,
+    UnexpectedStatusError,
+    WriteRejectedError,
+)
+from aiodfu.drogue.protocol.messages import Status, Swap, Sync, Wait, Write
+from aiodfu.drogue.protocol.target import Target
+
+log = logging.getLogger("aiodfu.drogue")
 
 C = TypeVar("C", Write, Swap, Sync)
+
+SYNC_SENDS = 3
+"""Syncs sent on one link before a lost Sync is blamed on the link (then it is reopened)."""
 
 
 class DrogueTransfer:
     """One update of one device to ``target``; ``confirm=False`` leaves the new firmware
-    unconfirmed (answering Wait instead of Sync), for firmware that confirms itself."""
+    unconfirmed (answering Wait instead of Sync), for firmware that confirms itself;
+    ``firmware_checks_sha256`` says the device refuses a Swap whose SHA-256 does not
+    match what it holds (no known firmware does), so a refused Swap means "write the
+    image again" and a swap done means the device checked it."""
 
     def __init__(
-        self, device: DrogueDevice, target: Target, tracker: ProgressTracker, *, confirm: bool
+        self,
+        device: DrogueDevice,
+        target: Target,
+        tracker: ProgressTracker,
+        *,
+        confirm: bool,
+        firmware_checks_sha256: bool = False,
     ) -> None:
         self.device = device
         self.target = target
         self.tracker = tracker
         self.confirm = confirm
+        self.firmware_checks_sha256 = firmware_checks_sha256
+        self.checked_by_device = False
+        """The device swapped to an image it checked against the Swap's SHA-256."""
+        self._rewrite = False
         self.previous_version: bytes | None = None
         self.resumed_at: int | None = None
         self.outcome = ""
@@ -56,7 +83,7 @@ class DrogueTransfer:
         if self._swap_delivered and status.update is None:
             raise self._reverted(status)
         self._block = self.target.block_size(status, self.device.max_block)
-        start = self.target.resume_offset(status)
+        start = 0 if self._rewrite else self.target.resume_offset(status)
         if self.resumed_at is None:
             self.resumed_at = start
         return start
@@ -67,7 +94,7 @@ class DrogueTransfer:
         return chunk_plan(len(self.target), self._block, start)
 
     async def move(self, chunk: Chunk) -> None:
-        write = await self._decide(Write, chunk.offset)
+        write = await self._decide(Write, chunk.offset, restart=self._rewrite)
         if write.offset != chunk.offset or len(write.data) != chunk.length:
             raise UnexpectedStatusError(
                 f"the device's status calls for {len(write.data)} bytes at {write.offset}",
@@ -75,6 +102,7 @@ class DrogueTransfer:
                 offset=chunk.offset,
             )
         await self.device.send(write, offset=chunk.offset)
+        self._rewrite = False  # the device started over at offset 0
         status = await self.device.status(offset=chunk.offset)
         update = status.update
         if update is None:
@@ -110,15 +138,27 @@ class DrogueTransfer:
         if not self._running_target:
             await self._swap()
         if self.confirm:
-            await self.device.send(await self._decide(Sync, len(self.target)))
+            await self._sync()
             self.outcome = "booted" if self._swap_attempted else "already up to date"
         else:
             status = await self.device.status()
             await self.device.send(Wait(status.correlation_id))
+            # The device reports again only after it has read the command.
+            await self.device.status()
             self.outcome = "running, unconfirmed"
-        # The device reports again only after it has read and applied the command; until
-        # then a lost link may have eaten it (a retry repeats it: Sync is idempotent).
-        await self.device.status()
+
+    async def _sync(self) -> None:
+        """Send Sync until the device's next Status shows it took it (Sync is idempotent)."""
+        for _ in range(SYNC_SENDS):
+            await self.device.send(await self._decide(Sync, len(self.target)))
+            await self.device.status()
+            if self.device.acknowledged:
+                return
+            log.info("the device reported again without taking Sync: sending it again")
+        raise UnacknowledgedError(
+            f"the device did not take Sync in {SYNC_SENDS} tries: its firmware is not confirmed",
+            operation="Sync",
+        )
 
     async def _swap(self) -> None:
         swap = await self._decide(Swap, len(self.target))
@@ -130,9 +170,20 @@ class DrogueTransfer:
         status = await self.device.await_reboot()
         if status.version == self.target.version:
             self._running_target = True
+            self.checked_by_device = self.firmware_checks_sha256 and self.device.carries_checksum
             return
         update = status.update
         if update is not None and update.version == self.target.version:
+            if self.firmware_checks_sha256 and self.device.carries_checksum:
+                self._rewrite = True
+                self._swap_delivered = False
+                raise ChecksumRejectedError(
+                    "the device refused to swap: the image it holds does not match the "
+                    "SHA-256 sent with Swap; writing it again from offset 0",
+                    operation="Swap",
+                    offset=update.offset,
+                    status=_describe(status),
+                )
             raise UnexpectedStatusError(
                 "the device did not reset after Swap; sending it again",
                 operation="Swap",
@@ -141,10 +192,30 @@ class DrogueTransfer:
             )
         raise self._reverted(status)
 
-    async def _decide(self, expected: type[C], offset: int) -> C:
+    def verification(self) -> Verification:
+        """How the image the device now runs was checked end to end."""
+        if self.checked_by_device:
+            return Verification(
+                VerificationMethod.DEVICE_DIGEST,
+                "the device checked the image's SHA-256, sent with Swap, before swapping to it",
+            )
+        if not self._swap_attempted:
+            return Verification.none("the device already ran this version: nothing was sent")
+        if not self.device.carries_checksum:
+            return Verification.none(
+                "the GATT firmware service carries no checksum, and the protocol has no "
+                "other end-to-end check"
+            )
+        return Verification.none(
+            "the embedded-update protocol has no end-to-end check, and the firmware ignores "
+            "the SHA-256 sent with Swap (pass firmware_checks_sha256=True for firmware that "
+            "checks it)"
+        )
+
+    async def _decide(self, expected: type[C], offset: int, *, restart: bool = False) -> C:
         """The reference's answer to the pending Status, which must be of the ``expected`` kind."""
         status = await self.device.status(offset=offset)
-        command = self.target.decide(status, self.device.max_block)
+        command = self.target.decide(status, self.device.max_block, restart=restart)
         if not isinstance(command, expected):
             raise UnexpectedStatusError(
                 f"the device's status calls for {type(command).__name__}, not {expected.__name__}",
@@ -164,7 +235,7 @@ class DrogueTransfer:
         )
 
     async def recover(self, error: DfuError, attempt: int) -> None:
-        await self.device.recover(error)
+        await self.device.resync(error)
 
 
 def _describe(status: Status) -> str:

@@ -3,27 +3,51 @@
 The device only looks at the magic; MCUboot checks hash and signature at the
 next boot, when a bad image costs a reboot cycle. So the host checks what it
 can without keys: the header, the TLV areas, that the file is exactly as long
-as the header says, and the SHA-256 TLV. Signatures are listed, not verified.
+as the header says (or is padded with an MCUboot trailer), and the hash TLV
+(SHA-256, SHA-384 or SHA-512, whichever imgtool wrote). Signatures are listed,
+not verified. Two cases cannot be checked on the host and are reported so:
+an encrypted image (the hash covers the plaintext) and a pure signature
+without a hash TLV (the signature covers the image itself).
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
-from aiodfu.core import integrity
 from aiodfu.core.errors import ImageError, ImageIntegrityError
+from aiodfu.formats.checks import Check, CheckStatus
+from aiodfu.formats.mcuboot_trailer import McubootTrailer, parse_trailer
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 MAGIC = 0x96F3B83D
 MAGIC_V1 = 0x96F3B83C
 PROTECTED_TLV_MAGIC = 0x6908
 TLV_MAGIC = 0x6907
 TLV_SHA256 = 0x10
+TLV_SHA384 = 0x11
+TLV_SHA512 = 0x12
+TLV_SIG_PURE = 0x25
+TLV_DECOMP_SIZE = 0x70
+FLAGS_ENCRYPTED = 0x04 | 0x08
+FLAGS_COMPRESSED = 0x200 | 0x400
 
 _HEADER = struct.Struct("<IIHHII BBHI 4x")
 HEADER_SIZE = _HEADER.size  # 32: the fixed fields; ``hdr_size`` pads them to the body
 _TLV_HEAD = struct.Struct("<HH")
+
+HASH_TLVS: dict[int, tuple[str, Callable[[ReadableBuffer], hashlib._Hash]]] = {
+    TLV_SHA256: ("sha256", hashlib.sha256),
+    TLV_SHA384: ("sha384", hashlib.sha384),
+    TLV_SHA512: ("sha512", hashlib.sha512),
+}
+"""Hash TLV type -> (name, constructor); imgtool 2.x writes exactly one of them."""
 
 FLAG_NAMES: dict[int, str] = {
     0x01: "PIC",
@@ -32,6 +56,9 @@ FLAG_NAMES: dict[int, str] = {
     0x10: "NON_BOOTABLE",
     0x20: "RAM_LOAD",
     0x100: "ROM_FIXED",
+    0x200: "COMPRESSED_LZMA1",
+    0x400: "COMPRESSED_LZMA2",
+    0x800: "COMPRESSED_ARM_THUMB",
 }
 
 TLV_NAMES: dict[int, str] = {
@@ -50,9 +77,16 @@ TLV_NAMES: dict[int, str] = {
     0x31: "ENC_KW",
     0x32: "ENC_EC256",
     0x33: "ENC_X25519",
+    0x34: "ENC_X25519_SHA512",
     0x40: "DEPENDENCY",
     0x50: "SEC_CNT",
     0x60: "BOOT_RECORD",
+    0x70: "DECOMP_SIZE",
+    0x71: "DECOMP_SHA",
+    0x72: "DECOMP_SIGNATURE",
+    0x73: "COMP_DEC_SIZE",
+    0x74: "UUID_VID",
+    0x75: "UUID_CID",
 }
 
 
@@ -93,14 +127,50 @@ class Tlv:
 class McubootImage:
     """What the host learnt from an MCUboot image.
 
-    ``hash_ok`` is False only when parsed with ``verify=False`` (for
-    ``inspect``, which reports a mismatch instead of stopping at it).
+    ``hash_tlv`` is the hash TLV (None for a pure signature without one);
+    ``hash_ok`` is False only when parsed with ``verify=False`` and the hash
+    does not match (for ``inspect``, which reports a mismatch instead of
+    stopping at it), and True when the hash matched or cannot be checked on
+    the host (see ``checks``). ``trailer`` describes the padding and trailer
+    of an image padded to its slot (``imgtool sign --pad``), else None.
     """
 
     header: McubootHeader
     tlvs: tuple[Tlv, ...]
-    sha256: bytes
-    hash_ok: bool
+    hash_tlv: Tlv | None
+    checks: tuple[Check, ...]
+    signed_size: int
+    trailer: McubootTrailer | None = None
+
+    @property
+    def hash_ok(self) -> bool:
+        return all(check.status is not CheckStatus.MISMATCH for check in self.checks)
+
+    @property
+    def sha256(self) -> bytes:
+        """The SHA-256 TLV's value; empty when the image is hashed otherwise (or not at all)."""
+        tlv = self.hash_tlv
+        return tlv.value if tlv is not None and tlv.type == TLV_SHA256 else b""
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.header.flags & FLAGS_ENCRYPTED)
+
+    @property
+    def compressed(self) -> bool:
+        return bool(self.header.flags & FLAGS_COMPRESSED)
+
+    @property
+    def pure(self) -> bool:
+        return any(tlv.type == TLV_SIG_PURE for tlv in self.tlvs)
+
+    @property
+    def decompressed_size(self) -> int | None:
+        """The DECOMP_SIZE TLV of a compressed image (what MCUboot writes to the slot)."""
+        for tlv in self.tlvs:
+            if tlv.type == TLV_DECOMP_SIZE and len(tlv.value) == 4:
+                return int.from_bytes(tlv.value, "little")
+        return None
 
     @property
     def body_range(self) -> tuple[int, int]:
@@ -119,10 +189,10 @@ def flag_names(flags: int) -> list[str]:
 
 
 def parse_mcuboot(data: bytes, *, verify: bool = True) -> McubootImage:
-    """Parse and check an MCUboot image.
+    """Parse and check an MCUboot image (signed, optionally padded to its slot).
 
     Raises :class:`ImageError` for anything malformed and
-    :class:`ImageIntegrityError` when the SHA-256 TLV does not match (unless
+    :class:`ImageIntegrityError` when the hash TLV does not match (unless
     ``verify`` is False).
     """
     header = _parse_header(data)
@@ -135,23 +205,42 @@ def parse_mcuboot(data: bytes, *, verify: bool = True) -> McubootImage:
         )
     unprotected_start = protected_start + header.protected_tlv_size
     _check_fits(data, unprotected_start, 4, "TLV info header")
-    unprotected = _parse_area(data, unprotected_start, TLV_MAGIC, None, False)
+    tlvs += _parse_area(data, unprotected_start, TLV_MAGIC, None, False)
     end = unprotected_start + _TLV_HEAD.unpack_from(data, unprotected_start)[1]
-    if len(data) > end:
-        raise ImageError(
-            f"MCUboot image has {len(data) - end} trailing bytes: the header and TLV areas "
-            f"end at {end}; re-export the signed image without padding",
-            offset=end,
-        )
-    tlvs += unprotected
-    stored = _stored_sha256(tlvs)
-    computed = integrity.sha256(memoryview(data)[:unprotected_start])
-    if verify and computed != stored:
+    trailer = parse_trailer(data, end) if len(data) > end else None
+    hash_tlv = _hash_tlv(tlvs)
+    check = _hash_check(data, header, hash_tlv, unprotected_start)
+    if verify and check.status is CheckStatus.MISMATCH:
+        assert hash_tlv is not None
         raise ImageIntegrityError(
-            f"MCUboot SHA-256 TLV does not match the image: stored {stored.hex()}, "
-            f"computed {computed.hex()}; the file is corrupt or was modified after signing"
+            f"MCUboot {_label(hash_tlv.type)} TLV does not match the image: {check.detail}; "
+            "the file is corrupt or was modified after signing; sign it again or fetch a good copy",
+            offset=hash_tlv.offset,
         )
-    return McubootImage(header=header, tlvs=tuple(tlvs), sha256=stored, hash_ok=computed == stored)
+    return McubootImage(header, tuple(tlvs), hash_tlv, (check,), end, trailer)
+
+
+def _hash_check(data: bytes, header: McubootHeader, tlv: Tlv | None, hashed_end: int) -> Check:
+    if tlv is None:  # _hash_tlv allows this only with a pure signature
+        return Check.skipped(
+            "signature",
+            "pure signature over the image and no hash TLV: only the public key can check it",
+        )
+    name, algorithm = HASH_TLVS[tlv.type]
+    if header.flags & FLAGS_ENCRYPTED:
+        return Check.skipped(
+            name,
+            f"encrypted image: the {name} TLV covers the plaintext, which only the device "
+            "can decrypt",
+        )
+    computed = algorithm(memoryview(data)[:hashed_end]).digest()
+    if computed == tlv.value:
+        return Check.compare(name, True, f"stored {tlv.value.hex()}")
+    return Check.compare(name, False, f"stored {tlv.value.hex()}, computed {computed.hex()}")
+
+
+def _label(tlv_type: int) -> str:
+    return HASH_TLVS[tlv_type][0].upper().replace("SHA", "SHA-")
 
 
 def _parse_header(data: bytes) -> McubootHeader:
@@ -219,22 +308,35 @@ def _parse_area(
     return tlvs
 
 
-def _stored_sha256(tlvs: list[Tlv]) -> bytes:
+def _hash_tlv(tlvs: list[Tlv]) -> Tlv | None:
     # The hash covers the protected area, so it can only live in the unprotected one.
-    hashes = [t for t in tlvs if t.type == TLV_SHA256 and not t.protected]
+    hashes = [t for t in tlvs if t.type in HASH_TLVS and not t.protected]
     if not hashes:
+        if any(t.type == TLV_SIG_PURE for t in tlvs):
+            return None
         raise ImageError(
-            "MCUboot image has no SHA-256 TLV (0x10); sign it with imgtool so the image "
-            "can be checked before sending"
+            "MCUboot image has no SHA-256 TLV (0x10), nor SHA-384 (0x11) or SHA-512 (0x12), "
+            "and no pure signature (SIG_PURE, 0x25); sign it with imgtool so the image can be "
+            "checked before sending"
         )
+    first = hashes[0]
     if len(hashes) > 1:
-        raise ImageError("MCUboot image has more than one SHA-256 TLV", offset=hashes[1].offset)
-    if len(hashes[0].value) != 32:
-        raise ImageError(
-            f"MCUboot SHA-256 TLV is {len(hashes[0].value)} bytes, expected 32",
-            offset=hashes[0].offset,
+        second = hashes[1]
+        what = (
+            _label(first.type)
+            if first.type == second.type
+            else f"hash TLV ({_label(first.type)} and {_label(second.type)})"
         )
-    return hashes[0].value
+        raise ImageError(
+            f"MCUboot image has more than one {what} TLV; MCUboot uses one", offset=second.offset
+        )
+    size = HASH_TLVS[first.type][1](b"").digest_size
+    if len(first.value) != size:
+        raise ImageError(
+            f"MCUboot {_label(first.type)} TLV is {len(first.value)} bytes, expected {size}",
+            offset=first.offset,
+        )
+    return first
 
 
 def _check_fits(data: bytes, start: int, size: int, what: str) -> None:
@@ -257,9 +359,35 @@ def describe_rows(image: McubootImage) -> list[tuple[str, str]]:
         ("protected TLV size", f"{h.protected_tlv_size} bytes"),
         ("flags", f"0x{h.flags:x} ({' | '.join(flag_names(h.flags)) or 'none'})"),
     ]
+    if image.encrypted:
+        rows.append(("encrypted", "yes: sendable; the device decrypts it while installing"))
+    if image.compressed:
+        size = image.decompressed_size
+        rows.append(("decompressed size", "unknown" if size is None else f"{size} bytes"))
     for tlv in image.tlvs:
         where = "protected " if tlv.protected else ""
         rows.append((f"{where}TLV {tlv.name}", f"type 0x{tlv.type:02x}, {len(tlv.value)} bytes"))
-    verdict = "ok" if image.hash_ok else "MISMATCH"
-    rows.append(("sha256 check", f"{verdict} (stored {image.sha256.hex()})"))
+    rows += [check.row() for check in image.checks]
+    rows.append(("signature", "not verified on the host (MCUboot checks it at boot)"))
     return rows
+
+
+def to_json(image: McubootImage) -> dict[str, object]:
+    h = image.header
+    return {
+        "version": str(h.version),
+        "load_address": h.load_address,
+        "header_size": h.header_size,
+        "image_size": h.image_size,
+        "protected_tlv_size": h.protected_tlv_size,
+        "signed_size": image.signed_size,
+        "flags": flag_names(h.flags),
+        "encrypted": image.encrypted,
+        "compressed": image.compressed,
+        "decompressed_size": image.decompressed_size,
+        "pure_signature": image.pure,
+        "tlvs": [
+            {"type": t.type, "name": t.name, "length": len(t.value), "protected": t.protected}
+            for t in image.tlvs
+        ],
+    }

@@ -20,6 +20,7 @@ import cbor2
 
 from aiodfu.core import integrity
 from aiodfu.core.errors import ImageError, ImageIntegrityError
+from aiodfu.formats.checks import Check
 
 log = logging.getLogger("aiodfu.formats.modem_full")
 
@@ -296,4 +297,25 @@ def describe_rows(package: FullModemPackage) -> list[tuple[str, str]]:
         )
     verdict = "ok" if package.blob_hash_ok else "MISMATCH"
     rows.append(("blob sha256 check", f"{verdict} (manifest {package.blob_hash.hex()})"))
+    rows.append(("signature check", f"not checked ({_NOT_VERIFIED})"))
     return rows
+
+
+_NOT_VERIFIED = "the modem verifies the signature; the host has no key"
+
+
+def blob_check(package: FullModemPackage) -> Check:
+    return Check.compare("blob sha256", package.blob_hash_ok, f"manifest {package.blob_hash.hex()}")
+
+
+def to_json(package: FullModemPackage) -> dict[str, object]:
+    return {
+        "version": package.version,
+        "compat": package.compat,
+        "signature_algorithm": package.algorithm,
+        "wrapper_length": package.wrapper_length,
+        "blob_hash": package.blob_hash.hex(),
+        "segments": [
+            {"address": s.address, "offset": s.offset, "length": s.length} for s in package.segments
+        ],
+    }

@@ -29,6 +29,7 @@ import attrs
 
 from aiodfu.core import integrity
 from aiodfu.core.errors import ImageIntegrityError
+from aiodfu.formats.checks import Check
 from aiodfu.nrf5_legacy.errors import PackageError
 
 ANY_SOFTDEVICE = 0xFFFE
@@ -203,6 +204,17 @@ class InitPacket:
                 f"init packet CRC-16 0x{self.firmware_crc16:04X} does not match the image's "
                 f"0x{actual:04X}: wrong .dat for this .bin"
             )
+
+    def integrity(self, firmware: bytes) -> Check:
+        """:meth:`check` as a verdict instead of an exception (for ``inspect``)."""
+        name = "init packet SHA-256" if self.version is DfuVersion.V0_7 else "init packet CRC-16"
+        try:
+            self.check(firmware)
+        except ImageIntegrityError as exc:
+            return Check.compare(name, False, exc.message)
+        if self.version is DfuVersion.V0_7:
+            return Check.compare(name, True, f"{(self.firmware_hash or b'').hex()} matches")
+        return Check.compare(name, True, f"0x{self.firmware_crc16:04X} matches")
 
     def manifest_fields(self) -> dict[str, object]:
         """The ``init_packet_data`` object nrfutil writes into ``manifest.json``."""

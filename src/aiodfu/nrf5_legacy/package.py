@@ -5,9 +5,16 @@ session: a SoftDevice+bootloader+application package is two parts (SD+BL
 first, the application in a second connection), because the target refuses
 an application together with SD or BL in one Start DFU (reference 10.1).
 
-Zips come from users and the internet, so reading one is bounded: the member
-count, each member's decompressed size and the manifest size are capped, and
-a member is read with a limit rather than trusting its header.
+Zips come from users and the internet, so reading one is bounded
+(:class:`~aiodfu.formats.zipped.BoundedZip`): the member count, each member's
+decompressed size and the manifest size are capped.
+
+Images given as files are converted as ``adafruit-nrfutil dfu genpkg`` does, so
+the ``.bin`` and ``.dat`` are byte-identical to its: a ``.hex`` loses its UICR
+records and everything below the MBR's end
+(:func:`~aiodfu.formats.nrf_hex.strip_like_nrfutil`), and every image is padded
+with 0xFF to a multiple of 4 bytes (the bootloader refuses other sizes). What
+was removed or added is kept in :attr:`Part.notes`.
 """
 
 from __future__ import annotations
@@ -21,7 +28,11 @@ from collections.abc import Iterator, Mapping
 import attrs
 
 from aiodfu.core.errors import ImageError
-from aiodfu.formats.intel_hex import hex_to_binary, looks_like_intel_hex
+from aiodfu.formats import nrf5_secure
+from aiodfu.formats.checks import Check
+from aiodfu.formats.intel_hex import flatten, looks_like_intel_hex, read_hex
+from aiodfu.formats.nrf_hex import strip_like_nrfutil
+from aiodfu.formats.zipped import BoundedZip
 from aiodfu.nrf5_legacy.errors import PackageError
 from aiodfu.nrf5_legacy.init_packet import DfuVersion, InitPacket
 from aiodfu.nrf5_legacy.protocol import ImageType
@@ -32,14 +43,7 @@ MAX_FILE_SIZE = 4 * MAX_MEMBER_SIZE
 """A .hex file is about 2.8 times its binary; a zip holds a few images."""
 MAX_MEMBERS = 32
 MAX_MANIFEST_SIZE = 64 * 1024
-MBR_END = 0x1000
-"""A SoftDevice .hex starts with the MBR, which DFU never sends (nrfutil and Android skip it)."""
-
-_SECURE_DFU_KEYS = (
-    "bootloader_application",
-    "softdevice_application",
-    "softdevice_bootloader_application",
-)
+WORD_SIZE = 4
 _MANIFEST_KEYS = {
     "application": ImageType.APPLICATION,
     "bootloader": ImageType.BOOTLOADER,
@@ -67,6 +71,8 @@ class Part:
     init_packet: bytes = attrs.field(repr=lambda d: d.hex())
     softdevice_size: int = 0
     bootloader_size: int = 0
+    notes: tuple[str, ...] = attrs.field(default=(), eq=False)
+    """What converting the source files changed (UICR/MBR removed, word padding added)."""
 
     @property
     def parsed_init_packet(self) -> InitPacket:
@@ -82,15 +88,21 @@ class Part:
             return 0, len(self.firmware), 0
         return 0, 0, len(self.firmware)
 
-    def check(self) -> None:
-        """Check everything the target would refuse, before connecting."""
+    def check(self, *, verify: bool = True) -> None:
+        """Check everything the target would refuse, before connecting.
+
+        ``verify=False`` skips only the init packet's CRC/hash comparison
+        (see :meth:`integrity` for its verdict).
+        """
         name = self.image_type.name or str(int(self.image_type))
         if not self.firmware:
             raise PackageError(f"{name.lower()} image is empty")
         if len(self.firmware) % 4:
             raise PackageError(
                 f"{name.lower()} image is {len(self.firmware)} bytes, not a multiple of 4: "
-                "the target refuses it (NOT_SUPPORTED); pad it with 0xFF"
+                "the target refuses it (NOT_SUPPORTED); rebuild the package from the .hex or "
+                ".bin with aiodfu nrf5-legacy pkg (or Package.from_images), which pads it with "
+                "0xFF as nrfutil does"
             )
         if self.image_type is ImageType.SOFTDEVICE_BOOTLOADER:
             if self.softdevice_size + self.bootloader_size != len(self.firmware):
@@ -104,7 +116,12 @@ class Part:
             packet = self.parsed_init_packet
         except PackageError as exc:
             raise PackageError(f"{name.lower()} init packet: {exc.message}") from None
-        packet.check(self.firmware)
+        if verify:
+            packet.check(self.firmware)
+
+    def integrity(self) -> Check:
+        """The init packet's CRC-16 or SHA-256 against the firmware, as a verdict."""
+        return self.parsed_init_packet.integrity(self.firmware)
 
 
 @attrs.frozen
@@ -126,9 +143,9 @@ class Package:
     def total_size(self) -> int:
         return sum(len(part.firmware) for part in self.parts)
 
-    def check(self) -> None:
+    def check(self, *, verify: bool = True) -> None:
         for part in self.parts:
-            part.check()
+            part.check(verify=verify)
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -165,6 +182,7 @@ class Package:
         softdevice: bytes | None = None,
         version: DfuVersion = DfuVersion.V0_5,
         source: str | None = None,
+        word_pad: bool = True,
         **fields: object,
     ) -> Package:
         """Build a package in memory from images (``.hex`` text or binaries).
@@ -172,39 +190,55 @@ class Package:
         ``fields`` are the init packet's ``device_type``, ``device_revision``,
         ``application_version`` and ``softdevice_req``, as ``nrfutil dfu genpkg``
         takes them. SoftDevice and bootloader together become one SD+BL part.
+        Images are converted as genpkg does (module doc); ``word_pad=False``
+        keeps a binary's length as given (:meth:`Part.check` then refuses an
+        odd one).
         """
         parts: list[Part] = []
-        sd = _to_binary(softdevice, "softdevice", skip_mbr=True) if softdevice else None
-        bl = _to_binary(bootloader, "bootloader") if bootloader else None
+        pad = WORD_SIZE if word_pad else 1
+        sd = _to_binary(softdevice, "softdevice", pad) if softdevice else None
+        bl = _to_binary(bootloader, "bootloader", pad) if bootloader else None
         if sd is not None and bl is not None:
-            combined = sd + bl
+            combined = sd[0] + bl[0]
             packet = InitPacket.for_firmware(combined, version, **fields)  # type: ignore[arg-type]
+            notes = sd[1] + bl[1]
             parts.append(
-                Part(ImageType.SOFTDEVICE_BOOTLOADER, combined, packet.encode(), len(sd), len(bl))
+                Part(
+                    ImageType.SOFTDEVICE_BOOTLOADER,
+                    combined,
+                    packet.encode(),
+                    len(sd[0]),
+                    len(bl[0]),
+                    notes,
+                )
             )
         else:
             for image_type, image in ((ImageType.SOFTDEVICE, sd), (ImageType.BOOTLOADER, bl)):
                 if image is not None:
-                    packet = InitPacket.for_firmware(image, version, **fields)  # type: ignore[arg-type]
-                    parts.append(Part(image_type, image, packet.encode()))
+                    packet = InitPacket.for_firmware(image[0], version, **fields)  # type: ignore[arg-type]
+                    parts.append(Part(image_type, image[0], packet.encode(), notes=image[1]))
         if application is not None:
-            app = _to_binary(application, "application")
+            app, notes = _to_binary(application, "application", pad)
             packet = InitPacket.for_firmware(app, version, **fields)  # type: ignore[arg-type]
-            parts.append(Part(ImageType.APPLICATION, app, packet.encode()))
+            parts.append(Part(ImageType.APPLICATION, app, packet.encode(), notes=notes))
         return cls(tuple(parts), version, source)
 
     @classmethod
     def from_zip(cls, data: bytes, *, source: str | None = None) -> Package:
+        """A package from a zip with ``manifest.json``, or with the fixed member names.
+
+        A Secure DFU package (SDK >= 12) is refused with a message saying so.
+        """
+        members = BoundedZip(data, max_members=MAX_MEMBERS, error=PackageError)
         try:
-            archive = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile as exc:
-            raise PackageError(f"not a readable zip file: {exc}") from None
-        with archive:
-            members = _ZipMembers(archive)
             if "manifest.json" in members.names:
-                manifest = _parse_manifest(members.read("manifest.json", MAX_MANIFEST_SIZE))
+                manifest = _parse_manifest(_read_manifest(members))
+                if nrf5_secure.is_secure_manifest(manifest, lambda n: _read(members, n)):
+                    raise PackageError(nrf5_secure.NOT_SUPPORTED)
                 return _from_manifest(manifest, members, source)
             return _from_fixed_names(members, source)
+        finally:
+            members.close()
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -232,36 +266,13 @@ class Package:
         return buffer.getvalue()
 
 
-class _ZipMembers:
-    """Bounded access to a zip's members."""
+def _read_manifest(members: BoundedZip) -> bytes:
+    return members.read("manifest.json", MAX_MANIFEST_SIZE)
 
-    def __init__(self, archive: zipfile.ZipFile) -> None:
-        infos = archive.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise PackageError(f"zip has {len(infos)} members; a DFU package has at most a few")
-        self.archive = archive
-        self.names = {info.filename for info in infos if not info.is_dir()}
 
-    def read(self, name: str, limit: int | None = None) -> bytes:
-        limit = MAX_MEMBER_SIZE if limit is None else limit
-        if name not in self.names:
-            raise PackageError(f"zip has no member {name!r}")
-        info = self.archive.getinfo(name)
-        if info.file_size > limit:
-            raise PackageError(
-                f"zip member {name!r} decompresses to {info.file_size} bytes, over the "
-                f"{limit}-byte limit"
-            )
-        try:
-            with self.archive.open(info) as member:
-                data = member.read(limit + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise PackageError(f"zip member {name!r} is corrupt: {exc}") from None
-        except NotImplementedError as exc:
-            raise PackageError(f"zip member {name!r} uses an unsupported feature: {exc}") from None
-        if len(data) > limit:
-            raise PackageError(f"zip member {name!r} decompresses beyond the {limit}-byte limit")
-        return data
+def _read(members: BoundedZip, name: str, limit: int | None = None) -> bytes:
+    # MAX_MEMBER_SIZE is read at call time, so a test (or a caller) can lower it.
+    return members.read(name, MAX_MEMBER_SIZE if limit is None else limit, "not nRF5 firmware")
 
 
 def _parse_manifest(raw: bytes) -> Mapping[str, object]:
@@ -272,17 +283,11 @@ def _parse_manifest(raw: bytes) -> Mapping[str, object]:
     if not isinstance(document, dict) or not isinstance(document.get("manifest"), dict):
         raise PackageError('manifest.json has no "manifest" object')
     manifest: dict[str, object] = document["manifest"]
-    secure = [key for key in _SECURE_DFU_KEYS if key in manifest]
-    if secure:
-        raise PackageError(
-            f"manifest lists {secure[0]!r}: this is a Secure DFU package (SDK 12+), "
-            "which a legacy bootloader cannot take"
-        )
     return manifest
 
 
 def _from_manifest(
-    manifest: Mapping[str, object], members: _ZipMembers, source: str | None
+    manifest: Mapping[str, object], members: BoundedZip, source: str | None
 ) -> Package:
     version = DfuVersion.from_manifest(manifest.get("dfu_version", 0.5))
     if "softdevice" in manifest and "bootloader" in manifest:
@@ -309,8 +314,10 @@ def _from_manifest(
             if not isinstance(sd_value, int) or not isinstance(bl_value, int):
                 raise PackageError("manifest softdevice_bootloader needs integer sd_size, bl_size")
             sd_size, bl_size = sd_value, bl_value
-        firmware = members.read(bin_name)
-        by_type[image_type] = Part(image_type, firmware, members.read(dat_name), sd_size, bl_size)
+        firmware = _read(members, bin_name)
+        by_type[image_type] = Part(
+            image_type, firmware, _read(members, dat_name, 1024), sd_size, bl_size
+        )
     if not by_type:
         raise PackageError("manifest lists no firmware")
     parts = tuple(by_type[t] for t in _SESSION_ORDER if t in by_type)
@@ -324,13 +331,13 @@ def _from_manifest(
     return Package(parts, version, source)
 
 
-def _from_fixed_names(members: _ZipMembers, source: str | None) -> Package:
+def _from_fixed_names(members: BoundedZip, source: str | None) -> Package:
     """Compatibility mode: ``application.hex|bin`` (+``.dat``), ``softdevice``/``bootloader``."""
 
     def find(stem: str) -> bytes | None:
         for suffix in (".bin", ".hex"):
             if stem + suffix in members.names:
-                return members.read(stem + suffix)
+                return _read(members, stem + suffix)
         return None
 
     application, softdevice, bootloader = (
@@ -349,24 +356,36 @@ def _from_fixed_names(members: _ZipMembers, source: str | None) -> Package:
     for part in built.parts:
         dat_name = "application.dat" if part.image_type is ImageType.APPLICATION else "system.dat"
         if dat_name in members.names:
-            part = attrs.evolve(part, init_packet=members.read(dat_name, 1024))
+            part = attrs.evolve(part, init_packet=_read(members, dat_name, 1024))
         parts.append(part)
     version = parts[0].parsed_init_packet.version
     return Package(tuple(parts), version, source)
 
 
-def _to_binary(data: bytes, what: str, *, skip_mbr: bool = False) -> bytes:
+def _to_binary(data: bytes, what: str, word_size: int) -> tuple[bytes, tuple[str, ...]]:
+    """An image file's binary as genpkg makes it, and notes on what the conversion changed."""
     if not looks_like_intel_hex(data):
         if len(data) > MAX_MEMBER_SIZE:
             raise PackageError(f"{what} image is {len(data)} bytes, over {MAX_MEMBER_SIZE}")
-        return data
+        padding = -len(data) % word_size
+        if not padding:
+            return data, ()
+        return data + b"\xff" * padding, (_padded(word_size, padding),)
     try:
-        binary, origin = hex_to_binary(data)
+        hex_file = read_hex(data)
+        removed = strip_like_nrfutil(hex_file)
+        binary, origin = flatten(hex_file, word_size=word_size, removed=tuple(removed))
     except ImageError as exc:
         raise PackageError(f"{what} hex: {exc.message}", offset=exc.offset) from None
-    if skip_mbr and origin.base_address < MBR_END:
-        binary = binary[MBR_END - origin.base_address :]
-    return binary
+    notes = [f"hex from 0x{origin.base_address:08x}"]
+    notes += [f"removed {item}" for item in origin.removed]
+    if origin.padding:
+        notes.append(_padded(word_size, origin.padding))
+    return binary, tuple(notes)
+
+
+def _padded(word_size: int, padding: int) -> str:
+    return f"padded with 0xff to a multiple of {word_size} bytes ({padding} added)"
 
 
 def _manifest_key(image_type: ImageType) -> tuple[str, str]:

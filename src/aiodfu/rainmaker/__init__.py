@@ -5,6 +5,9 @@ image over the UART, ``AT+RMOTARESULT`` reports the outcome. See
 ``docs/protocols/rainmaker.md``.
 """
 
+from typing import Any
+
+from aiodfu.rainmaker import errors as _errors
 from aiodfu.rainmaker.device import RainMakerDevice
 from aiodfu.rainmaker.errors import (
     DownloadFailedError,
@@ -12,7 +15,7 @@ from aiodfu.rainmaker.errors import (
     EspAtError,
     InstallFailedError,
     JobRejectedError,
-    NotificationFormatError,
+    NotificationError,
     NoUpdateError,
 )
 from aiodfu.rainmaker.protocol import (
@@ -36,7 +39,7 @@ __all__ = [
     "InstallFailedError",
     "JobRejectedError",
     "NoUpdateError",
-    "NotificationFormatError",
+    "NotificationError",
     "OtaStatus",
     "RainMakerDevice",
     "RainMakerSession",
@@ -46,3 +49,10 @@ __all__ = [
     "parse_fw_notify",
     "redact",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Deprecated names (``NotificationFormatError``), with a warning."""
+    if name in _errors.DEPRECATED_NAMES:
+        return _errors.deprecated(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

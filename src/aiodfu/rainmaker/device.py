@@ -4,9 +4,13 @@
 answers: ``OK``/``ERROR`` with the ``ERR CODE`` detail line (``AT+SYSLOG=1``),
 ``busy p...`` (the command is sent again), the ``>`` prompt of
 ``AT+HTTPURLCFG``/``AT+HTTPCHEAD``, binary ``+HTTPCGET`` chunks, and the
-URCs that arrive at any time (``+RMFWNOTIFY``, ``+RMOTA``, ``ready``). It also
-owns link recovery: reopen the link through the connector and bring the
-module back to a known state (echo off, error codes on).
+URCs that arrive at any time (``+RMFWNOTIFY``, ``+RMOTA``, ``ready``).
+
+It is a :class:`~aiodfu.core.link.DeviceLink` (through
+:class:`~aiodfu.at.device.AtDevice`): the handshake brings the module to a
+known state (echo off, error codes on), steps run through ``robustly`` (the
+link resynchronised or reopened between attempts), and the release clears
+the stored URL and headers, however a session ended.
 
 The presigned URL is only ever sent as prompted raw data (never logged) and
 every logged line passes through :func:`~aiodfu.rainmaker.protocol.redact`.
@@ -21,14 +25,14 @@ from typing import Any, TypeVar
 
 from aiodfu.at import AtClient, AtCommandError, AtResponse
 from aiodfu.at.device import AtDevice
-from aiodfu.core.errors import DfuError, LinkLostError
+from aiodfu.core.errors import DeviceResetError, LinkLostError
 from aiodfu.core.session import Connector
 from aiodfu.core.timeouts import wait_within
-from aiodfu.core.transfer import RetryPolicy, with_recovery
+from aiodfu.core.transfer import RetryPolicy
 from aiodfu.rainmaker.errors import (
     DownloadFailedError,
     EspAtError,
-    NotificationFormatError,
+    NotificationError,
     NoUpdateError,
 )
 from aiodfu.rainmaker.protocol import (
@@ -40,7 +44,6 @@ from aiodfu.rainmaker.protocol import (
     READY,
     SET_OK,
     FirmwareNotification,
-    NotificationError,
     OtaStatus,
     parse_err_code,
     parse_fw_notify,
@@ -73,7 +76,12 @@ class RainMakerDevice(AtDevice):
     ) -> None:
         if not 0 < rx_size <= 10240:
             raise ValueError("rx_size must be in 1..10240")
-        super().__init__(connector, retry=retry, open_timeout=timeouts.command)
+        super().__init__(
+            connector,
+            retry=retry,
+            open_timeout=timeouts.open,
+            release_timeout=timeouts.release,
+        )
         self.timeouts = timeouts
         self.baudrate = baudrate
         self.rx_size = rx_size
@@ -83,6 +91,8 @@ class RainMakerDevice(AtDevice):
         self.module_ota_status: int | None = None
         """The last ``+RMOTA:<status>`` (the module's own firmware OTA)."""
         self.module_ota_changed = asyncio.Event()
+        self.headers_set = False
+        """``AT+HTTPCHEAD`` was used since the headers were last cleared."""
 
     # --- connection --------------------------------------------------------------------------
 
@@ -93,6 +103,7 @@ class RainMakerDevice(AtDevice):
             redact=redact,
             logger=log,
             data_prefixes=(HTTPCGET,),
+            data_terminator="\r\n",  # +HTTPCGET:<n>,<n bytes>\r\n: a slip is noise on the link
             prompts=(PROMPT,),
             busy_lines=(BUSY,),
             error_detail_prefixes=(ERR_CODE,),
@@ -104,39 +115,31 @@ class RainMakerDevice(AtDevice):
         await self.configure()
 
     async def configure(self) -> None:
-        """``ATE0`` (an echoed URL would be a leak) and ``AT+SYSLOG=1`` (diagnosable errors).
-
-        A plain ``AT`` goes first: if a download the host stopped listening to is
-        still streaming, it is answered ``busy p...`` (and sent again) until the
-        stream ends, and it absorbs that stream's final ``OK``, which would
-        otherwise be taken for ``ATE0``'s.
-        """
-        self.client.discard_partial_line()
-        # bounded by the module's answers (busy or OK), however long that stream runs
-        await self.client.command("AT", timeout=None, idle_timeout=self.timeouts.command)
+        """``ATE0`` (an echoed URL would be a leak) and ``AT+SYSLOG=1`` (diagnosable errors)."""
+        await self.settle()
         await self.command("ATE0")
         await self.command("AT+SYSLOG=1")
 
-    async def recover(self) -> None:
-        """Reopen a lost link, then configure the module again (it may have rebooted)."""
-        if self._client is None or self._client.closed:
-            await self.reopen()
-        try:
-            await self.configure()
-        except DfuError as exc:
-            if not exc.transient:
-                raise
-            log.info("recovery: no answer on this link (%s); reopening it", exc)
-            await self.reopen()
-            await self.configure()
+    async def settle(self) -> None:
+        """A plain ``AT``, so that a download the host stopped reading ends first.
 
-    async def resilient(self, operation: Callable[[int], Awaitable[T]], what: str) -> T:
-        """Run ``operation(attempt)``, recovering the link between transient failures."""
+        While it streams, ``AT`` is answered ``busy p...`` (and sent again); it
+        then absorbs the stream's final ``OK``, which would otherwise be taken
+        for the next command's. Bounded by the module's answers, however long
+        that stream runs.
+        """
+        self.client.discard_partial_line()
+        await self.client.command("AT", timeout=None, idle_timeout=self.timeouts.command)
 
-        async def recover(error: DfuError, number: int) -> None:
-            await self.recover()
+    async def on_release(self) -> None:
+        """Clear the stored URL (a secret the module would print back) and the headers.
 
-        return await with_recovery(operation, recover, self.retry, what=what)
+        If a download the host stopped reading still streams, the commands are
+        answered ``busy p...`` until it ends; the release's own timeout bounds that,
+        and the next session's handshake absorbs what is left.
+        """
+        await self.settle()
+        await self.clear_download_settings()
 
     # --- unsolicited lines -------------------------------------------------------------------
 
@@ -156,6 +159,12 @@ class RainMakerDevice(AtDevice):
         elif line == READY:
             self.resets_seen += 1
             log.info("the module (re)booted")
+            # the command in flight (a download streaming) will never be answered
+            self.client.fail_pending(
+                DeviceResetError(
+                    "the module rebooted; its stored URL, headers and pending job are lost"
+                )
+            )
         else:
             log.debug("ignoring unsolicited %r", redact(line))
 
@@ -180,30 +189,40 @@ class RainMakerDevice(AtDevice):
 
     async def until(self, awaitable: Awaitable[T], timeout: float | None, operation: str) -> T:
         """Await ``awaitable`` within ``timeout``, failing at once if the link is lost."""
-        with self.client.expect(lambda line: False, operation) as lost:
-            task = asyncio.ensure_future(awaitable)
-            either: set[asyncio.Future[Any]] = {task, lost.future}
-            try:
-                await wait_within(
-                    asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED), timeout, operation
-                )
-                if task.done():
-                    return task.result()
-                lost.future.result()  # raises the link's failure
-                raise LinkLostError("the link was lost", operation=operation)
-            finally:
-                task.cancel()
+        task = asyncio.ensure_future(awaitable)
+        lost = asyncio.ensure_future(self.client.wait_lost())
+        either: set[asyncio.Future[Any]] = {task, lost}
+        try:
+            await wait_within(
+                asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED), timeout, operation
+            )
+            if task.done():
+                return task.result()
+            raise LinkLostError(f"the link was lost: {lost.result().message}", operation=operation)
+        finally:
+            task.cancel()
+            lost.cancel()
 
     async def next_notification(self, timeout: float | None) -> FirmwareNotification:
         """The next ``+RMFWNOTIFY`` (already queued or arriving within ``timeout``)."""
         return await self.until(self.notifications.get(), timeout, "wait for +RMFWNOTIFY")
 
     async def fetch(self, job_id: str | None = None) -> FirmwareNotification:
-        """``AT+RMOTAFETCH``, then the ``+RMFWNOTIFY`` it provokes (of ``job_id`` if given)."""
-        while not self.notifications.empty():
-            queued = self.notifications.get_nowait()
-            if job_id is None or queued.job_id == job_id:
-                return queued
+        """A job: one already queued, else ``AT+RMOTAFETCH`` and the ``+RMFWNOTIFY`` it provokes.
+
+        With ``job_id`` (re-arming a job, or asking for a freshly presigned URL)
+        the module is always asked: a queued notification may predate a reboot
+        or carry an expired URL. Raises :class:`NoUpdateError` when no
+        notification (of ``job_id``) arrives in time.
+        """
+        queued = [self.notifications.get_nowait() for _ in range(self.notifications.qsize())]
+        for index, notification in enumerate(queued):
+            if job_id is None:
+                for later in queued[index + 1 :]:
+                    self.notifications.put_nowait(later)
+                return notification
+            if notification.job_id != job_id:
+                self.notifications.put_nowait(notification)
         await self.command("AT+RMOTAFETCH")
         loop = asyncio.get_running_loop()
         until = loop.time() + self.timeouts.notification
@@ -223,7 +242,7 @@ class RainMakerDevice(AtDevice):
         """``AT+HTTPURLCFG=<len>``, ``>``, the URL bytes (never logged), ``SET OK``."""
         data = url.encode("utf-8")
         if not 8 <= len(data) <= 8192:
-            raise NotificationFormatError(
+            raise NotificationError(
                 f"the download URL is {len(data)} bytes; AT+HTTPURLCFG takes 8..8192"
             )
         await self._with_data(f"AT+HTTPURLCFG={len(data)}", data)
@@ -231,6 +250,7 @@ class RainMakerDevice(AtDevice):
     async def set_header(self, header: str) -> None:
         """``AT+HTTPCHEAD=<len>``, ``>``, one ``Key: value`` header, ``OK``."""
         data = header.encode("latin-1")
+        self.headers_set = True
         await self._with_data(f"AT+HTTPCHEAD={len(data)}", data)
 
     async def _with_data(self, command: str, data: bytes) -> None:
@@ -245,15 +265,20 @@ class RainMakerDevice(AtDevice):
         except AtCommandError as exc:
             raise self._decoded(exc, command) from None
 
-    async def clear_download_settings(self, headers: bool) -> None:
-        """``AT+HTTPURLCFG=0`` (the stored URL is a secret) and ``AT+HTTPCHEAD=0``."""
+    async def clear_headers(self) -> None:
+        """``AT+HTTPCHEAD=0``: a later header would be added, not replace the old one."""
+        await self.command("AT+HTTPCHEAD=0")
+        self.headers_set = False
+
+    async def clear_download_settings(self) -> None:
+        """``AT+HTTPURLCFG=0`` (the stored URL is a secret) and, if used, ``AT+HTTPCHEAD=0``."""
         await self.command("AT+HTTPURLCFG=0")
-        if headers:
-            await self.command("AT+HTTPCHEAD=0")
+        if self.headers_set:
+            await self.clear_headers()
 
     async def http_get(self, on_data: Callable[[bytes], None], offset: int) -> None:
         """``AT+HTTPCGET=""`` on the stored URL; ``on_data`` gets each chunk's raw bytes."""
-        command = f'AT+HTTPCGET="",2048,{self.rx_size},{self.timeouts.http_timeout_ms}'
+        command = f'AT+HTTPCGET="",2048,{self.rx_size},{self.timeouts.http_timeout_parameter}'
         try:
             await self.client.command(
                 command,
@@ -283,24 +308,35 @@ class RainMakerDevice(AtDevice):
     ) -> None:
         """``AT+RMOTARESULT``; if the module lost the pending flag (it rebooted), re-fetch first.
 
-        Runs under link recovery. When an attempt was cut off, the module may
-        have taken it: a closing status (2, 5) it then refuses was delivered.
+        Runs under link recovery. A refusal is settled by asking the cloud
+        again (``AT+RMOTAFETCH``): a job it still offers is re-armed and
+        reported again; a job it no longer offers after a cut-off attempt with
+        a closing status (2, 5) means that attempt was delivered -- the cloud
+        closes a job only on those. A refusal alone proves nothing: the module
+        may have rebooted and lost the attempt.
         """
         command = result_command(notification.job_id, status, info[:100])
+        number = 0
 
-        async def attempt(number: int) -> None:
+        async def attempt() -> None:
+            nonlocal number
+            number += 1
             try:
                 await self.command(command, self.timeouts.result)
                 return
             except EspAtError:
-                if number > 1 and status.closes_job:
-                    log.info("AT+RMOTARESULT refused after a cut-off attempt: it was delivered")
-                    return
+                pass
             log.info("AT+RMOTARESULT refused; re-arming job %s", notification.job_id)
-            await self.fetch(notification.job_id)
+            try:
+                await self.fetch(notification.job_id)
+            except NoUpdateError:
+                if number > 1 and status.closes_job:
+                    log.info("job %s closed after a cut-off attempt", notification.job_id)
+                    return
+                raise
             await self.command(command, self.timeouts.result)
 
-        await self.resilient(attempt, f"report job {notification.job_id}")
+        await self.robustly(attempt, f"report job {notification.job_id}")
 
     async def restart(self) -> None:
         """``AT+RST``: ``OK``, then the ``ready`` banner; then echo off and error codes on again."""

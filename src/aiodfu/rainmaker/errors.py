@@ -5,6 +5,9 @@ No message here ever contains a presigned URL: they carry credentials.
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from aiodfu.core import errors as core_errors
 from aiodfu.core.errors import DeviceError, DfuError, DfuTimeoutError, ProtocolError
 
@@ -37,11 +40,19 @@ class DownloadFailedError(EspAtError):
 
 
 class DownloadSizeError(DfuError):
-    """The image's length differs from the ``<size>`` of ``+RMFWNOTIFY``."""
+    """The image's length differs from the ``<size>`` of ``+RMFWNOTIFY``.
+
+    Transient when the body ended early with ``OK`` (a short ``Content-Length``:
+    the rest is asked for with ``Range``); not when the server sent more than
+    announced (retrying cannot change the file).
+    """
 
 
-class NotificationFormatError(ProtocolError):
-    """A ``+RMFWNOTIFY`` line that cannot be parsed (the message never includes the URL)."""
+class NotificationError(ProtocolError, ValueError):
+    """A ``+RMFWNOTIFY`` that cannot be used: a line that does not parse, or a URL the
+    module cannot store (``AT+HTTPURLCFG`` takes 8..8192 bytes). The message never
+    contains the URL. Also a :class:`ValueError`.
+    """
 
     transient = False
 
@@ -58,3 +69,24 @@ class JobRejectedError(DfuError):
 
 InstallFailedError = core_errors.InstallFailedError
 """The install callback raised; the job was reported failed (3). ``__cause__`` says why."""
+
+
+DEPRECATED_NAMES = {"NotificationFormatError": NotificationError}
+"""Old names that still work, with a :class:`DeprecationWarning`."""
+
+
+def deprecated(name: str) -> Any:
+    """The object an old name stands for, warning the caller's caller."""
+    warnings.warn(
+        f"aiodfu.rainmaker.{name} is deprecated; use NotificationError "
+        "(the one error for notifications)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return DEPRECATED_NAMES[name]
+
+
+def __getattr__(name: str) -> Any:
+    if name in DEPRECATED_NAMES:
+        return deprecated(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

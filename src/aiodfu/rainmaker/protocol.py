@@ -15,6 +15,8 @@ import re
 
 import attrs
 
+from aiodfu.rainmaker.errors import NotificationError
+
 FWNOTIFY = "+RMFWNOTIFY:"
 RMOTA = "+RMOTA:"
 READY = "ready"
@@ -61,10 +63,6 @@ class FirmwareNotification:
     url: str = attrs.field(repr=lambda url: repr(redact(url)))
     version: str | None
     job_id: str
-
-
-class NotificationError(ValueError):
-    """A ``+RMFWNOTIFY`` line that cannot be parsed; the message never contains the URL."""
 
 
 def _valid_url(url: str) -> bool:

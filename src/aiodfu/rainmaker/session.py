@@ -3,28 +3,33 @@
 >>> async with aiodfu.rainmaker.open("/dev/ttyUSB0") as session:
 ...     result = await session.update(install=write_to_inactive_slot)
 
-``update`` does the whole reference flow (section 6): take a pushed
-``+RMFWNOTIFY`` or ask with ``AT+RMOTAFETCH``, let ``accept`` decline the
-version (reported *rejected*), download through ``AT+HTTPURLCFG`` and
-``AT+HTTPCGET`` with resume, clear the stored URL, run ``install``, and report
-*success* -- or *failed* with a reason when the download or install fails.
+``update`` does the whole reference flow (section 6) on the shared pull
+engine (:mod:`aiodfu.core.pull`): take a pushed ``+RMFWNOTIFY`` or ask with
+``AT+RMOTAFETCH``, let ``accept`` decline the version (reported *rejected*),
+**retrieve** through ``AT+HTTPURLCFG`` and ``AT+HTTPCGET`` with resume, clear
+the stored URL, **verify** (``expected_sha256=``, the image's own integrity
+via :func:`aiodfu.formats.own_integrity.check_own_integrity`), **install**,
+and **report** *success* -- or *failed* with a reason when any step fails.
+RainMaker itself carries no digest: without one of those checks the result
+says the image is unverified (``require_verified=True`` refuses it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from aiodfu.at.device import AtDeviceSession
 from aiodfu.core.errors import DfuError
 from aiodfu.core.image import FirmwareImage
-from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
+from aiodfu.core.link import LinkedSession
+from aiodfu.core.progress import ProgressCallback, ProgressTracker
+from aiodfu.core.pull import Retrieved, install_pulled
 from aiodfu.core.session import Connector, InstallCallback, PullSession, UpdateResult, Verification
 from aiodfu.core.transfer import RetryPolicy, run_transfer
+from aiodfu.formats.own_integrity import check_own_integrity
 from aiodfu.rainmaker.device import RainMakerDevice
-from aiodfu.rainmaker.errors import InstallFailedError, JobRejectedError
+from aiodfu.rainmaker.errors import JobRejectedError
 from aiodfu.rainmaker.protocol import FirmwareNotification, OtaStatus
 from aiodfu.rainmaker.timeouts import Timeouts
 from aiodfu.rainmaker.transfers import DownloadTransfer
@@ -39,8 +44,15 @@ Accept = Callable[[FirmwareNotification], bool | str]
 MODULE_OTA_DONE = frozenset({2, 3, 4, 5})
 """``+RMOTA`` statuses that end the module's own OTA (5 also means "delayed": firmware bug)."""
 
+DEFAULT_RETRY = RetryPolicy(attempts=4)
+"""Attempts per step (and per download without progress) unless the caller gives a policy."""
 
-class RainMakerSession(AtDeviceSession[RainMakerDevice], PullSession):
+UNCHECKED = Verification.none(
+    "ESP RainMaker gives no digest of the image: only its size was checked"
+)
+
+
+class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
     """A host-MCU OTA session through one ESP-AT RainMaker module.
 
     ``connector`` opens the link and is called again to reconnect after a link
@@ -63,7 +75,7 @@ class RainMakerSession(AtDeviceSession[RainMakerDevice], PullSession):
         restart_module: bool = False,
         report_progress: bool = True,
     ) -> None:
-        self.retry = retry or RetryPolicy(attempts=4)
+        self.retry = retry or DEFAULT_RETRY
         self.device = RainMakerDevice(
             connector,
             timeouts=timeouts or Timeouts(),
@@ -93,7 +105,7 @@ class RainMakerSession(AtDeviceSession[RainMakerDevice], PullSession):
         """
         await self.connect()
         await self._restart_module_if_due()
-        return await self.device.resilient(lambda number: self.device.fetch(), "AT+RMOTAFETCH")
+        return await self.device.robustly(self.device.fetch, "AT+RMOTAFETCH")
 
     async def report(self, job: FirmwareNotification, status: OtaStatus, info: str = "") -> None:
         """``AT+RMOTARESULT`` for ``job`` (re-arming it first if the module rebooted)."""
@@ -109,54 +121,63 @@ class RainMakerSession(AtDeviceSession[RainMakerDevice], PullSession):
         accept: Accept | None = None,
         job: FirmwareNotification | None = None,
         progress: ProgressCallback | None = None,
+        expected_sha256: str | bytes | None = None,
+        require_verified: bool = False,
     ) -> UpdateResult:
-        """Download the pending job's image, ``install`` it, and report the outcome.
+        """Download the pending job's image, verify it, ``install`` it, and report the outcome.
 
         ``job`` defaults to :meth:`fetch`. The result's ``details`` hold the job
-        ID, version and the status reported.
+        ID, version, the status reported and the number of resumes; its
+        ``verification`` says what checked the image. However the update ends
+        (an error, retries exhausted, cancellation), the module is left without
+        the stored URL and a failed job stays open for a later session.
         """
         await self.connect()
-        job = job or await self.fetch()
-        if accept is not None:
-            verdict = accept(job)
-            if verdict is not True:
-                reason = verdict if isinstance(verdict, str) else "version not accepted"
-                await self.device.report(job, OtaStatus.REJECTED, reason)
-                raise JobRejectedError(
-                    f"job {job.job_id} rejected: {reason}", operation="AT+RMOTARESULT", status=5
-                )
-        tracker = ProgressTracker(job.size, progress)
-        if self.report_progress:
-            await self.device.report(job, OtaStatus.IN_PROGRESS, "downloading")
+        async with self.device.releasing():
+            job = job or await self.fetch()
+            await self._decide(job, accept)
+            tracker = ProgressTracker(job.size, progress)
+            if self.report_progress:
+                await self.device.report(job, OtaStatus.IN_PROGRESS, "downloading")
+            retrieved = await self._retrieve(job, tracker)
+            result = await install_pulled(
+                retrieved,
+                install=install,
+                report=_JobOutcome(self, job),
+                tracker=tracker,
+                expected_sha256=expected_sha256,
+                require_verified=require_verified,
+                self_check=check_own_integrity,
+            )
+        await self._restart_module_if_due()
+        return result
+
+    async def _decide(self, job: FirmwareNotification, accept: Accept | None) -> None:
+        verdict = True if accept is None else accept(job)
+        if verdict is True:
+            return
+        reason = verdict if isinstance(verdict, str) else "version not accepted"
+        await self.device.report(job, OtaStatus.REJECTED, reason)
+        raise JobRejectedError(
+            f"job {job.job_id} rejected: {reason}", operation="AT+RMOTARESULT", status=5
+        )
+
+    async def _retrieve(self, job: FirmwareNotification, tracker: ProgressTracker) -> Retrieved:
+        """The download (engine-driven, resumed); the stored URL cleared once it is over."""
         transfer = DownloadTransfer(self.device, job, resume=self.resume)
         try:
             await run_transfer(transfer, tracker, self.retry, what=f"download of job {job.job_id}")
         except DfuError as exc:
-            await self._report_failure(job, f"download failed: {exc.message}")
+            await self._report_failure(job, f"download failed: {exc.message}", exc)
             raise
         finally:
             await transfer.close()
-            await self._clear_secrets(transfer)
-        image = FirmwareImage(bytes(transfer.received), source=f"rainmaker job {job.job_id}")
-        tracker.set_phase(Phase.APPLYING)
-        try:
-            outcome = install(image)
-            if inspect.isawaitable(outcome):
-                await outcome
-        except Exception as exc:
-            await self._report_failure(job, f"install failed: {exc}")
-            raise InstallFailedError(f"installing job {job.job_id} failed: {exc}") from exc
-        info = job.version or "OTA success"
-        await self.device.report(job, OtaStatus.SUCCEEDED, info)
-        tracker.set_phase(Phase.DONE)
-        await self._restart_module_if_due()
-        return UpdateResult.from_tracker(
-            image,
-            tracker,
-            verification=Verification.none(
-                "ESP RainMaker gives no digest of the image: only its size was checked"
-            ),
-            details={
+        await self._clear_secrets()
+        job = transfer.notification  # presigned again if the URL expired meanwhile
+        return Retrieved(
+            FirmwareImage(bytes(transfer.received), source=f"rainmaker job {job.job_id}"),
+            UNCHECKED,
+            {
                 "job": job.job_id,
                 "version": job.version or "unknown",
                 "reported": OtaStatus.SUCCEEDED.name.lower(),
@@ -164,20 +185,20 @@ class RainMakerSession(AtDeviceSession[RainMakerDevice], PullSession):
             },
         )
 
-    async def _report_failure(self, job: FirmwareNotification, info: str) -> None:
+    async def _report_failure(
+        self, job: FirmwareNotification, info: str, error: DfuError | None = None
+    ) -> None:
         """Report *failed* (the job stays open for a later fetch); never mask the real error."""
         try:
-            await self.device.recover()
+            if error is not None:
+                await self.device.resync(error)  # the link or the module may be mid-failure
             await self.device.report(job, OtaStatus.FAILED, info)
         except DfuError as exc:
             log.warning("could not report the failure of job %s: %s", job.job_id, exc)
 
-    async def _clear_secrets(self, transfer: DownloadTransfer) -> None:
+    async def _clear_secrets(self) -> None:
         try:
-            await self.device.resilient(
-                lambda number: self.device.clear_download_settings(transfer.headers_used),
-                "clear the download URL",
-            )
+            await self.device.robustly(self.device.clear_download_settings, "clear the URL")
         except DfuError as exc:
             log.warning("could not clear the stored download URL: %s", exc)
 
@@ -208,7 +229,7 @@ class RainMakerSession(AtDeviceSession[RainMakerDevice], PullSession):
         if self._restarted_for == device.resets_seen:
             return
         log.info("the module's own OTA succeeded: restarting it with AT+RST")
-        await device.resilient(lambda number: device.restart(), "AT+RST")
+        await device.robustly(device.restart, "AT+RST")
         self.module_restarts += 1
         self._restarted_for = device.resets_seen
         device.module_ota_status = None
@@ -238,3 +259,19 @@ def open(
         rx_size=rx_size,
         restart_module=restart_module,
     )
+
+
+class _JobOutcome:
+    """The pull engine's report, as ``AT+RMOTARESULT`` for one job."""
+
+    def __init__(self, session: RainMakerSession, job: FirmwareNotification) -> None:
+        self.session = session
+        self.job = job
+
+    async def succeeded(self, retrieved: Retrieved) -> None:
+        await self.session.device.report(
+            self.job, OtaStatus.SUCCEEDED, self.job.version or "OTA success"
+        )
+
+    async def failed(self, retrieved: Retrieved, reason: str) -> None:
+        await self.session._report_failure(self.job, reason)

@@ -14,6 +14,14 @@ answered ``416``, if the module treats ``206`` as a failure, or if it has no
 ``AT+HTTPCHEAD``, resume is switched off and the download restarts cleanly
 from byte 0. Nothing is ever appended twice: the host owns the buffer and
 trims it to the offset it continues from.
+
+For an HTTP status of 400 or more the module still streams the response
+body (S3's XML error) as ``+HTTPCGET`` chunks, and only its final ``ERROR``
+says which status it was. So what the data looks like (a range that does
+not line up, more bytes than announced) is only noted while it arrives and
+decided when the command ends: an HTTP error wins (its bytes are dropped,
+and a ``403`` takes the re-fetch path for an expired URL); a final ``OK``
+makes it a :class:`RangeIgnoredError` or a :class:`DownloadSizeError`.
 """
 
 from __future__ import annotations
@@ -53,9 +61,10 @@ class DownloadTransfer:
         self.notification = notification
         self.resume = resume
         self.received = bytearray()
-        self.headers_used = False
         self.resumes = 0
         self._verify: bytes = b""
+        self._attempt_start = 0
+        self._anomaly: DfuError | None = None
         self._task: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
 
@@ -69,9 +78,11 @@ class DownloadTransfer:
         start = len(self.received) if self.resume else 0
         if start:
             start = await self._ask_range(start)
-        elif self.headers_used:
-            await self.device.command("AT+HTTPCHEAD=0")
+        elif self.device.headers_set:
+            await self.device.clear_headers()
         del self.received[start:]
+        self._attempt_start = start
+        self._anomaly = None
         self._arrived.clear()
         self._task = asyncio.get_running_loop().create_task(
             self.device.http_get(self._on_data, start)
@@ -81,14 +92,13 @@ class DownloadTransfer:
     async def _ask_range(self, start: int) -> int:
         overlap = min(start, RANGE_OVERLAP)
         try:
-            if self.headers_used:
-                await self.device.command("AT+HTTPCHEAD=0")  # a later header would add, not replace
-            self.headers_used = True
+            if self.device.headers_set:
+                await self.device.clear_headers()
             await self.device.set_header(f"Range: bytes={start - overlap}-")
         except EspAtError as exc:
             log.info("no AT+HTTPCHEAD on this module (%s): restarting from byte 0", exc.status)
             self.resume = False
-            self.headers_used = False
+            self.device.headers_set = False
             return 0
         self._verify = bytes(self.received[start - overlap : start])
         self.resumes += 1
@@ -96,24 +106,40 @@ class DownloadTransfer:
         return start
 
     def _on_data(self, data: bytes) -> None:
+        if self._anomaly is not None:
+            return  # not the image we asked for; the command's end says what it was
         if self._verify:
             take = min(len(self._verify), len(data))
             if data[:take] != self._verify[:take]:
-                self.resume = False
-                raise RangeIgnoredError(
+                self._anomaly = RangeIgnoredError(
                     "the server did not honour the Range request; restarting from byte 0",
                     operation="AT+HTTPCGET",
                     offset=len(self.received),
                 )
+                return
             self._verify, data = self._verify[take:], data[take:]
         if len(self.received) + len(data) > self.size:
-            raise DownloadSizeError(
+            self._anomaly = DownloadSizeError(
                 f"the server sent more than the {self.size} bytes +RMFWNOTIFY announced",
                 operation="AT+HTTPCGET",
                 offset=len(self.received),
             )
+            return
         self.received += data
         self._arrived.set()
+
+    async def _finish(self, task: asyncio.Task[None]) -> None:
+        """The end of the download command, as this attempt's outcome."""
+        try:
+            await task
+        except DownloadFailedError as exc:
+            if exc.http_status is not None and exc.http_status >= 400:
+                del self.received[self._attempt_start :]  # the server's error body, not image
+            raise
+        if isinstance(self._anomaly, RangeIgnoredError):
+            self.resume = False
+        if self._anomaly is not None:
+            raise self._anomaly
 
     def plan(self, start: int) -> Iterable[Chunk]:
         return chunk_plan(self.size, PROGRESS_STEP, start)
@@ -123,7 +149,7 @@ class DownloadTransfer:
         assert task is not None
         while len(self.received) < chunk.end:
             if task.done():
-                task.result()  # the download's error, if it failed
+                await self._finish(task)  # the download's error, if it failed
                 raise self._short()
             self._arrived.clear()
             arrived = asyncio.ensure_future(self._arrived.wait())
@@ -137,17 +163,20 @@ class DownloadTransfer:
 
     async def complete(self) -> None:
         assert self._task is not None
-        await self._task
+        await self._finish(self._task)
         if len(self.received) != self.size:
             raise self._short()
 
     def _short(self) -> DownloadSizeError:
-        return DownloadSizeError(
+        """The body ended early with ``OK`` (a short ``Content-Length``): ask for the rest."""
+        error = DownloadSizeError(
             f"the download ended after {len(self.received)} of the {self.size} bytes "
             "+RMFWNOTIFY announced",
             operation="AT+HTTPCGET",
             offset=len(self.received),
         )
+        error.transient = True
+        return error
 
     async def recover(self, error: DfuError, attempt: int) -> None:
         await self.close()
@@ -155,10 +184,10 @@ class DownloadTransfer:
             self.resume = False  # the module refuses partial content, or the range is bad
         if isinstance(error, DownloadFailedError) and error.http_status == 403:
             log.info("the download URL expired; fetching job %s again", self.notification.job_id)
-            await self.device.recover()
+            await self.device.resync(error)
             self.notification = await self.device.fetch(self.notification.job_id)
             return
-        await self.device.recover()
+        await self.device.resync(error)
 
     async def close(self) -> None:
         """Stop waiting for a stream in flight (the module finishes it on its own)."""

@@ -4,10 +4,10 @@ Updates the nRF91 application (0), the modem by delta patch (1) or in full
 (2), and the MCUboot second-stage bootloader (3). See ``docs/protocols/serial-modem.md``.
 """
 
-from aiodfu.serial_modem.device import Mode, SerialModemDevice
+from aiodfu.serial_modem.device import SerialModemDevice
 from aiodfu.serial_modem.errors import ActivationFailedError, ApplyFailedError
 from aiodfu.serial_modem.payload import Payload, build_payload
-from aiodfu.serial_modem.protocol import UpdateType
+from aiodfu.serial_modem.protocol import Mode, UpdateType
 from aiodfu.serial_modem.session import DEFAULT_CHUNK_SIZE, SerialModemSession, open
 from aiodfu.serial_modem.timeouts import Timeouts
 

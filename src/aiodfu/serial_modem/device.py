@@ -13,7 +13,6 @@ resynchronises -- after which the caller restarts the image from
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 
 from aiodfu.at import AtClient, AtResponse
@@ -38,10 +37,13 @@ from aiodfu.serial_modem.protocol import (
     OP_WRITE,
     READY,
     FotaUrc,
+    Mode,
     UpdateType,
     dfu_urc_predicate,
+    parse_banner,
     parse_dfu_urc,
     parse_fota_urc,
+    parse_modem_reset,
     parse_supported_types,
 )
 from aiodfu.serial_modem.timeouts import Timeouts
@@ -50,11 +52,6 @@ from aiodfu.transports.base import Buffer, ByteStream
 log = logging.getLogger("aiodfu.serial_modem")
 
 _FILLER_BYTE = b"\x00"
-
-
-class Mode(enum.Enum):
-    NORMAL = "normal"
-    BOOTLOADER = "bootloader"
 
 
 class SerialModemDevice(AtDevice):
@@ -69,7 +66,12 @@ class SerialModemDevice(AtDevice):
         retry: RetryPolicy,
         terminator: bytes = b"\r",
     ) -> None:
-        super().__init__(connector, retry=retry, open_timeout=timeouts.command)
+        super().__init__(
+            connector,
+            retry=retry,
+            open_timeout=timeouts.command,
+            release_timeout=timeouts.release,
+        )
         self.timeouts = timeouts
         self.baudrate = baudrate
         self.terminator = terminator
@@ -78,6 +80,8 @@ class SerialModemDevice(AtDevice):
         self._outstanding = 0  # bytes of the last announced chunk whose result we have not seen
         self._supported: frozenset[int] | None = None
         self._expecting_reboot = False
+        self.flush_size = 4096
+        """Filler for a data mode of unknown length: at least the largest chunk a host announces."""
 
     # --- connection --------------------------------------------------------------------------
 
@@ -86,7 +90,7 @@ class SerialModemDevice(AtDevice):
         return AtClient(stream, terminator=self.terminator, logger=log)
 
     async def handshake(self) -> None:
-        await self.synchronise()
+        await self._resynchronise()
 
     async def synchronise(self) -> None:
         """End any partial line, then ``AT``: ``OK`` means normal mode, ``ERROR`` bootloader mode.
@@ -94,11 +98,20 @@ class SerialModemDevice(AtDevice):
         Bootloader mode needs two ``ERROR`` answers in a row: the ``\\r`` that ends
         a partial line (a command cut off by a link loss, then filler) makes the
         device answer ``ERROR`` once, and that answer may arrive after ``AT`` is sent.
+
+        Silence may be a modem stuck in data mode, still waiting for the rest of
+        a chunk that an earlier session or another host announced and never
+        finished; it takes ``AT`` as firmware. How many bytes it waits for
+        cannot be asked, so each unanswered ``AT`` is followed by filler
+        (reference section 6.4): ``flush_size`` bytes, doubling each time, which
+        end such a data mode whatever it still expects; the surplus arrives in
+        command mode and is discarded, since it never forms ``AT``.
         """
         client = self.client
         client.discard_partial_line()
         await client.send_line("")
         rejected = False
+        filler = self.flush_size
         for attempt in range(1, self.retry.attempts + 1):
             try:
                 await client.command("AT", timeout=self.timeouts.ping)
@@ -111,7 +124,9 @@ class SerialModemDevice(AtDevice):
             except DfuTimeoutError:
                 if attempt == self.retry.attempts:
                     raise
-                await asyncio.sleep(self.retry.delay(attempt))
+                log.info("no answer to AT: ending a data mode the device may be stuck in")
+                await self._end_data_mode(filler)
+                filler *= 2
             else:
                 self.mode = Mode.NORMAL
                 return
@@ -121,12 +136,15 @@ class SerialModemDevice(AtDevice):
             log.debug("ignoring unsolicited %r", line)
             return
         self.reboots_seen += 1
-        self.mode = Mode.BOOTLOADER if line == BOOTLOADER_READY else Mode.NORMAL
+        self.mode = parse_banner(line) or Mode.NORMAL
         if not self._expecting_reboot:
             log.warning("the device rebooted unexpectedly (%r)", line)
             self.client.fail_pending(
                 DeviceResetError(f"the device rebooted unexpectedly ({line!r}); DFU state is lost")
             )
+
+    async def resync(self, error: DfuError) -> None:
+        await self.recover()
 
     async def recover(self) -> None:
         """Bring the device back to command mode after a failure, per reference section 6.4.
@@ -134,7 +152,7 @@ class SerialModemDevice(AtDevice):
         A lost link is reopened first; a link that stays up but on which the
         device does not answer (a stalled adapter) is reopened and tried once more.
         """
-        if self._client is None or self._client.closed:
+        if not self.connected:
             await self.reopen()
         try:
             await self._resynchronise()
@@ -146,19 +164,39 @@ class SerialModemDevice(AtDevice):
             await self._resynchronise()
 
     async def _resynchronise(self) -> None:
-        """End any pending data mode with filler, let the device settle, then ``AT``."""
-        client = self.client
+        """End the data mode of a chunk left unconfirmed, if any, then :meth:`synchronise`."""
         if self._outstanding:
-            log.info("recovery: %d filler bytes to end any pending data mode", self._outstanding)
-            async with deadline(self._wire_allowance(self._outstanding), "recovery filler"):
-                await client.write(_FILLER_BYTE * self._outstanding)
-        self._expecting_reboot = True
-        try:
-            await asyncio.sleep(self.timeouts.recovery_settle)
-        finally:
-            self._expecting_reboot = False
+            log.info("%d filler bytes to end a pending data mode", self._outstanding)
+            await self._end_data_mode(self._outstanding)
         await self.synchronise()
         self._outstanding = 0  # only now is data mode known to be over
+
+    async def _end_data_mode(self, count: int) -> None:
+        """Send ``count`` filler bytes, let the device settle, then end any partial line.
+
+        The settling time starts when the filler has left the wire (a write
+        returns once the bytes are queued).
+        """
+        client = self.client
+        async with deadline(self._wire_allowance(count), "data-mode filler"):
+            await client.write(_FILLER_BYTE * count)
+        self._expecting_reboot = True
+        try:
+            await asyncio.sleep(self._wire_time(count) + self.timeouts.recovery_settle)
+        finally:
+            self._expecting_reboot = False
+        client.discard_partial_line()
+        await client.send_line("")
+
+    async def on_release(self) -> None:
+        """However a session ended, end the data mode of a chunk it left unconfirmed.
+
+        Otherwise the modem would take the next session's ``AT`` as firmware.
+        (Runs only while the link is up; a modem left stuck on a lost link is
+        freed by the next session's :meth:`synchronise`.)
+        """
+        if self._outstanding:
+            await self._resynchronise()
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -333,7 +371,7 @@ class SerialModemDevice(AtDevice):
                 else:
                     await client.command("AT#XRESET", timeout=self.timeouts.command)
                 banner = await boot.wait(self.timeouts.ready)
-                self.mode = Mode.BOOTLOADER if banner == BOOTLOADER_READY else Mode.NORMAL
+                self.mode = parse_banner(banner) or Mode.NORMAL
                 try:
                     return parse_fota_urc(await fota.wait(self.timeouts.fota_result))
                 except DfuTimeoutError:
@@ -347,14 +385,19 @@ class SerialModemDevice(AtDevice):
         with client.expect(lambda line: parse_fota_urc(line) is not None, "#XFOTA") as fota:
             response = await client.command("AT#XMODEMRESET", timeout=self.timeouts.modem_reset)
             result = parse_fota_urc(fota.future.result()) if fota.future.done() else None
-        outcome = response.lines[0].split(":", 1)[1].strip() if response.lines else "0"
-        if outcome != "0":
+        outcome = parse_modem_reset(response.lines[0]) if response.lines else (0, None)
+        if outcome != (0, None):
             raise ActivationFailedError(
-                "the modem did not restart cleanly", operation="AT#XMODEMRESET", status=outcome
+                "the modem did not restart cleanly",
+                operation="AT#XMODEMRESET",
+                status=response.lines[0],
             )
         return result
 
+    def _wire_time(self, count: int) -> float:
+        """Seconds ``count`` bytes occupy the wire at the link's baud rate (8N1)."""
+        return 0.0 if self.baudrate is None else count * 10 / self.baudrate
+
     def _wire_allowance(self, count: int) -> float:
         """Time to move ``count`` bytes at the link's baud rate, plus the result timeout."""
-        wire = 0.0 if self.baudrate is None else count * 10 / self.baudrate
-        return self.timeouts.write_result + 2 * wire
+        return self.timeouts.write_result + 2 * self._wire_time(count)

@@ -2,7 +2,9 @@
 
 Types 0 and 3 take a whole MCUboot image, type 1 a whole delta patch; type 2
 takes only the segment data of a signed full-modem package (the wrapper never
-goes to the device). Checks run first so a wrong file fails here, with the
+goes to the device). An image ``load_image`` already parsed and checked as the
+right format is not parsed again; anything else (raw bytes, another kind, a
+forced type) is checked here. Checks run first so a wrong file fails here, with the
 reason, rather than on the device. ``force`` skips them only where the device
 validates the image itself (MCUboot checks types 0/3 at boot, the modem
 checks a delta patch); a full-modem package must always parse, because its
@@ -19,8 +21,8 @@ import attrs
 from aiodfu.core.errors import ImageError
 from aiodfu.core.image import FirmwareImage, ImageKind
 from aiodfu.core.transfer import Chunk, chunk_plan
-from aiodfu.formats.mcuboot import parse_mcuboot
-from aiodfu.formats.modem_delta import parse_modem_delta
+from aiodfu.formats.mcuboot import McubootImage, parse_mcuboot
+from aiodfu.formats.modem_delta import ModemDelta, parse_modem_delta
 from aiodfu.formats.modem_full import FullModemPackage, parse_full_modem
 from aiodfu.serial_modem.protocol import UpdateType
 
@@ -84,10 +86,7 @@ def build_payload(image: FirmwareImage, update_type: UpdateType, *, force: bool 
     if update_type is UpdateType.MODEM_FULL:
         return _full_modem_payload(image)
     try:
-        if update_type is UpdateType.MODEM_DELTA:
-            parse_modem_delta(image.data)
-        else:
-            parse_mcuboot(image.data)
+        _check(image, update_type)
     except ImageError as exc:
         if not force:
             raise ImageError(
@@ -99,9 +98,23 @@ def build_payload(image: FirmwareImage, update_type: UpdateType, *, force: bool 
     return Payload(update_type, data, (Segment(0, len(data), 0),))
 
 
+def _check(image: FirmwareImage, update_type: UpdateType) -> None:
+    """Check ``image`` for a type 0/1/3 update, unless ``load_image`` already checked it as such."""
+    if update_type is UpdateType.MODEM_DELTA:
+        if not (image.kind is ImageKind.MODEM_DELTA and isinstance(image.details, ModemDelta)):
+            parse_modem_delta(image.data)
+    else:
+        details = image.details
+        checked = isinstance(details, McubootImage) and details.hash_ok
+        if not (image.kind is ImageKind.MCUBOOT and checked):
+            parse_mcuboot(image.data)
+
+
 def _full_modem_payload(image: FirmwareImage) -> Payload:
-    package = image.details if isinstance(image.details, FullModemPackage) else None
-    package = package or parse_full_modem(image.data)
+    if isinstance(image.details, FullModemPackage) and image.details.blob_hash_ok:
+        package = image.details  # load_image parsed and checked it
+    else:
+        package = parse_full_modem(image.data)
     if len(package.segments) < 2:
         raise ImageError("the full-modem package has a bootloader segment but no firmware segments")
     blob_start = package.wrapper_length

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from aiodfu.at.device import AtDeviceSession
 from aiodfu.core.image import FirmwareImage
+from aiodfu.core.link import LinkedSession
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
 from aiodfu.core.session import (
     Connector,
@@ -19,10 +19,10 @@ from aiodfu.core.session import (
 )
 from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.formats import load_image
-from aiodfu.serial_modem.device import Mode, SerialModemDevice
+from aiodfu.serial_modem.device import SerialModemDevice
 from aiodfu.serial_modem.errors import ActivationFailedError
 from aiodfu.serial_modem.payload import Payload, build_payload, infer_type
-from aiodfu.serial_modem.protocol import UpdateType
+from aiodfu.serial_modem.protocol import Mode, UpdateType
 from aiodfu.serial_modem.timeouts import Timeouts
 from aiodfu.serial_modem.transfers import AppendingTransfer, FullModemTransfer
 from aiodfu.transports.base import ByteStream
@@ -32,7 +32,7 @@ DEFAULT_CHUNK_SIZE = 4096
 """The device's default data-mode buffer; chunks of this size match Nordic's host."""
 
 
-class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
+class SerialModemSession(LinkedSession[SerialModemDevice], UpdateSession):
     """An update session with one Serial Modem.
 
     ``connector`` opens the link and is called again to reconnect after a
@@ -61,6 +61,7 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
             terminator=terminator,
         )
         self.chunk_size = chunk_size
+        self.device.flush_size = max(chunk_size, DEFAULT_CHUNK_SIZE)
 
     @property
     def mode(self) -> Mode:
@@ -83,6 +84,11 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
         ``reset``, types 0/3 are activated by ``AT#XRESET`` and type 1 by
         ``AT#XMODEMRESET``, and the device's report is checked; a full modem
         update always ends with the device rebooting into its new firmware.
+
+        However it ends -- a typed error, retries exhausted, cancellation --
+        the device is left where a fresh session can update it: a chunk left
+        unconfirmed has its data mode ended with filler (within
+        ``timeouts.release``) before the error or cancellation goes on.
         """
         if not isinstance(image, FirmwareImage):
             image = load_image(image)
@@ -90,13 +96,14 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
         payload = build_payload(image, update_type, force=force)
         tracker = ProgressTracker(len(payload), progress)
         tracker.set_phase(Phase.CONNECTING)
-        await self.connect()
-        transfer_class = (
-            FullModemTransfer if update_type is UpdateType.MODEM_FULL else AppendingTransfer
-        )
-        transfer = transfer_class(self.device, payload, self.chunk_size)
-        await run_transfer(transfer, tracker, self.retry, what=f"{update_type.cli_name} update")
-        details = await self._activate(payload, reset, tracker)
+        async with self.device.releasing():
+            await self.connect()
+            transfer_class = (
+                FullModemTransfer if update_type is UpdateType.MODEM_FULL else AppendingTransfer
+            )
+            transfer = transfer_class(self.device, payload, self.chunk_size)
+            await run_transfer(transfer, tracker, self.retry, what=f"{update_type.cli_name} update")
+            details = await self._activate(payload, reset, tracker)
         tracker.set_phase(Phase.DONE)
         return UpdateResult.from_tracker(
             image, tracker, verification=_verification(update_type, reset), details=details
@@ -139,9 +146,9 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
             )
 
     async def _activate_bootloader(self) -> str:
-        before = await self.device.query_line("AT#XBOOTINFO=1")
+        before = await self._query("AT#XBOOTINFO=1")
         await self.device.reset()
-        after = await self.device.query_line("AT#XBOOTINFO=1")
+        after = await self._query("AT#XBOOTINFO=1")
         if after is None or after == before:
             raise ActivationFailedError(
                 f"the active bootloader slot is still {before}: NSIB rejected the new "
@@ -151,9 +158,18 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
             )
         return after
 
-    async def _activate_delta(self) -> None:
+    async def _activate_delta(self, *, require_result: bool = True) -> None:
+        """``AT#XMODEMRESET``; success only on the modem's own ``#XFOTA: 5,0``."""
         fota = await self.device.modem_reset()
-        if fota is not None and not fota.succeeded:
+        if fota is None:
+            if not require_result:
+                return  # nothing was scheduled
+            raise ActivationFailedError(
+                "the modem restarted without reporting a delta result (#XFOTA): the patch "
+                "was not applied, so it cannot be confirmed",
+                operation="AT#XMODEMRESET",
+            )
+        if not fota.succeeded:
             hint = (
                 "supply voltage too low; retry the modem reset later"
                 if fota.stage == 4
@@ -165,13 +181,22 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
                 status=str(fota.info if fota.info is not None else fota.status),
             )
 
+    async def _query(self, command: str) -> str | None:
+        """An idempotent query, asked again on a fresh link if the link fails under it.
+
+        The queries after an activation run while the device has just rebooted,
+        when a USB-serial adapter is most likely to drop: the update itself is
+        done by then, so a lost link must not turn it into a failure.
+        """
+        return await self.device.robustly(lambda: self.device.query_line(command), command)
+
     async def _application_version(self) -> str:
         """The application version from ``#XSMVER: "<app>","<ncs>"``."""
-        line = await self.device.query_line("AT#XSMVER")
+        line = await self._query("AT#XSMVER")
         return line.split(",", 1)[0].strip().strip('"') if line else "unknown"
 
     async def _modem_version(self) -> str:
-        return await self.device.query_line("AT%SHORTSWVER") or "unknown"
+        return await self._query("AT%SHORTSWVER") or "unknown"
 
     # --- other device commands ---------------------------------------------------------------
 
@@ -189,33 +214,37 @@ class SerialModemSession(AtDeviceSession[SerialModemDevice], UpdateSession):
     async def modem_reset(self) -> None:
         """``AT#XMODEMRESET``: restart the modem (activates a pending delta update)."""
         await self.connect()
-        await self._activate_delta()
+        await self._activate_delta(require_result=False)
 
 
 def _verification(update_type: UpdateType, reset: bool) -> Verification:
-    """What the device itself checked before this session reports success."""
+    """What the device itself checked before this session reported success."""
     if update_type is UpdateType.MODEM_FULL:
         return Verification(
             VerificationMethod.DEVICE_DIGEST,
-            "the modem bootloader checked each segment's digest and booted the new firmware",
+            "the modem ran the signed modem bootloader and booted the new firmware (Ready), "
+            "which it does only for firmware that verifies",
         )
     if not reset:
+        activation = "AT#XMODEMRESET" if update_type is UpdateType.MODEM_DELTA else "AT#XRESET"
+        checker = "the modem" if update_type is UpdateType.MODEM_DELTA else "the bootloader"
         return Verification.none(
-            "applied but not activated: the device checks the image when it next resets"
+            f"applied, not activated: {checker} checks the image only when it takes it, at the "
+            f"next reset ({activation}); the transfer itself has no end-to-end check"
         )
     if update_type is UpdateType.MODEM_DELTA:
         return Verification(
             VerificationMethod.DEVICE_DIGEST,
-            "the modem verified the signed delta patch when it applied it",
+            "the modem authenticated the delta patch and applied it (#XFOTA: 5,0)",
         )
     if update_type is UpdateType.APPLICATION:
         return Verification(
             VerificationMethod.DEVICE_DIGEST,
-            "MCUboot checked the image's hash before swapping it in (#XFOTA reported success)",
+            "MCUboot checked the image's hash before swapping it in (#XFOTA: 5,0)",
         )
     return Verification(
         VerificationMethod.DEVICE_DIGEST,
-        "NSIB checked the new bootloader's signature and now boots it",
+        "NSIB checked the new bootloader's signature and now boots it (AT#XBOOTINFO=1 changed)",
     )
 
 

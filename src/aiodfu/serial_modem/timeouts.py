@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import attrs
 
+from aiodfu.core.timeouts import TimeoutsBase
+
 
 @attrs.frozen
-class Timeouts:
-    """Seconds to wait for each answer; override any with ``attrs.evolve``."""
+class Timeouts(TimeoutsBase):
+    """Seconds to wait for each answer; override any with ``attrs.evolve`` (or ``scaled``)."""
 
     command: float = 5.0
     """``OK``/``ERROR`` for ordinary commands, including ``AT#XDFUWRITE``."""
@@ -35,3 +37,14 @@ class Timeouts:
     """``OK`` to a plain ``AT`` while synchronising."""
     recovery_settle: float = 1.0
     """Quiet time after the filler bytes of a recovery before probing the device."""
+    release: float = 10.0
+    """How long a session that ended by an error or a cancellation may spend ending the data
+    mode it left pending (filler, then ``AT``) before it lets the error through."""
+
+    def invariants(self) -> list[tuple[bool, str]]:
+        return [
+            (
+                self.release > self.recovery_settle + self.ping,
+                "release must leave time for the settle and the AT that confirm it",
+            )
+        ]

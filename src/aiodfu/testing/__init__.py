@@ -11,42 +11,68 @@ imported on first use.
 from typing import Any
 
 from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator, DrogueFaults
-from aiodfu.testing.emulator import Emulator, FaultyFirstLink
+from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.faults import (
+    LINK_FAULT_KINDS,
+    FaultyFirstLink,
+    FaultyLinks,
+    LinkPlan,
+    random_link_plan,
+)
+from aiodfu.testing.i2c import EmulatedI2cBus, I2cBusModel, I2cFaults, PeripheryI2c
 from aiodfu.testing.images import (
     build_full_modem_package,
     build_mcuboot_image,
     build_modem_delta,
     random_firmware,
 )
-from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults
+from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, notecard_i2c_bus
 from aiodfu.testing.notecard import Storage as NotecardStorage
 from aiodfu.testing.pty import serve_pty
-from aiodfu.testing.rainmaker import HostJob, RainMakerEmulator, RainMakerFaults
-from aiodfu.testing.rainmaker_http import FirmwareServer, HttpFaults
+from aiodfu.testing.rainmaker import (
+    FirmwareServer,
+    HostJob,
+    HttpFaults,
+    RainMakerEmulator,
+    RainMakerFaults,
+)
 from aiodfu.testing.serial_modem import (
     FirmwareGeneration,
     SerialModemEmulator,
     SerialModemFaults,
     UrcOrder,
 )
-from aiodfu.transports.memory import LinkFaults, LinkModel
+from aiodfu.testing.serial_modem.signing import (
+    build_signed_full_modem_package,
+    build_signed_modem_bootloader,
+    build_signed_modem_delta,
+)
+from aiodfu.transports.memory import FiredFault, LinkFaults, LinkModel
 
 __all__ = [
+    "LINK_FAULT_KINDS",
     "BootMagic",
     "BootOutcome",
     "DrogueEmulator",
     "DrogueFaults",
+    "EmulatedI2cBus",
     "Emulator",
     "FaultyFirstLink",
+    "FaultyLinks",
+    "FiredFault",
     "FirmwareGeneration",
     "FirmwareServer",
     "HostJob",
     "HttpFaults",
+    "I2cBusModel",
+    "I2cFaults",
     "LinkFaults",
     "LinkModel",
+    "LinkPlan",
     "NotecardEmulator",
     "NotecardFaults",
     "NotecardStorage",
+    "PeripheryI2c",
     "RainMakerEmulator",
     "RainMakerFaults",
     "SerialModemEmulator",
@@ -55,7 +81,12 @@ __all__ = [
     "build_full_modem_package",
     "build_mcuboot_image",
     "build_modem_delta",
+    "build_signed_full_modem_package",
+    "build_signed_modem_bootloader",
+    "build_signed_modem_delta",
+    "notecard_i2c_bus",
     "random_firmware",
+    "random_link_plan",
     "serve_pty",
 ]
 
@@ -67,6 +98,8 @@ _BLE_NAMES = {
     "BumbleBleakScanner": "aiodfu.testing.ble",
     "ApplicationProfile": "aiodfu.testing.nrf5_legacy",
     "BootloaderConfig": "aiodfu.testing.nrf5_legacy",
+    "DrogueGattFaults": "aiodfu.testing.drogue.gatt",
+    "DrogueGattHost": "aiodfu.testing.drogue.gatt",
     "LegacyDfuFaults": "aiodfu.testing.nrf5_legacy",
     "Nrf5LegacyEmulator": "aiodfu.testing.nrf5_legacy",
 }

@@ -58,7 +58,16 @@ class Emulator(AsyncResource):
     @property
     @abc.abstractmethod
     def image(self) -> bytes | None:
-        """The firmware the device holds now (what ``--save-image`` writes)."""
+        """The firmware the device holds now."""
+
+    @property
+    def saved_image(self) -> bytes | None:
+        """What ``aiodfu emulate --save-image`` writes: :attr:`image`, unless a device says else.
+
+        A pull device that deletes its copy once delivered (a Notecard after
+        ``dfu.status stop``) returns the image it delivered.
+        """
+        return self.image
 
     def connect(
         self,
@@ -115,33 +124,7 @@ class Emulator(AsyncResource):
                 await task
 
 
-class FaultyFirstLink:
-    """A connector for a session: its first link carries faults, every reconnection is healthy.
+# Kept importable from here, where it was first defined.
+from aiodfu.testing.faults import FaultyFirstLink  # noqa: E402
 
-    The shape of one link loss or stall at a chosen byte, after which the
-    session's own recovery must reconnect and finish::
-
-        connector = FaultyFirstLink(device, host_to_device=LinkFaults(drop_after=5000))
-        async with SerialModemSession(connector) as session:
-            await session.update(image)
-        assert connector.connections == 2
-
-    ``connections`` counts the links handed out.
-    """
-
-    def __init__(
-        self,
-        emulator: Emulator,
-        host_to_device: LinkFaults | None = None,
-        device_to_host: LinkFaults | None = None,
-    ) -> None:
-        self.emulator = emulator
-        self.faults = (host_to_device, device_to_host)
-        self.connections = 0
-
-    def __call__(self) -> MemoryStream:
-        self.connections += 1
-        if self.connections == 1:
-            down, up = self.faults
-            return self.emulator.connect(host_to_device=down, device_to_host=up)
-        return self.emulator.connect()
+__all__ = ["Emulator", "FaultyFirstLink"]

@@ -11,30 +11,33 @@ after each complete line so the caller can hand the next bytes to a prompt.
 from __future__ import annotations
 
 import enum
+from functools import partial
 
-import attrs
+from aiodfu.testing.at_device import ERROR, OK, AtCommand, CommandKind, int_param, parse_command
+from aiodfu.testing.at_device import split_params as _split_params
+
+__all__ = [
+    "ERROR",
+    "MAX_COMMAND",
+    "OK",
+    "BadLine",
+    "EspCommand",
+    "EspLineReader",
+    "Kind",
+    "int_param",
+    "parse_line",
+    "split_params",
+]
 
 MAX_COMMAND = 256
 """Bytes of one command line including ``AT`` and ``\\r\\n``."""
 
-OK = b"\r\nOK\r\n"
-ERROR = b"\r\nERROR\r\n"
+Kind = CommandKind
+EspCommand = AtCommand
+"""One parsed command; ``name`` upper-cased (``AT+HTTPCGET``), params still quoted."""
 
-
-class Kind(enum.Enum):
-    EXECUTE = "execute"  # AT+CMD
-    QUERY = "query"  # AT+CMD?
-    TEST = "test"  # AT+CMD=?
-    SET = "set"  # AT+CMD=<params>
-
-
-@attrs.frozen
-class EspCommand:
-    """One parsed command; ``name`` upper-cased (``AT+HTTPCGET``), params still quoted."""
-
-    name: str
-    kind: Kind
-    params: tuple[str, ...] = ()
+split_params = partial(_split_params, escapes=True)
+"""Split at commas outside quotes (escapes stay for ``protocol.unquote``)."""
 
 
 class BadLine(enum.IntEnum):
@@ -72,44 +75,4 @@ def parse_line(line: bytes) -> EspCommand | BadLine:
     text = line.decode("latin-1")
     if text[:2].upper() != "AT":
         return BadLine.NO_AT
-    head, sep, rest = text.partition("=")
-    if not sep:
-        if head.endswith("?"):
-            return EspCommand(head[:-1].upper(), Kind.QUERY)
-        return EspCommand(head.upper(), Kind.EXECUTE)
-    if rest == "?":
-        return EspCommand(head.upper(), Kind.TEST)
-    return EspCommand(head.upper(), Kind.SET, split_params(rest))
-
-
-def split_params(text: str) -> tuple[str, ...]:
-    """Split at commas outside quotes (escapes stay for ``protocol.unquote``)."""
-    params: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-            continue
-        if char == "\\" and quoted:
-            escaped = True
-            current.append(char)
-            continue
-        if char == '"':
-            quoted = not quoted
-        if char == "," and not quoted:
-            params.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    params.append("".join(current))
-    return tuple(params)
-
-
-def int_param(text: str, low: int, high: int) -> int | None:
-    """A decimal parameter within ``[low, high]``; ``None`` otherwise."""
-    if not (text.isascii() and text.isdigit()):
-        return None
-    value = int(text)
-    return value if low <= value <= high else None
+    return parse_command(text, escapes=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
@@ -49,19 +49,72 @@ class LinkModel:
         return 0.0 if rate is None else count / rate
 
 
+def _index_set(value: Iterable[int]) -> frozenset[int]:
+    return frozenset(value)
+
+
+def _byte_map(value: Mapping[int, int] | None) -> Mapping[int, int]:
+    return dict(value or {})
+
+
+def _burst_map(value: Mapping[int, bytes] | None) -> Mapping[int, bytes]:
+    return {index: bytes(burst) for index, burst in (value or {}).items()}
+
+
 @attrs.frozen
 class LinkFaults:
-    """Faults injected into one direction of a link; byte indices count from 0.
+    """Faults injected into one direction of a link.
 
-    ``drop_after``: once that many bytes have crossed, the whole link breaks
-    (both ends raise :class:`LinkLostError`). ``corrupt_at``: those bytes
-    arrive with every bit flipped. ``stall_after``: after that many bytes
-    nothing more arrives, but the link stays up -- the device looks silent.
+    Byte triggers count the bytes the *sender* put on the wire, from 0, so a
+    fault lands at the same place however the receiver reads; time triggers
+    count from when the link was plugged in.
+
+    * ``drop_after``: once that many bytes have crossed, the whole link breaks
+      (both ends raise :class:`LinkLostError`); ``drop_after_seconds``: the same,
+      after that long.
+    * ``stall_after``: after that many bytes nothing more arrives, but the link
+      stays up -- the device looks silent; ``stall_after_seconds``: the same, in time.
+    * ``corrupt_at``: those bytes arrive with every bit flipped; ``flip_bits``:
+      byte index -> XOR mask, for single-bit errors.
+    * ``lose_at``: those bytes never arrive; ``duplicate_at``: those arrive twice.
+    * ``insert_before``: byte index -> bytes that arrive just before it (noise,
+      a garbage burst, an unsolicited line).
+
+    Every fault that takes effect is recorded in :attr:`MemoryLink.fired`.
     """
 
     drop_after: int | None = None
-    corrupt_at: frozenset[int] = attrs.field(default=frozenset(), converter=frozenset)
+    corrupt_at: frozenset[int] = attrs.field(default=frozenset(), converter=_index_set)
     stall_after: int | None = None
+    flip_bits: Mapping[int, int] = attrs.field(factory=dict, converter=_byte_map)
+    lose_at: frozenset[int] = attrs.field(default=frozenset(), converter=_index_set)
+    duplicate_at: frozenset[int] = attrs.field(default=frozenset(), converter=_index_set)
+    insert_before: Mapping[int, bytes] = attrs.field(factory=dict, converter=_burst_map)
+    drop_after_seconds: float | None = None
+    stall_after_seconds: float | None = None
+
+    @property
+    def alters_bytes(self) -> bool:
+        """Whether any byte is changed, lost, repeated or added (not just cut off)."""
+        return bool(
+            self.corrupt_at
+            or self.flip_bits
+            or self.lose_at
+            or self.duplicate_at
+            or self.insert_before
+        )
+
+
+@attrs.frozen
+class FiredFault:
+    """A fault that took effect: which direction, what, and at which sender byte (or time)."""
+
+    direction: str
+    kind: str
+    at: int | float
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.kind} at {self.at}"
 
 
 _SLICE_SECONDS = 0.002  # a paced wire delivers in slices of this much wire time
@@ -70,10 +123,21 @@ _SLICE_SECONDS = 0.002  # a paced wire delivers in slices of this much wire time
 class _Wire:
     """One direction of a link: a transmit queue, the modelled wire, a receive buffer."""
 
-    def __init__(self, model: LinkModel, faults: LinkFaults, on_drop: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        model: LinkModel,
+        faults: LinkFaults,
+        on_drop: Callable[[], None],
+        *,
+        direction: str = "",
+        fired: list[FiredFault] | None = None,
+    ) -> None:
         self._model = model
         self._faults = faults
         self._on_drop = on_drop
+        self._direction = direction
+        self.fired = fired if fired is not None else []
+        self.stalled = False
         self._pending = bytearray()
         self._rx = bytearray()
         self._crossed = 0
@@ -155,28 +219,58 @@ class _Wire:
         """Put ``piece`` on the receiving side, applying faults and overflow."""
         faults = self._faults
         first = self._crossed
+        if self.stalled:
+            self._crossed += len(piece)
+            return
         if faults.stall_after is not None and first + len(piece) > faults.stall_after:
             piece = piece[: max(faults.stall_after - first, 0)]
+            self.stalled = True
+            self._record("stall", faults.stall_after)
         if faults.drop_after is not None and first + len(piece) >= faults.drop_after:
             piece = piece[: max(faults.drop_after - first, 0)]
             self._crossed += len(piece)
             self._store(piece, first)
+            self._record("drop", faults.drop_after)
             self._on_drop()
             return
         self._crossed += len(piece)
         self._store(piece, first)
 
+    def _record(self, kind: str, at: int | float) -> None:
+        self.fired.append(FiredFault(self._direction, kind, at))
+
+    def _alter(self, piece: bytes, first: int) -> bytes:
+        """Apply the byte faults that fall within ``piece`` (sender offsets from ``first``)."""
+        faults = self._faults
+        out = bytearray()
+        for index, byte in enumerate(piece, start=first):
+            burst = faults.insert_before.get(index)
+            if burst is not None:
+                out += burst
+                self._record("insert", index)
+            if index in faults.lose_at:
+                self._record("lose", index)
+                continue
+            mask = faults.flip_bits.get(index, 0) ^ (0xFF if index in faults.corrupt_at else 0)
+            if mask:
+                byte ^= mask
+                self._record("corrupt", index)
+            out.append(byte)
+            if index in faults.duplicate_at:
+                out.append(byte)
+                self._record("duplicate", index)
+        return bytes(out)
+
     def _store(self, piece: bytes, first: int) -> None:
         if not piece:
             return
-        if self._faults.corrupt_at:
-            data = bytearray(piece)
-            for index in self._faults.corrupt_at:
-                if first <= index < first + len(data):
-                    data[index - first] ^= 0xFF
-            piece = bytes(data)
+        if self._faults.alters_bytes:
+            piece = self._alter(piece, first)
         if not self._model.flow_control:
-            piece = piece[: self._room()]  # a UART without RTS/CTS loses what does not fit
+            room = self._room()
+            if len(piece) > room:
+                self._record("overflow", self._crossed)
+            piece = piece[:room]  # a UART without RTS/CTS loses what does not fit
         self._rx += piece
         if self._rx:
             self._data_ready.set()
@@ -228,6 +322,11 @@ class MemoryStream:
     def closed(self) -> bool:
         return self._link.broken
 
+    @property
+    def link(self) -> MemoryLink:
+        """The link this is one end of (its model, whether it broke, the faults that fired)."""
+        return self._link
+
 
 class MemoryLink:
     """Two connected :class:`MemoryStream` ends, ``host`` and ``device``.
@@ -245,16 +344,52 @@ class MemoryLink:
     ) -> None:
         self.model = model or LinkModel()
         self.broken = False
-        downstream = _Wire(self.model, host_to_device or LinkFaults(), self.break_link)
-        upstream = _Wire(self.model, device_to_host or LinkFaults(), self.break_link)
+        self.fired: list[FiredFault] = []
+        """Every fault that took effect on this link, in order (a run replays from this)."""
+        down_faults, up_faults = host_to_device or LinkFaults(), device_to_host or LinkFaults()
+        downstream = _Wire(
+            self.model, down_faults, self.break_link, direction="host->device", fired=self.fired
+        )
+        upstream = _Wire(
+            self.model, up_faults, self.break_link, direction="device->host", fired=self.fired
+        )
         self._wires = (downstream, upstream)
+        self._timers = [
+            timer
+            for wire, faults in ((downstream, down_faults), (upstream, up_faults))
+            for timer in self._schedule(wire, faults)
+        ]
         self.host = MemoryStream(self, inbound=upstream, outbound=downstream)
         self.device = MemoryStream(self, inbound=downstream, outbound=upstream)
+
+    def _schedule(self, wire: _Wire, faults: LinkFaults) -> list[asyncio.TimerHandle]:
+        """Arm the time-triggered faults of one direction (needs a running loop if any)."""
+        timers = []
+        if faults.stall_after_seconds is not None:
+            seconds = faults.stall_after_seconds
+
+            def stall() -> None:
+                wire.stalled = True
+                wire._record("stall", seconds)
+
+            timers.append(asyncio.get_running_loop().call_later(seconds, stall))
+        if faults.drop_after_seconds is not None:
+            seconds = faults.drop_after_seconds
+
+            def drop() -> None:
+                if not self.broken:
+                    wire._record("drop", seconds)
+                self.break_link()
+
+            timers.append(asyncio.get_running_loop().call_later(seconds, drop))
+        return timers
 
     def break_link(self) -> None:
         """Cut the link: both ends fail from now on."""
         if self.broken:
             return
         self.broken = True
+        for timer in self._timers:
+            timer.cancel()
         for wire in self._wires:
             wire.close()
