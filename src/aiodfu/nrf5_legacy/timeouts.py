@@ -37,10 +37,11 @@ class Timeouts(TimeoutsBase):
     """The target dropping the link after Activate & Reset, Reset or a buttonless jump."""
     bootloader_search: float = 60.0
     """Finding the device after a buttonless jump or a reset (scanning, reconnecting)."""
-    activation: float = 10.0
-    """After Activate & Reset: how long to watch for the target to leave the bootloader
-    (the application advertising, the bootloader coming back fresh, or the bootloader's
-    address falling silent for all of it)."""
+    activation: float = 3.0
+    """After Activate & Reset: how long to watch the target's addresses. The application
+    advertising, or the bootloader answering (asked what it holds), decides at once; a
+    bootloader still in DFU mode advertises continuously (every 25 ms), so its address
+    silent for all of this time -- scans and direct connects -- means it left DFU mode."""
     release: float = 5.0
     """Leaving the target clean when a session ends by an error or a cancel (a Reset)."""
 

@@ -252,8 +252,11 @@ class BumbleBleakClient(BaseBleakClient):
                 await events.packet()
             if self._peer is None:
                 raise BleakError("not connected")
-            async with _link_loss_as_bleak_error():
+            try:
                 result = await operation()
+            except asyncio.CancelledError:
+                _raise_if_unrequested()
+                raise
             if response and events is not None:
                 await events.next_event()
             return result
@@ -327,14 +330,20 @@ class BumbleBleakScanner(BaseBleakScanner):
         self.call_detection_callbacks(device, adv)
 
 
+def _raise_if_unrequested() -> None:
+    """In an ``except CancelledError``: Bumble cancels a pending GATT request when the link
+    drops, and bleak backends raise :class:`BleakError` there instead. A cancellation
+    someone asked for (``cancelling() > 0``) is left to propagate."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling() == 0:
+        raise BleakError("disconnected while the request was pending") from None
+
+
 @contextlib.asynccontextmanager
 async def _link_loss_as_bleak_error() -> AsyncIterator[None]:
-    """Bumble cancels a pending GATT request when the link drops; bleak backends raise
-    :class:`BleakError` instead. A cancellation someone asked for propagates."""
+    """:func:`_raise_if_unrequested` around a block (connecting and discovering)."""
     try:
         yield
     except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling() == 0:
-            raise BleakError("disconnected while the request was pending") from None
+        _raise_if_unrequested()
         raise
