@@ -146,18 +146,13 @@ else:
             yield radio
 
     @pytest_asyncio.fixture
-    async def nrf5_legacy_target(ble_radio: Any) -> AsyncIterator[Any]:
+    async def nrf5_legacy_target(ble_radio: Any, aiodfu_emulators: EmulatorRegistry) -> Any:
         """A legacy nRF5 DFU target (:class:`~aiodfu.testing.nrf5_legacy.Nrf5LegacyEmulator`)."""
         from aiodfu.testing.nrf5_legacy import Nrf5LegacyEmulator
 
-        target = Nrf5LegacyEmulator(ble_radio)
+        target = aiodfu_emulators(Nrf5LegacyEmulator(ble_radio))
         await target.start()
-        try:
-            yield target
-        finally:
-            await target.aclose()
-        if target.failures:
-            pytest.fail(f"nRF5 legacy target crashed while serving: {target.failures!r}")
+        return target
 
     @pytest_asyncio.fixture
     async def drogue_gatt_host(
