@@ -36,14 +36,21 @@ from aiodfu.testing.faults import (
     random_link_plan,
 )
 from aiodfu.testing.faulty_device import FaultyDevice
+from aiodfu.testing.i2c import EmulatedI2cBus, I2cBusModel, I2cFaults, PeripheryI2c
 from aiodfu.testing.images import (
     build_full_modem_package,
     build_mcuboot_image,
     build_modem_delta,
     random_firmware,
 )
-from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults
+from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, notecard_i2c_bus
 from aiodfu.testing.notecard import Storage as NotecardStorage
+from aiodfu.testing.nrf5_legacy_serial import (
+    FEATHER_NRF52832,
+    FEATHER_NRF52840,
+    AdafruitBoard,
+    AdafruitSerialEmulator,
+)
 from aiodfu.testing.pty import serve_pty
 from aiodfu.testing.rainmaker import (
     FirmwareServer,
@@ -67,7 +74,11 @@ from aiodfu.transports.memory import FiredFault, LinkFaults, LinkModel
 
 __all__ = [
     "DEVICE_FAULT_KINDS",
+    "FEATHER_NRF52832",
+    "FEATHER_NRF52840",
     "LINK_FAULT_KINDS",
+    "AdafruitBoard",
+    "AdafruitSerialEmulator",
     "AfterSeconds",
     "AtOffset",
     "BootMagic",
@@ -76,6 +87,7 @@ __all__ = [
     "DeviceFaults",
     "DrogueEmulator",
     "DrogueFaults",
+    "EmulatedI2cBus",
     "Emulator",
     "ErrorReply",
     "FaultVocabulary",
@@ -88,6 +100,8 @@ __all__ = [
     "FirmwareServer",
     "HostJob",
     "HttpFaults",
+    "I2cBusModel",
+    "I2cFaults",
     "Latency",
     "LinkFaults",
     "LinkModel",
@@ -96,6 +110,7 @@ __all__ = [
     "NotecardFaults",
     "NotecardStorage",
     "OnCommand",
+    "PeripheryI2c",
     "RainMakerEmulator",
     "RainMakerFaults",
     "Reboot",
@@ -110,6 +125,7 @@ __all__ = [
     "build_signed_full_modem_package",
     "build_signed_modem_bootloader",
     "build_signed_modem_delta",
+    "notecard_i2c_bus",
     "random_device_fault",
     "random_firmware",
     "random_link_plan",
@@ -122,6 +138,7 @@ _BLE_NAMES = {
     "BleRadio": "aiodfu.testing.ble",
     "BumbleBleakClient": "aiodfu.testing.ble",
     "BumbleBleakScanner": "aiodfu.testing.ble",
+    "ApplicationProfile": "aiodfu.testing.nrf5_legacy",
     "BootloaderConfig": "aiodfu.testing.nrf5_legacy",
     "DrogueGattFaults": "aiodfu.testing.drogue.gatt",
     "DrogueGattHost": "aiodfu.testing.drogue.gatt",
