@@ -11,10 +11,10 @@ between host and device; device faults are the device's own failures. Each
 * actions -- :class:`ErrorReply` (one of the protocol's error answers, named
   by the device's ``FAULT_VOCABULARY``), :class:`Reboot` (the device
   resets, loses its RAM and prints its banner), :class:`Silence` (the link
-  stays up, the device stops answering: for good, or a stall), :class:`Unsolicited` (lines it
-  prints on its own: at an idle moment, in the middle of its next line, or
-  during data mode when placed at an offset) and :class:`Latency` (answers
-  come late).
+  stays up, the device stops answering: for good, or a stall),
+  :class:`Unsolicited` (lines it prints on its own: at an idle moment, in the
+  middle of its next line, or during data mode when placed at an offset) and
+  :class:`Latency` (answers come late).
 
 A fault fires ``times`` times (once by default) and is then spent. Every
 firing is recorded in :attr:`DeviceFaults.fired` -- as
@@ -28,7 +28,9 @@ replays exactly::
     fault = DeviceFault(OnCommand(3, "AT#XDFUWRITE"), Reboot())
     device = SerialModemEmulator(faults=SerialModemFaults(plan=[fault]))
     ...
-    assert [str(f) for f in device.faults.fired] == ["reboot at command 3 ..."]
+    assert [str(f) for f in device.faults.fired] == [
+        "reboot at AT#XDFUWRITE command 3 (AT#XDFUWRITE=0,4096,2048): reboot"
+    ]
 
 :class:`DeviceFaults` is the base of every emulator's own ``*Faults`` value:
 it holds the plan, the record, and the knobs every device has (``silent``,
