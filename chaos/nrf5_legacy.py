@@ -13,6 +13,7 @@ application mode.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from typing import Any, Self
 
@@ -58,6 +59,7 @@ class Nrf5LegacyTrial(Trial):
         self.with_app = rng.random() < 0.5
         self.faults = LegacyDfuFaults()
         self.drop_at: float | None = None
+        self._drops: set[asyncio.Future[Any]] = set()
         start = "running an application (buttonless entry)" if self.with_app else "in DFU mode"
         match self.kind:
             case "link:drop-after-packets":
@@ -121,15 +123,19 @@ class Nrf5LegacyTrial(Trial):
         timer = None
         if self.drop_at is not None:
             loop = asyncio.get_running_loop()
-            timer = loop.call_later(
-                self.drop_at, lambda: loop.create_task(self.target.disconnect())
-            )
+            timer = loop.call_later(self.drop_at, self._drop)
         try:
             result: UpdateResult = await self._update(self.target.active_address, progress)
         finally:
             if timer is not None:
                 timer.cancel()
         return result
+
+    def _drop(self) -> None:
+        disconnect: Callable[[], Any] = self.target.disconnect
+        dropped = disconnect()  # a coroutine in older aiodfu, else None
+        if inspect.isawaitable(dropped):
+            self._drops.add(asyncio.ensure_future(dropped))
 
     def heal(self) -> None:
         self.target.faults = LegacyDfuFaults()

@@ -132,17 +132,7 @@ SEEDS: dict[str, dict[str, int]] = {
     },
 }
 
-DEFECTS_2_3 = (
-    "issue 10 defects 2 and 3: after its Reset the target boots its application, the "
-    "session keeps dialing the bootloader address, and the cancelled connect leaves the "
-    "emulated radio refusing every later connection"
-)
 KNOWN_BAD: dict[tuple[str, str], str] = {
-    ("nrf5-legacy", "link:drop-after-packets"): DEFECTS_2_3,
-    ("nrf5-legacy", "link:drop-on-opcode"): (
-        "issue 10 defect 5: the link drops as Activate & Reset is written and update() "
-        "succeeds; the target is still in its bootloader (WAIT_ACTIVATE)"
-    ),
     ("nrf5-legacy-serial", "host:cancel"): (
         "issue 10 'Cancel-safe' (not one of its eight numbered defects): SerialDfuTarget waits "
         "for acks with asyncio.wait_for, which on Python 3.11 returns the ack and swallows a "
