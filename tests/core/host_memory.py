@@ -1,10 +1,17 @@
 """Measuring what a pull holds in memory while an emulated device, in the same process, serves it.
 
-The process's peak allocation counts the emulator too (it keeps the image and a log of every
-request), so two numbers are taken: ``peak``, the whole process's (any whole copy of the image,
-however briefly held, shows there), and ``held``, the most the code outside
-:mod:`aiodfu.testing` held at the moments :meth:`HostMemory.sample` was called (each progress
-event, the install callback).
+The process's allocations include the emulator's (it keeps the image, a log of every request,
+and -- for RainMaker -- socket buffers of its HTTP download), so two numbers are taken, both
+with :mod:`tracemalloc`:
+
+* ``held``: the most the code under test held at the moments :meth:`HostMemory.sample` ran
+  (every few progress events, and the install callback): allocations made by the emulator
+  (any frame in :mod:`aiodfu.testing`) or by asyncio's sockets and streams are left out --
+  the host talks over an in-memory link, only the emulated module's HTTP download uses them
+  (and some of its reads run in tasks of their own, with no emulator frame to tell them by);
+* ``after_transfer``: the most allocated at once, by anyone, from the last chunk on --
+  completion checks, hand-over, verification, install and report. A whole copy of the image
+  made there, however briefly, shows in it.
 """
 
 from __future__ import annotations
@@ -12,7 +19,13 @@ from __future__ import annotations
 import tracemalloc
 from types import TracebackType
 
-NOT_THE_EMULATOR = tracemalloc.Filter(False, "*/aiodfu/testing/*", all_frames=True)
+from aiodfu.core.progress import Phase, Progress
+
+NOT_THE_EMULATOR = [
+    tracemalloc.Filter(False, "*/aiodfu/testing/*", all_frames=True),
+    tracemalloc.Filter(False, "*/asyncio/selector_events.py", all_frames=True),
+    tracemalloc.Filter(False, "*/asyncio/streams.py", all_frames=True),
+]
 
 
 class HostMemory:
@@ -20,7 +33,8 @@ class HostMemory:
         self.every = every
         self.calls = 0
         self.held = 0
-        self.peak = 0
+        self.after_transfer = 0
+        self._mark: int | None = None
 
     def __enter__(self) -> HostMemory:
         tracemalloc.start(32)  # deep enough to reach an emulator task's first frame
@@ -32,13 +46,22 @@ class HostMemory:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.peak = tracemalloc.get_traced_memory()[1]
+        peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
+        assert self._mark is not None, "no progress event for the last chunk"
+        self.after_transfer = peak - self._mark
 
-    def sample(self, *_: object, force: bool = False) -> None:
+    def progress(self, event: Progress) -> None:
+        """A progress callback: samples, and marks the end of the transfer."""
+        self.sample()
+        if event.phase is Phase.TRANSFERRING and event.done == event.total and self._mark is None:
+            self._mark = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+
+    def sample(self, *, force: bool = False) -> None:
         """Record what the code under test holds now (every ``every``-th call, or ``force``)."""
         self.calls += 1
         if not force and self.calls % self.every:
             return
-        snapshot = tracemalloc.take_snapshot().filter_traces([NOT_THE_EMULATOR])
+        snapshot = tracemalloc.take_snapshot().filter_traces(NOT_THE_EMULATOR)
         self.held = max(self.held, sum(stat.size for stat in snapshot.statistics("filename")))

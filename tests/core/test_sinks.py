@@ -172,3 +172,11 @@ def test_a_memory_sink_hands_over_a_firmware_image() -> None:
     fill(sink, DATA)
     image = sink.image(source="job 1", details=None)
     assert isinstance(image, FirmwareImage) and image == FirmwareImage(DATA)
+
+
+def test_a_pulled_file_reads_nothing_past_its_end(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path / "image.bin")
+    fill(sink, DATA[:100])
+    pulled = sink.image(source=None)
+    assert pulled.read(100, 10) == b"" and pulled.read(50, 0) == b""
+    assert list(pulled.blocks(100)) == []

@@ -86,7 +86,8 @@ class PulledFile:
 
     def read(self, offset: int, length: int) -> bytes:
         """Up to ``length`` bytes at ``offset`` (fewer at the end of the image)."""
-        return b"".join(self.blocks(offset, min(offset + length, self.size)))
+        length = max(0, min(length, self.size - offset))
+        return next(self.blocks(offset, offset + length, size=length), b"") if length else b""
 
     def blocks(
         self, start: int = 0, end: int | None = None, *, size: int = BLOCK_SIZE
@@ -95,17 +96,15 @@ class PulledFile:
         end = self.size if end is None else min(end, self.size)
         with _storage_errors("read back", self.path), self.path.open("rb") as file:
             file.seek(start)
-            position = start
-            while position < end:
+            for position in range(start, end, size):
                 block = file.read(min(size, end - position))
-                if not block:
+                if len(block) != min(size, end - position):
                     raise PullSinkError(
-                        f"{self.path} ends at {position}, but {self.size} bytes were pulled into "
-                        "it: the file was changed after the pull",
+                        f"{self.path} ends before {end}, but {self.size} bytes were pulled "
+                        "into it: the file was changed after the pull",
                         operation="read back",
-                        offset=position,
+                        offset=position + len(block),
                     )
-                position += len(block)
                 yield block
 
 

@@ -42,8 +42,6 @@ __all__ = ["check_own_integrity"]
 
 _IDENTIFY_BYTES = 64
 """Enough of an image's start for :func:`aiodfu.formats.identify` (it reads magics only)."""
-_TLV_AREA_MAX = 0xFFFF
-"""An MCUboot TLV area's ``tlv_tot`` is 16 bits: no area is larger."""
 
 
 def check_own_integrity(image: PulledImage) -> Verification | None:
@@ -134,8 +132,9 @@ def _tlv_area(
     """One TLV area, read on its own and parsed by :mod:`~aiodfu.formats.mcuboot`."""
     what = "TLV area" if expected_tot is None else "protected TLV area"
     _need(image, start + 4, f"the {what}'s info header", "MCUboot")
-    area = image.read(start, _TLV_AREA_MAX)
-    _need(image, start + int.from_bytes(area[2:4], "little"), f"the {what}", "MCUboot")
+    size = max(int.from_bytes(image.read(start + 2, 2), "little"), 4)  # tlv_tot: 16 bits
+    _need(image, start + size, f"the {what}", "MCUboot")
+    area = image.read(start, size)
     with _shifted(start):
         tlvs = mcuboot._parse_area(area, 0, magic, expected_tot, expected_tot is not None)
     return [attrs.evolve(tlv, offset=tlv.offset + start) for tlv in tlvs]
