@@ -1,8 +1,9 @@
 """``aiodfu emulate PROTOCOL --pty``: serve an emulated device on a pseudo-terminal.
 
-The first stdout line is ``pty: <path>`` (flushed), so scripts can read it
-and open the port; the device serves until SIGINT or SIGTERM, then
-``--save-image`` writes the firmware the device holds.
+The first stdout line is ``pty: <path>`` (flushed) -- with ``--json``, the
+``serving`` event carrying ``pty`` instead -- so scripts can read it and open
+the port; the device serves until SIGINT or SIGTERM (exit 0: stopping is
+what they ask for), then ``--save-image`` writes the firmware the device holds.
 """
 
 from __future__ import annotations
@@ -62,9 +63,11 @@ def command(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         async with serve_pty(emulator) as path:
-            sys.stdout.write(f"pty: {path}\n")
-            sys.stdout.flush()
-            reporter.emit("serving", protocol=protocol, pty=path)
+            if reporter.json_lines:
+                reporter.emit("serving", protocol=protocol, pty=path)
+            else:
+                sys.stdout.write(f"pty: {path}\n")
+                sys.stdout.flush()
             await stop.wait()
         held = emulator.saved_image
         if save_image is not None:
