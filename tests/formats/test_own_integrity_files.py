@@ -148,3 +148,10 @@ def test_random_corruptions_of_an_mcuboot_image_decide_alike(data: st.DataObject
 def test_random_corruptions_of_an_esp_idf_image_decide_alike(data: st.DataObject) -> None:
     offset = data.draw(st.integers(0, len(ESP) - 1))
     agree(ESP, offset, data.draw(st.integers(1, 255)), len(ESP))
+
+
+@pytest.mark.parametrize("mask", [0x04, 0x08])
+def test_a_flipped_encryption_flag_does_not_switch_the_hash_off_in_a_file(mask: int) -> None:
+    corrupted = bytearray(MCUBOOT)
+    corrupted[16] ^= mask  # ih_flags: "encrypted", but there is no wrapped key
+    assert both(bytes(corrupted)) == (ImageError, ImageError)

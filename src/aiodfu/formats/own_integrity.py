@@ -111,6 +111,7 @@ def _check_mcuboot_file(image: PulledFile) -> Verification | None:
             image, protected_start, mcuboot.PROTECTED_TLV_MAGIC, header.protected_tlv_size
         )
     tlvs += _tlv_area(image, hashed_end, mcuboot.TLV_MAGIC, None)
+    mcuboot._check_encryption_key(header, tlvs)  # else one flipped flag bit skips the hash
     tlv = mcuboot._hash_tlv(tlvs)
     if tlv is None or header.flags & mcuboot.FLAGS_ENCRYPTED:
         return None  # a pure signature, or a hash over the plaintext: nothing the host can check
