@@ -215,12 +215,16 @@ async def install_pulled(
 
 
 @contextlib.contextmanager
-def filling(sink: PullSink[PulledImage]) -> Iterator[None]:
-    """One pull into ``sink``: it starts empty, and whatever ends the pull early -- a failed
-    retrieval, verification or install, cancellation -- discards what it stored."""
-    sink.truncate(0)
+def filling(sink: PullSink[PulledImage] | None) -> Iterator[PullSink[PulledImage]]:
+    """One pull into ``sink`` (``None``: a new :class:`MemorySink`), which it yields.
+
+    The sink starts empty, and whatever ends the pull early -- a failed
+    retrieval, verification or install, cancellation -- discards what it stored.
+    """
+    into: PullSink[PulledImage] = MemorySink() if sink is None else sink
+    into.truncate(0)
     try:
-        yield
+        yield into
     except BaseException:
-        sink.discard()
+        into.discard()
         raise

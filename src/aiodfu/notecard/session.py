@@ -9,13 +9,11 @@ to the shared pull engine (:func:`aiodfu.core.pull.install_pulled`), which
 verifies it (the card's MD5, the caller's ``expected_sha256``, the image's
 own hash), calls ``install`` (sync or async) and has the outcome reported
 with ``dfu.status stop`` -- ``status`` on success, ``err`` when verifying or
-installing failed. The image is held in memory, or streamed to a file with
-``sink=FileSink(path)`` (:mod:`aiodfu.core.sinks`), never held whole. A link
-failure does *not* stop the DFU: ``stop`` deletes the card's copy of the
-image, and a later attempt can still use it. However the update ends, the
-device's release leaves DFU mode and empties the binary store it used
-(:class:`~aiodfu.notecard.device.NotecardDevice`); a failed pull leaves no
-file behind.
+installing failed. The image is held in memory or, with
+``sink=FileSink(path)``, streamed to a file (:mod:`aiodfu.core.sinks`). A link
+failure does *not* stop the DFU: ``stop`` deletes the card's copy, and a later
+attempt can still use it. However the update ends, the device's release leaves
+DFU mode and empties the binary store it used; a failed pull leaves no file.
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ from aiodfu.core.errors import DfuError
 from aiodfu.core.link import LinkedSession
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
 from aiodfu.core.pull import (
-    MemorySink,
     PulledImage,
     PullInstaller,
     PullSink,
@@ -219,16 +216,13 @@ class NotecardSession(LinkedSession[NotecardDevice], PullSession):
         this plus installing and ``dfu.status stop``. ``sink`` as for :meth:`update`.
         """
         tracker = ProgressTracker(0, progress)
-        sink = MemorySink() if sink is None else sink
         async with self.device.releasing():
-            with filling(sink):
-                retrieved = await self._retrieve(tracker, sink)
+            with filling(sink) as into:
+                retrieved = await self._retrieve(tracker, into)
         tracker.set_phase(Phase.DONE)
+        details = retrieved.result_details
         return UpdateResult.from_tracker(
-            retrieved.image,
-            tracker,
-            verification=retrieved.checked,
-            details=retrieved.result_details,
+            retrieved.image, tracker, verification=retrieved.checked, details=details
         )
 
     @overload
@@ -267,25 +261,21 @@ class NotecardSession(LinkedSession[NotecardDevice], PullSession):
     ) -> UpdateResult:
         """Retrieve, verify, install, then ``dfu.status stop`` with the outcome.
 
-        ``install`` receives the verified image: a :class:`FirmwareImage`, or
-        with ``sink=FileSink(path)`` a :class:`~aiodfu.core.sinks.PulledFile`
-        (the image streamed to ``path``, read back in blocks; the result's
-        ``image`` is that file). ``None``: nothing to install, the result's
-        ``image`` is all. If verification (the card's MD5; ``expected_sha256``;
-        an MCUboot or ESP-IDF image's own hash) fails, nothing is installed
-        and a file sink's file is removed; if ``install`` raises, the card is
-        told (``stop`` + ``err``) and :class:`InstallFailedError` is raised
-        from the callback's exception. The result says how the image was
-        verified.
+        ``install`` gets the verified image: a :class:`FirmwareImage`, or with
+        ``sink=FileSink(path)`` a :class:`~aiodfu.core.sinks.PulledFile` (also
+        the result's ``image``); ``None``: the result's ``image`` is all. If
+        verification (the card's MD5, ``expected_sha256``, an MCUboot or
+        ESP-IDF image's own hash) fails, nothing is installed and no file is
+        left; if ``install`` raises, the card is told (``stop`` + ``err``) and
+        :class:`InstallFailedError` is raised from the callback's exception.
         """
         tracker = ProgressTracker(0, progress)
-        sink = MemorySink() if sink is None else sink
         async with self.device.releasing():
-            with filling(sink):
-                retrieved = await self._retrieve(tracker, sink)
+            with filling(sink) as into:
+                retrieved = await self._retrieve(tracker, into)
                 return await install_pulled(
                     retrieved,
-                    install=install or _keep,
+                    install=install or (lambda image: None),  # it is in the result
                     report=_CloseOut(self, success_status),
                     tracker=tracker,
                     expected_sha256=expected_sha256,
@@ -337,10 +327,6 @@ class NotecardSession(LinkedSession[NotecardDevice], PullSession):
 
 Notecard = NotecardSession
 """The session's earlier name, kept."""
-
-
-def _keep(image: PulledImage) -> None:
-    """``update()`` without ``install``: the verified image is in the result."""
 
 
 class _CloseOut:

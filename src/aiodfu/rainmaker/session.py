@@ -28,7 +28,6 @@ from aiodfu.core.errors import DfuError
 from aiodfu.core.link import LinkedSession
 from aiodfu.core.progress import ProgressCallback, ProgressTracker
 from aiodfu.core.pull import (
-    MemorySink,
     PulledImage,
     PullInstaller,
     PullSink,
@@ -177,15 +176,14 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
         job stays open for a later session.
         """
         await self.connect()
-        sink = MemorySink() if sink is None else sink
         async with self.device.releasing():
             job = job or await self.fetch()
             await self._decide(job, accept)
             tracker = ProgressTracker(job.size, progress)
             if self.report_progress:
                 await self.device.report(job, OtaStatus.IN_PROGRESS, "downloading")
-            with filling(sink):
-                retrieved = await self._retrieve(job, tracker, sink)
+            with filling(sink) as into:
+                retrieved = await self._retrieve(job, tracker, into)
                 result = await install_pulled(
                     retrieved,
                     install=install,
