@@ -16,10 +16,12 @@ with :mod:`tracemalloc`:
 
 from __future__ import annotations
 
+import hashlib
 import tracemalloc
 from types import TracebackType
 
 from aiodfu.core.progress import Phase, Progress
+from aiodfu.core.sinks import BLOCK_SIZE, PulledFile, PulledImage
 
 NOT_THE_EMULATOR = [
     tracemalloc.Filter(False, "*/aiodfu/testing/*", all_frames=True),
@@ -34,6 +36,7 @@ class HostMemory:
         self.calls = 0
         self.held = 0
         self.after_transfer = 0
+        self.installed = hashlib.sha256()
         self._mark: int | None = None
 
     def __enter__(self) -> HostMemory:
@@ -65,3 +68,20 @@ class HostMemory:
             return
         snapshot = tracemalloc.take_snapshot().filter_traces(NOT_THE_EMULATOR)
         self.held = max(self.held, sum(stat.size for stat in snapshot.statistics("filename")))
+
+    def install(self, pulled: PulledImage) -> None:
+        """An install callback that reads the image as a flash writer would (block by block
+        from a file), into :attr:`installed`; samples first."""
+        self.sample(force=True)
+        for block in pulled.blocks() if isinstance(pulled, PulledFile) else [pulled.data]:
+            self.installed.update(block)
+
+    def check(self, image: bytes, *, into_file: bool) -> None:
+        """The image was installed; into a file, the pull held at most a few blocks at once
+        (``image`` is many of them); into memory, the measurement saw the whole image."""
+        assert self.installed.digest() == hashlib.sha256(image).digest()
+        if into_file:
+            assert self.held < 2 * BLOCK_SIZE, f"held {self.held} of {len(image)} bytes"
+            assert self.after_transfer < 3 * BLOCK_SIZE, f"{self.after_transfer} at once"
+        else:
+            assert self.held > len(image) // 2 and self.after_transfer > len(image) // 2
