@@ -14,6 +14,8 @@ BENCHMARKS: dict[str, Callable[[bool], Awaitable[None]]] = {
     for backend in REGISTERED
     if backend.benchmark is not None
 }
+# Not a backend: many devices from one process through the CLI's fleet runner.
+BENCHMARKS["fleet"] = importlib.import_module("benchmarks.fleet").run
 
 
 def main() -> None:

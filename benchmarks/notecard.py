@@ -19,6 +19,8 @@ synchronous adapter that gives it the ``write``/``read``/``in_waiting`` of a
 pyserial port). Its 250 ms pause after every request segment, the last
 included, hides behind the response's wire time with 8192-byte chunks and
 shows with small ones.
+
+Then the same over serial-over-I2C (``benchmarks/notecard_i2c.py``).
 """
 
 from __future__ import annotations
@@ -32,12 +34,11 @@ import time
 from typing import Any
 
 from aiodfu.core.progress import Phase, Progress
-from aiodfu.notecard import Notecard
-from aiodfu.notecard.codec import encode_json, stamp_crc
-from aiodfu.notecard.messages import MAX_CHUNK
+from aiodfu.notecard import NotecardSession
+from aiodfu.notecard.protocol import MAX_CHUNK, encode_json, stamp_crc
 from aiodfu.testing.images import random_firmware
 from aiodfu.testing.notecard import NotecardEmulator
-from aiodfu.testing.notecard_state import BinaryReply
+from aiodfu.testing.notecard.state import BinaryReply
 from aiodfu.transports.memory import LinkModel, MemoryStream
 from benchmarks.common import print_table
 
@@ -50,27 +51,34 @@ def _line(message: dict[str, Any]) -> int:
     return len(stamp_crc(encode_json(message), 0))
 
 
-def best_seconds(image: bytes, baud: int, binary: bool, chunk: int = MAX_CHUNK) -> float:
-    """The least time the chunk loop can take on this link and card (see the module docs)."""
+def exchanges(image: bytes, binary: bool, chunk: int = MAX_CHUNK) -> list[tuple[int, list[int]]]:
+    """The chunk loop's requests: bytes of each request line, and of each part of its answer.
+
+    An answer is its JSON line and, for ``card.binary.get``, the COBS frame after it.
+    """
     scratch = NotecardEmulator(image=image)
-    wire_bytes = 0
-    requests = 0
+    loop: list[tuple[int, list[int]]] = []
     for offset in range(0, len(image), chunk):
         request: dict[str, Any] = {"req": "dfu.get", "offset": offset, "length": chunk}
         if binary:
             request["binary"] = True
         reply = scratch.handle(request, 0.0)
         assert not isinstance(reply, BinaryReply)
-        wire_bytes += _line(request) + 1 + _line(reply) + 2
-        requests += 1
+        loop.append((_line(request) + 1, [_line(reply) + 2]))
         if binary:
             length = min(chunk, len(image) - offset)
             get: dict[str, Any] = {"req": "card.binary.get", "offset": 0, "length": length}
             frame = scratch.handle(get, 0.0)
             assert isinstance(frame, BinaryReply)
-            wire_bytes += _line(get) + 1 + _line(frame.response) + 2 + len(frame.frame) + 1
-            requests += 1
-    return wire_bytes * 10 / baud + requests * LATENCY
+            loop.append((_line(get) + 1, [_line(frame.response) + 2, len(frame.frame) + 1]))
+    return loop
+
+
+def best_seconds(image: bytes, baud: int, binary: bool, chunk: int = MAX_CHUNK) -> float:
+    """The least time the chunk loop can take on this link and card (see the module docs)."""
+    loop = exchanges(image, binary, chunk)
+    wire_bytes = sum(request + sum(answer) for request, answer in loop)
+    return wire_bytes * 10 / baud + len(loop) * LATENCY
 
 
 def _emulator(image: bytes, baud: int) -> NotecardEmulator:
@@ -88,7 +96,7 @@ async def aiodfu_loop(image: bytes, baud: int, binary: bool, chunk: int = MAX_CH
             marks["end"] = time.perf_counter()
 
     emulator = _emulator(image, baud)
-    card_session = Notecard(emulator.connect, baudrate=baud, binary=binary, chunk_size=chunk)
+    card_session = NotecardSession(emulator.connect, baudrate=baud, binary=binary, chunk_size=chunk)
     async with emulator, card_session as card:
         result = await card.retrieve(progress=on_progress)
     if result.image.data != image:
@@ -184,3 +192,7 @@ async def run(quick: bool) -> None:
         ["host, mode, link", "firmware rate", "of link rate", "of best possible"],
         rows,
     )
+
+    from benchmarks import notecard_i2c  # it builds on this module
+
+    await notecard_i2c.run(quick)

@@ -69,9 +69,12 @@ def test_demo_verifies_byte_for_byte(runner: CliRunner) -> None:
     result = runner.invoke(main, ["--json", "demo", "--size", "20000", "--baud", "2000000"])
     assert result.exit_code == 0, result.output
     records = json_lines(result.output)
-    (summary,) = [r for r in records if r["event"] == "serial-modem"]
-    assert summary["byte-for-byte"] == "identical"
-    assert summary["sent sha256"] == summary["device sha256"]
+    # Schema v1: one demo_result event per backend, snake_case keys, a boolean verdict.
+    (summary,) = [
+        r for r in records if r["event"] == "demo_result" and r["backend"] == "serial-modem"
+    ]
+    assert summary["identical"] is True
+    assert summary["sent_sha256"] == summary["device_sha256"]
     progress = [r for r in records if r["event"] == "progress"]
     assert progress[-1]["phase"] == "done"
 

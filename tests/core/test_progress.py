@@ -74,3 +74,42 @@ def test_a_result_takes_attempts_bytes_and_time_from_its_tracker() -> None:
     assert result.verification.verified and result.details == {"a": "b"}
     assert not Verification.none("no check in the protocol").verified
     assert str(verification) == "device-crc: CRC-16 checked by the device"
+
+
+def test_no_impossible_first_speed() -> None:
+    """The first chunk confirmed a microsecond after the transfer started reports no speed."""
+    clock = FakeClock()
+    events: list[Progress] = []
+    tracker = ProgressTracker(1_000_000, events.append, clock=clock)
+    tracker.restart_at(0)
+    clock.now += 1e-6
+    tracker.advance(4096)
+    first = events[-1]
+    assert first.speed is None and first.average_speed is None and first.eta is None
+
+
+def test_the_first_chunk_counts_its_time_as_well_as_its_bytes() -> None:
+    """Four 1000-byte chunks at one per 0.25 s measure 4000 B/s, never more than the link."""
+    clock = FakeClock()
+    events: list[Progress] = []
+    tracker = ProgressTracker(100_000, events.append, clock=clock)
+    tracker.restart_at(0)
+    for _ in range(4):
+        clock.now += 0.25
+        tracker.advance(1_000)
+    last = events[-1]
+    assert last.average_speed == 4_000.0
+    assert last.speed == 4_000.0
+    assert last.eta == 96_000 / 4_000
+
+
+def test_speed_waits_for_the_settle_time() -> None:
+    clock = FakeClock()
+    tracker = ProgressTracker(10_000, clock=clock, settle=1.0)
+    tracker.restart_at(0)
+    clock.now += 0.5
+    tracker.advance(500)
+    assert tracker.snapshot().average_speed is None
+    clock.now += 0.5
+    tracker.advance(500)
+    assert tracker.snapshot().average_speed == 1_000.0

@@ -1,9 +1,12 @@
-"""``aiodfu notecard status|update|nofu`` against an emulated card on a pty, plus the demo and the
-emulator factory the shared CLI registers."""
+"""``aiodfu notecard status|update|nofu`` against an emulated card on a pty or an emulated I2C bus,
+plus the demo and the emulator factory the shared CLI registers."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +16,9 @@ from click.testing import CliRunner
 
 from aiodfu.cli.notecard import command, demo, emulator_factory
 from aiodfu.cli.output import Reporter
-from aiodfu.testing.notecard import NotecardEmulator
+from aiodfu.notecard import i2c as i2c_module
+from aiodfu.testing.i2c import EmulatedI2cBus, I2cBusModel
+from aiodfu.testing.notecard import NotecardEmulator, notecard_i2c_bus
 from aiodfu.testing.pty import serve_pty
 from aiodfu.transports.memory import LinkModel
 
@@ -93,3 +98,87 @@ def test_emulator_factory_offers_the_file() -> None:
     assert isinstance(card, NotecardEmulator)
     assert card.image == b"firmware" and card.mode == "ready"
     assert card.link_model.baud == 9600
+
+
+@pytest.fixture
+def i2c_card(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[NotecardEmulator, list[str]]]:
+    """``--i2c PATH`` opens an emulated bus (in the CLI's own event loop) instead of i2c-dev."""
+    card = NotecardEmulator(image=IMAGE, image_version="3.1.4")
+    opened: list[str] = []
+
+    def linux_bus(path: str, *, timeout: float) -> EmulatedI2cBus:
+        opened.append(path)
+        return notecard_i2c_bus(card, address=0x19, model=I2cBusModel(clock_hz=None))
+
+    monkeypatch.setattr(i2c_module, "LinuxI2cBus", linux_bus)
+    yield card, opened
+    assert not card.failures
+
+
+def test_update_over_i2c_at_another_address(
+    i2c_card: tuple[NotecardEmulator, list[str]], tmp_path: Path
+) -> None:
+    card, opened = i2c_card
+    output = tmp_path / "host.bin"
+    arguments = ["update", "--i2c", "/dev/i2c-7", "--address", "0x19", "--output", str(output)]
+    result = CliRunner().invoke(command, arguments)
+    assert result.exit_code == 0, result.output
+    assert output.read_bytes() == IMAGE and card.mode == "completed"
+    assert opened and set(opened) == {"/dev/i2c-7"}
+    assert "/dev/i2c-7 @ 0x19" in result.output
+
+
+def test_status_and_nofu_over_i2c(i2c_card: tuple[NotecardEmulator, list[str]]) -> None:
+    card, _ = i2c_card
+    status = CliRunner().invoke(command, ["status", "--i2c", "/dev/i2c-1", "--address", "25"])
+    nofu = CliRunner().invoke(
+        command, ["nofu", "--i2c", "/dev/i2c-1", "--address", "0x19", "--name", "esp32", "--on"]
+    )
+    assert status.exit_code == 0, status.output
+    assert "ready" in status.output and "3.1.4" in status.output
+    assert nofu.exit_code == 0, nofu.output
+    assert card.card_dfu == {"name": "esp32", "on": True}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["status"], "--port PATH or --i2c DEVICE"),
+        (["status", "--port", "/dev/null", "--i2c", "/dev/i2c-1"], "not both"),
+        (["status", "--i2c", "/dev/i2c-1", "--address", "0x90"], "not a 7-bit"),
+        (["status", "--i2c", "/dev/i2c-1", "--address", "card"], "not a number"),
+    ],
+)
+def test_link_options_are_checked(arguments: list[str], message: str) -> None:
+    result = CliRunner().invoke(command, arguments)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_emulate_saves_the_image_the_card_delivered(tmp_path: Path) -> None:
+    """``aiodfu emulate notecard --image F --save-image P``: after a host retrieved F and closed out
+    the DFU (the card deletes its copy), P is F -- not "the device holds no image"."""
+    offered, saved, output = tmp_path / "host.bin", tmp_path / "saved.bin", tmp_path / "got.bin"
+    offered.write_bytes(IMAGE)
+    aiodfu = [sys.executable, "-m", "aiodfu"]
+    emulate = [*aiodfu, "emulate", "notecard", "--pty", "--image", str(offered)]
+    process = subprocess.Popen(
+        [*emulate, "--save-image", str(saved)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        path = process.stdout.readline().removeprefix("pty: ").strip()
+        update = subprocess.run(
+            [*aiodfu, "notecard", "update", "--port", path, "--output", str(output)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert update.returncode == 0, update.stdout + update.stderr
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert output.read_bytes() == IMAGE and saved.read_bytes() == IMAGE
+    assert "no image" not in rest and f"saved {len(IMAGE)} bytes" in rest

@@ -1,4 +1,5 @@
-"""The request client against the emulated card: CRC, retries, heartbeats, resync, bounds."""
+"""The device (the request client and its link) against the emulated card: CRC, retries,
+heartbeats, resync, bounds."""
 
 from __future__ import annotations
 
@@ -7,25 +8,26 @@ import asyncio
 import attrs
 import pytest
 
-from aiodfu.core.errors import DfuTimeoutError
+from aiodfu.core.errors import DfuTimeoutError, RetriesExhaustedError
 from aiodfu.notecard import (
     CorruptResponseError,
-    NotecardClient,
+    NotecardDevice,
     NotecardIoError,
     NotecardRequestError,
     RequestNotSupportedError,
     ResyncFailedError,
 )
-from aiodfu.notecard.codec import encode_json, stamp_crc
+from aiodfu.notecard.protocol import encode_json, stamp_crc
 from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults
 from aiodfu.transports.base import ByteStream
 
-from .conftest import FAST_TIMEOUTS, IMAGE
+from .conftest import FAST_RETRY, FAST_TIMEOUTS, IMAGE
 
 
-def client_for(emulator: NotecardEmulator, **options: object) -> NotecardClient:
+def client_for(emulator: NotecardEmulator, **options: object) -> NotecardDevice:
     options.setdefault("timeouts", FAST_TIMEOUTS)
-    return NotecardClient(emulator.connect, **options)  # type: ignore[arg-type]
+    options.setdefault("retry", FAST_RETRY)
+    return NotecardDevice(emulator.connect, **options)  # type: ignore[arg-type]
 
 
 async def test_transactions_carry_a_crc_and_one_sequence_number_each(aiodfu_emulators) -> None:  # type: ignore[no-untyped-def]
@@ -104,7 +106,7 @@ async def test_a_heartbeat_flood_ends_typed_at_the_transaction_cap(aiodfu_emulat
     faults = NotecardFaults(heartbeat_flood=True, heartbeat_interval=0.01)
     card = aiodfu_emulators(NotecardEmulator(image=IMAGE, faults=faults))
     timeouts = attrs.evolve(FAST_TIMEOUTS, transaction=0.2)
-    client = NotecardClient(card.connect, timeouts=timeouts, attempts=2)
+    client = NotecardDevice(card.connect, timeouts=timeouts, attempts=2)
     await client.connect()
     with pytest.raises(DfuTimeoutError) as info:
         await asyncio.wait_for(client.transaction({"req": "dfu.status"}), 10)
@@ -116,17 +118,22 @@ async def test_a_heartbeat_flood_ends_typed_at_the_transaction_cap(aiodfu_emulat
 async def test_a_silent_card_fails_the_resync_typed(aiodfu_emulators) -> None:  # type: ignore[no-untyped-def]
     card = aiodfu_emulators(NotecardEmulator(faults=NotecardFaults(silent=True)))
     client = client_for(card)
+    await client.reopen()
     with pytest.raises(ResyncFailedError) as info:
+        await asyncio.wait_for(client.handshake(), 10)
+    with pytest.raises(RetriesExhaustedError) as exhausted:  # connect() retries it, then gives up
         await asyncio.wait_for(client.connect(), 10)
     await client.aclose()
     assert info.value.operation == "reset" and info.value.transient
+    assert isinstance(exhausted.value, ConnectionError)
+    assert isinstance(exhausted.value.__cause__, ResyncFailedError)
 
 
 async def test_resync_drains_the_tail_of_an_old_response(aiodfu_emulators) -> None:  # type: ignore[no-untyped-def]
     card = aiodfu_emulators(NotecardEmulator(image=IMAGE))
     stream = card.connect()
     await stream.write(b'{"req":"dfu.get","length":4096}\n')  # nobody reads this reply
-    client = NotecardClient(lambda: stream, timeouts=FAST_TIMEOUTS)
+    client = NotecardDevice(lambda: stream, timeouts=FAST_TIMEOUTS)
     await client.connect()
     response = await client.transaction({"req": "dfu.status"})
     await client.aclose()
@@ -221,7 +228,7 @@ class RecordingStream:
 async def test_requests_are_written_in_segments_of_at_most_250_bytes(aiodfu_emulators) -> None:  # type: ignore[no-untyped-def]
     card = aiodfu_emulators(NotecardEmulator())
     recorder = RecordingStream(card.connect())
-    client = NotecardClient(lambda: recorder, timeouts=FAST_TIMEOUTS)
+    client = NotecardDevice(lambda: recorder, timeouts=FAST_TIMEOUTS)
     await client.connect()
     recorder.writes.clear()
     request = {"req": "dfu.status", "version": "v" * 560}
@@ -230,3 +237,19 @@ async def test_requests_are_written_in_segments_of_at_most_250_bytes(aiodfu_emul
     line = len(stamp_crc(encode_json(request), 0)) + 1
     assert recorder.writes == [250, 250, line - 500]
     assert card.reported_version == "v" * 560
+
+
+@pytest.mark.parametrize("fault", ["wrong_sequence", "corrupted_responses"])
+async def test_an_error_reply_for_another_request_is_not_taken_for_ours(
+    aiodfu_emulators, fault: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Error replies carry the request's CRC too: a stale or garbled one is retried, not raised."""
+    faults = attrs.evolve(NotecardFaults(), **{fault: {0}})
+    card = aiodfu_emulators(NotecardEmulator(image=IMAGE, faults=faults))
+    client = client_for(card)
+    await client.connect()
+    with pytest.raises(NotecardRequestError, match="refused") as info:
+        await client.transaction({"req": "hub.set", "mode": "sometimes"})
+    await client.aclose()
+    assert "unknown mode" in str(info.value.status)
+    assert [r["req"] for r in card.requests] == ["hub.set", "hub.set"]  # asked again

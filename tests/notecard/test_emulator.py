@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from aiodfu.core import integrity
 from aiodfu.notecard import cobs
-from aiodfu.notecard.codec import stamp_crc
-from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, Storage
-from aiodfu.testing.notecard_state import BinaryReply
+from aiodfu.notecard.protocol import split_crc, stamp_crc
+from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, StatusStyle, Storage
+from aiodfu.testing.notecard.state import BinaryReply
 from aiodfu.transports.base import ByteStream
 
 from .conftest import IMAGE
@@ -66,7 +66,7 @@ async def test_malformed_and_unknown_requests(aiodfu_emulators) -> None:  # type
 async def test_dfu_get_limits_and_base64_chunks(aiodfu_emulators) -> None:  # type: ignore[no-untyped-def]
     card = aiodfu_emulators(NotecardEmulator(image=IMAGE))
     stream = card.connect()
-    assert await ask(stream, {"req": "dfu.get", "length": 0}) == {}
+    assert await ask(stream, {"req": "dfu.get", "length": 0}) == {"payload": ""}  # the schema
     assert "8192" in str((await ask(stream, {"req": "dfu.get", "length": 8193}))["err"])
     assert "beyond" in str(
         (await ask(stream, {"req": "dfu.get", "offset": len(IMAGE), "length": 1}))["err"]
@@ -112,7 +112,7 @@ async def test_legacy_profile_entry_delay_and_fifteen_minute_exit(aiodfu_emulato
     await ask(stream, {"req": "hub.set", "mode": "dfu"})
     assert "{connected}" in str((await ask(stream, {"req": "dfu.get", "length": 0}))["err"])
     await asyncio.sleep(0.15)
-    assert await ask(stream, {"req": "dfu.get", "length": 0}) == {}
+    assert await ask(stream, {"req": "dfu.get", "length": 0}) == {"payload": ""}  # the schema
     await asyncio.sleep(0.2)
     await ask(stream, {"req": "hub.set", "mode": "dfu"})  # the keep-alive restarts the timer
     await asyncio.sleep(0.2)
@@ -199,3 +199,57 @@ def test_any_request_sequence_gets_an_answer_never_a_crash(
         if isinstance(reply, BinaryReply):
             assert state.binary_store is not None
             assert cobs.decode(reply.frame) in state.binary_store
+
+
+async def test_error_replies_and_heartbeats_carry_the_requests_crc(aiodfu_emulators) -> None:  # type: ignore[no-untyped-def]
+    card = aiodfu_emulators(NotecardEmulator(image=IMAGE, faults=NotecardFaults(heartbeats=1)))
+    stream = card.connect()
+    request = stamp_crc(b'{"req":"dfu.get","offset":0,"length":9000}', 7)
+    await stream.write(request + b"\n")
+    heartbeat, refusal = (await read_until(stream, 2)).splitlines()
+    for line, tag in ((heartbeat, b"{heartbeat}"), (refusal, b"8192")):
+        bare, field = split_crc(line)
+        assert tag in bare and field is not None and field.valid and field.sequence == 7
+    await stream.write(request.replace(b"9000", b"9001") + b"\n")  # the CRC no longer matches
+    bare, field = split_crc((await read_until(stream, 1)).rstrip())
+    assert b"{io}" in bare and field is None  # a garbled request gets no CRC back
+
+
+async def test_status_texts_follow_the_guide_or_the_schema(aiodfu_emulators) -> None:  # type: ignore[no-untyped-def]
+    guide = aiodfu_emulators(NotecardEmulator(downloading_polls=3))
+    schema = aiodfu_emulators(NotecardEmulator(status_style=StatusStyle.SCHEMA))
+    assert await ask(guide.connect(), {"req": "dfu.status"}) == {"mode": "idle", "on": True}
+    schema_stream = schema.connect()
+    assert await ask(schema_stream, {"req": "dfu.status"}) == {
+        "mode": "idle",
+        "status": "no download in progress",
+        "on": True,
+    }
+    guide.offer(IMAGE, polls=3)
+    schema.offer(IMAGE, polls=3)
+    guide_reply = await ask(guide.connect(), {"req": "dfu.status"})
+    schema_reply = await ask(schema_stream, {"req": "dfu.status"})
+    assert guide_reply == {
+        "mode": "downloading",
+        "status": f"downloaded 33% ({len(IMAGE) // 3}/{len(IMAGE)})",
+        "on": True,
+    }
+    assert schema_reply == {
+        "mode": "downloading",
+        "status": "downloading: 33% complete",
+        "on": True,
+        "pending": True,
+    }
+
+
+async def test_saved_image_is_what_the_card_holds_or_delivered_in_full(aiodfu_emulators) -> None:  # type: ignore[no-untyped-def]
+    partly = aiodfu_emulators(NotecardEmulator(image=IMAGE))
+    fully = aiodfu_emulators(NotecardEmulator(image=IMAGE))
+    assert partly.saved_image == IMAGE  # held
+    for card, lengths in ((partly, [4096]), (fully, [8192, 8192, 8192])):
+        stream = card.connect()
+        for offset, length in zip(range(0, len(IMAGE), 8192), lengths, strict=False):
+            await ask(stream, {"req": "dfu.get", "offset": offset, "length": length})
+        await ask(stream, {"req": "dfu.status", "stop": True})
+    assert partly.image is None and partly.saved_image is None and partly.delivered is None
+    assert fully.image is None and fully.saved_image == IMAGE == fully.delivered

@@ -16,7 +16,7 @@ from aiodfu.notecard import (
     InstallFailedError,
 )
 from aiodfu.testing.images import random_firmware
-from aiodfu.testing.notecard import NotecardEmulator, Storage
+from aiodfu.testing.notecard import NotecardEmulator, StatusStyle, Storage
 from aiodfu.testing.pty import serve_pty
 from aiodfu.transports.memory import LinkModel
 from aiodfu.transports.serial import open_serial
@@ -248,3 +248,16 @@ async def test_update_over_the_main_uart_at_9600_baud(aiodfu_emulators) -> None:
     async with card_for(card.connect, baudrate=9600) as notecard:
         result = await notecard.update()
     assert result.image.data == image and card.mode == "completed"
+
+
+async def test_the_schema_style_status_texts_are_understood_too(aiodfu_emulators) -> None:  # type: ignore[no-untyped-def]
+    card = aiodfu_emulators(
+        NotecardEmulator(image=IMAGE, downloading_polls=3, status_style=StatusStyle.SCHEMA)
+    )
+    async with card_for(card.connect) as notecard:
+        first = await notecard.dfu_status()
+        status = await notecard.wait_for_image(interval=0.01, timeout=5)
+        result = await notecard.update()
+    assert first.mode == "downloading" and first.pending is True
+    assert first.status == "downloading: 33% complete"
+    assert status.ready and result.image.data == IMAGE and card.mode == "completed"

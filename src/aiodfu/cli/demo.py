@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import click
+from rich.markup import escape
 
 from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
@@ -47,7 +48,8 @@ def command(ctx: click.Context, backends: tuple[str, ...], size: int, baud: int)
                     raise UsageError(f"{name}: {exc}") from exc
                 skipped.append(name)
                 reporter.emit("skipped", backend=name, reason=str(exc))
-                reporter.say(f"[yellow]{name}: skipped[/yellow] -- {exc}")
+                # escape(): the reason names an extra in brackets (aiodfu[emulators]).
+                reporter.say(f"[yellow]{name}: skipped[/yellow] -- {escape(str(exc))}")
         note = f" (skipped: {', '.join(skipped)})" if skipped else ""
         reporter.say(f"[bold green]all updates verified[/bold green]{note}")
 

@@ -1,8 +1,9 @@
 """``aiodfu emulate PROTOCOL --pty``: serve an emulated device on a pseudo-terminal.
 
-The first stdout line is ``pty: <path>`` (flushed), so scripts can read it
-and open the port; the device serves until SIGINT or SIGTERM, then
-``--save-image`` writes the firmware the device holds.
+The first stdout line is ``pty: <path>`` (flushed) -- with ``--json``, the
+``serving`` event carrying ``pty`` instead -- so scripts can read it and open
+the port; the device serves until SIGINT or SIGTERM (exit 0: stopping is
+what they ask for), then ``--save-image`` writes the firmware the device holds.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ EMULATORS: dict[str, Callable[[bytes | None, LinkModel], Emulator]] = {
 @click.option(
     "--save-image",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="On exit, write the image the device holds (for push protocols: what it applied).",
+    help="On exit, write the image the device holds (push protocols: what it applied; "
+    "pull protocols: what it offers, or delivered in full to a host).",
 )
 @click.pass_context
 def command(
@@ -61,11 +63,13 @@ def command(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         async with serve_pty(emulator) as path:
-            sys.stdout.write(f"pty: {path}\n")
-            sys.stdout.flush()
-            reporter.emit("serving", protocol=protocol, pty=path)
+            if reporter.json_lines:
+                reporter.emit("serving", protocol=protocol, pty=path)
+            else:
+                sys.stdout.write(f"pty: {path}\n")
+                sys.stdout.flush()
             await stop.wait()
-        held = emulator.image
+        held = emulator.saved_image
         if save_image is not None:
             if held is None:
                 reporter.say("the device holds no image; nothing saved")

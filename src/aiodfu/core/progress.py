@@ -4,6 +4,12 @@ Speeds are computed only from bytes moved *in this session*: when a transfer
 resumes at a device-reported offset, the bytes the device already had count
 towards ``done`` but not towards the speed, so a resume never reports an
 impossible rate and the ETA stays honest.
+
+Time is measured from when the transfer (re)started, not from the first chunk
+the device confirmed -- otherwise the first chunk's bytes would count without
+the time they took, and the first event would report a speed of gigabytes per
+second. No speed (and no ETA) is reported until ``settle`` seconds have been
+measured: before that there is nothing honest to say.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ class Progress:
     """One progress report.
 
     ``speed`` is the rate over the last couple of seconds, ``average_speed``
-    the rate since the first byte moved in this session; both in bytes per
-    second and ``None`` until there is something to measure.
+    the rate since the transfer started in this session; both in bytes per
+    second, and ``None`` until enough time has passed to measure one. ``eta``
+    is in seconds.
     """
 
     phase: Phase
@@ -59,7 +66,8 @@ class ProgressTracker:
     """Turns byte counts into :class:`Progress` events for one update.
 
     ``clock`` is injectable so tests can drive time; the window for the
-    current speed is a few samples over ``window`` seconds.
+    current speed is a few samples over ``window`` seconds, and no speed is
+    reported before ``settle`` seconds of transfer have been measured.
     """
 
     def __init__(
@@ -68,11 +76,13 @@ class ProgressTracker:
         callback: ProgressCallback | None = None,
         *,
         window: float = 2.0,
+        settle: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total = total
         self._callback = callback
         self._window = window
+        self._settle = settle
         self._clock = clock
         self.phase = Phase.CONNECTING
         self.done = 0
@@ -99,16 +109,20 @@ class ProgressTracker:
 
     def restart_at(self, offset: int, *, attempt: int | None = None) -> None:
         """Continue from ``offset`` (0 for a restart, the device's offset for a resume)."""
+        now = self._clock()
         self.done = offset
         if attempt is not None:
             self.attempt = attempt
         self.phase = Phase.TRANSFERRING
+        if self._first_move_at is None:
+            self._first_move_at = now  # the first chunk's time counts, not only its bytes
         self._samples.clear()
+        self._samples.append((now, self._moved))
         self._emit(None)
 
     def advance(self, count: int) -> None:
         now = self._clock()
-        if self._first_move_at is None:
+        if self._first_move_at is None:  # a backend that moves bytes without restart_at
             self._first_move_at = now
             self._samples.append((now, self._moved))
         self._moved += count
@@ -121,11 +135,11 @@ class ProgressTracker:
     def snapshot(self, message: str | None = None) -> Progress:
         now = self._clock()
         speed = average = eta = None
-        if self._first_move_at is not None and now > self._first_move_at:
+        if self._first_move_at is not None and now - self._first_move_at >= self._settle:
             average = self._moved / (now - self._first_move_at)
         if len(self._samples) >= 2:
             (t0, m0), (t1, m1) = self._samples[0], self._samples[-1]
-            if t1 > t0:
+            if t1 - t0 >= self._settle:
                 speed = (m1 - m0) / (t1 - t0)
         rate = speed or average
         if rate:

@@ -36,6 +36,8 @@ TLV_SHA512 = 0x12
 TLV_SIG_PURE = 0x25
 TLV_DECOMP_SIZE = 0x70
 FLAGS_ENCRYPTED = 0x04 | 0x08
+ENCRYPTION_TLVS = frozenset(range(0x30, 0x35))
+"""ENC_RSA2048, ENC_KW, ENC_EC256, ENC_X25519, ENC_X25519_SHA512: the wrapped image key."""
 FLAGS_COMPRESSED = 0x200 | 0x400
 
 _HEADER = struct.Struct("<IIHHII BBHI 4x")
@@ -208,6 +210,7 @@ def parse_mcuboot(data: bytes, *, verify: bool = True) -> McubootImage:
     tlvs += _parse_area(data, unprotected_start, TLV_MAGIC, None, False)
     end = unprotected_start + _TLV_HEAD.unpack_from(data, unprotected_start)[1]
     trailer = parse_trailer(data, end) if len(data) > end else None
+    _check_encryption_key(header, tlvs)
     hash_tlv = _hash_tlv(tlvs)
     check = _hash_check(data, header, hash_tlv, unprotected_start)
     if verify and check.status is CheckStatus.MISMATCH:
@@ -218,6 +221,20 @@ def parse_mcuboot(data: bytes, *, verify: bool = True) -> McubootImage:
             offset=hash_tlv.offset,
         )
     return McubootImage(header, tuple(tlvs), hash_tlv, (check,), end, trailer)
+
+
+def _check_encryption_key(header: McubootHeader, tlvs: list[Tlv]) -> None:
+    """An encrypted image carries its wrapped key; a header that says so without one is corrupt.
+
+    This matters because an encrypted image's hash cannot be checked on the
+    host: without this, one flipped flag bit would switch the hash check off.
+    """
+    if header.flags & FLAGS_ENCRYPTED and not any(tlv.type in ENCRYPTION_TLVS for tlv in tlvs):
+        raise ImageError(
+            f"MCUboot header flags 0x{header.flags:x} say the image is encrypted, but it has no "
+            "encryption key TLV (0x30-0x34): the header is corrupt",
+            offset=16,
+        )
 
 
 def _hash_check(data: bytes, header: McubootHeader, tlv: Tlv | None, hashed_end: int) -> Check:

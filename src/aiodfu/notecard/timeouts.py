@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import attrs
 
+from aiodfu.core.timeouts import TimeoutsBase
+
+DFU_MODE_LIFETIME = 15 * 60.0
+"""The card leaves DFU mode by itself this long after the last ``hub.set mode:dfu``."""
+
 
 @attrs.frozen
-class Timeouts:
-    """Seconds for each wait; override any with ``attrs.evolve``."""
+class Timeouts(TimeoutsBase):
+    """Seconds for each wait; override any with ``attrs.evolve``, scale all with ``scaled``.
+
+    Checked on construction: every value positive, and the relations below.
+    """
 
     first_byte: float = 30.0
     """From the end of a request to the first byte of its response (and after a heartbeat)."""
@@ -34,9 +42,24 @@ class Timeouts:
     """Between failed reset attempts."""
     open: float = 5.0
     """Opening the port (through the connector)."""
+    i2c_transfer: float = 1.0
+    """One serial-over-I2C bus transfer (a write, a poll or a read of at most 255 bytes)."""
     dfu_entry: float = 120.0
     """From ``hub.set mode:dfu`` until the card serves the image."""
     dfu_probe_interval: float = 2.5
     """Between ``dfu.get length:0`` probes while the card enters DFU mode."""
     dfu_keepalive: float = 600.0
     """Re-send ``hub.set mode:dfu`` this often while retrieving (the card exits after 15 min)."""
+
+    def invariants(self) -> list[tuple[bool, str]]:
+        return [
+            (self.inter_byte <= self.first_byte, "inter_byte must not exceed first_byte"),
+            (
+                self.dfu_probe_interval < self.dfu_entry,
+                "dfu_probe_interval must be shorter than dfu_entry, or no probe is repeated",
+            ),
+            (
+                self.dfu_keepalive < DFU_MODE_LIFETIME,
+                "dfu_keepalive must stay below the card's 15-minute DFU-mode lifetime",
+            ),
+        ]

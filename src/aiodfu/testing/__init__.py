@@ -19,14 +19,21 @@ from aiodfu.testing.faults import (
     LinkPlan,
     random_link_plan,
 )
+from aiodfu.testing.i2c import EmulatedI2cBus, I2cBusModel, I2cFaults, PeripheryI2c
 from aiodfu.testing.images import (
     build_full_modem_package,
     build_mcuboot_image,
     build_modem_delta,
     random_firmware,
 )
-from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults
+from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, notecard_i2c_bus
 from aiodfu.testing.notecard import Storage as NotecardStorage
+from aiodfu.testing.nrf5_legacy_serial import (
+    FEATHER_NRF52832,
+    FEATHER_NRF52840,
+    AdafruitBoard,
+    AdafruitSerialEmulator,
+)
 from aiodfu.testing.pty import serve_pty
 from aiodfu.testing.rainmaker import (
     FirmwareServer,
@@ -49,11 +56,16 @@ from aiodfu.testing.serial_modem.signing import (
 from aiodfu.transports.memory import FiredFault, LinkFaults, LinkModel
 
 __all__ = [
+    "FEATHER_NRF52832",
+    "FEATHER_NRF52840",
     "LINK_FAULT_KINDS",
+    "AdafruitBoard",
+    "AdafruitSerialEmulator",
     "BootMagic",
     "BootOutcome",
     "DrogueEmulator",
     "DrogueFaults",
+    "EmulatedI2cBus",
     "Emulator",
     "FaultyFirstLink",
     "FaultyLinks",
@@ -62,12 +74,15 @@ __all__ = [
     "FirmwareServer",
     "HostJob",
     "HttpFaults",
+    "I2cBusModel",
+    "I2cFaults",
     "LinkFaults",
     "LinkModel",
     "LinkPlan",
     "NotecardEmulator",
     "NotecardFaults",
     "NotecardStorage",
+    "PeripheryI2c",
     "RainMakerEmulator",
     "RainMakerFaults",
     "SerialModemEmulator",
@@ -79,6 +94,7 @@ __all__ = [
     "build_signed_full_modem_package",
     "build_signed_modem_bootloader",
     "build_signed_modem_delta",
+    "notecard_i2c_bus",
     "random_firmware",
     "random_link_plan",
     "serve_pty",

@@ -45,7 +45,16 @@ class Emulator(AsyncResource):
     @property
     @abc.abstractmethod
     def image(self) -> bytes | None:
-        """The firmware the device holds now (what ``--save-image`` writes)."""
+        """The firmware the device holds now."""
+
+    @property
+    def saved_image(self) -> bytes | None:
+        """What ``aiodfu emulate --save-image`` writes: :attr:`image`, unless a device says else.
+
+        A pull device that deletes its copy once delivered (a Notecard after
+        ``dfu.status stop``) returns the image it delivered.
+        """
+        return self.image
 
     def connect(
         self,

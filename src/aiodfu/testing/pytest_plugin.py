@@ -14,7 +14,8 @@ are async fixtures and need pytest-asyncio; without it they are not defined.
   (embedded-update on embassy-boot); ``drogue_gatt_host`` serves that same
   device's BLE firmware service on ``ble_radio`` (needs the ``emulators`` extra).
 * ``notecard_emulator`` / ``notecard_pty`` -- a Blues Notecard offering a
-  64 KiB host firmware image.
+  64 KiB host firmware image; ``notecard_i2c_bus`` -- that card at 0x17 on an
+  emulated 400 kHz I2C bus (pass it to ``aiodfu.notecard.open_i2c``).
 * ``ble_radio`` / ``nrf5_legacy_target`` -- Bumble's in-process BLE link and
   a legacy nRF5 DFU target advertising on it (needs the ``emulators`` extra);
   connect with ``BleakClient(address, backend=BumbleBleakClient, radio=...)``.
@@ -30,8 +31,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from aiodfu.testing import notecard as notecard_testing
 from aiodfu.testing.drogue import DrogueEmulator
 from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.i2c import EmulatedI2cBus, I2cBusModel
 from aiodfu.testing.images import random_firmware
 from aiodfu.testing.notecard import NotecardEmulator
 from aiodfu.testing.pty import serve_pty
@@ -127,6 +130,12 @@ else:
         """A pty path on which ``notecard_emulator`` answers."""
         async with serve_pty(notecard_emulator) as path:
             yield path
+
+    @pytest_asyncio.fixture
+    async def notecard_i2c_bus(notecard_emulator: NotecardEmulator) -> EmulatedI2cBus:
+        """``notecard_emulator`` at 0x17 on an emulated 400 kHz I2C bus."""
+        model = I2cBusModel(clock_hz=400_000)
+        return notecard_testing.notecard_i2c_bus(notecard_emulator, model=model)
 
     @pytest_asyncio.fixture
     async def ble_radio() -> AsyncIterator[Any]:

@@ -29,6 +29,9 @@ Options (keyword arguments, also attributes):
     delivers another image later, :meth:`NotecardEmulator.fail_download` fails it.
 ``downloading_polls``
     ``dfu.status`` reports ``downloading`` with a progress text this many times first.
+``status_style``
+    :class:`StatusStyle`: the ``dfu.status`` texts of Blues' DFU guide (default) or of
+    its schema's samples, which disagree (idle status, progress text, ``pending``).
 ``storage``
     :class:`Storage`: ``ONBOARD_FLASH`` serves ``dfu.get`` any time;
     ``MODEM_FS`` (the legacy profile) only in DFU mode, answering
@@ -75,11 +78,14 @@ Inspection: ``mode`` / ``status_text`` (``dfu.status``), ``hub_mode``,
 ``stops`` (the ``status``/``err`` of every ``stop``), ``served`` (``(offset,
 length, binary)`` of every chunk served), ``requests`` (every parsed request),
 ``crc_errors``, ``dropped_bytes`` (lost to the receive buffer), ``image`` (the
-image the card holds; ``None`` after ``stop``). State outlives connections.
+image the card holds; ``None`` after ``stop``), ``delivered`` (the last image a
+host retrieved in full before its ``stop``). State outlives connections.
 
 Models where the reference leaves room: ``body`` comes with every
-``dfu.get`` at offset 0; a chunk past the end of the image is shortened; error
-responses carry no ``crc``; a request that is not JSON answers
+``dfu.get`` at offset 0; a chunk past the end of the image is shortened; every
+reply to a request with a valid ``crc`` carries one (errors and heartbeats
+included: note-c PR #74), replies to a garbled request (CRC mismatch, not JSON,
+the ``io_errors`` fault) none; a request that is not JSON answers
 ``{"err":"... {io}"}``; ``hub.set``/``stop`` answer like ``dfu.status``/``{}``.
 """
 
@@ -91,7 +97,7 @@ import logging
 import attrs
 
 from aiodfu.core.errors import LinkLostError
-from aiodfu.notecard.codec import (
+from aiodfu.notecard.protocol import (
     Message,
     encode_json,
     parse_object,
@@ -99,18 +105,16 @@ from aiodfu.notecard.codec import (
     stamp_crc,
 )
 from aiodfu.testing.emulator import Emulator
-from aiodfu.testing.notecard_state import (
-    BINARY_STORE_CAPACITY,
+from aiodfu.testing.notecard.state import (
     DFU_MODE_TIMEOUT,
     BinaryReply,
     NotecardState,
+    StatusStyle,
     Storage,
     error,
 )
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
-
-__all__ = ["BINARY_STORE_CAPACITY", "NotecardEmulator", "NotecardFaults", "Storage"]
 
 log = logging.getLogger("aiodfu.testing.notecard")
 
@@ -153,6 +157,7 @@ class NotecardEmulator(NotecardState, Emulator):
         binary_store: bool = True,
         binary_dfu_get: bool = True,
         firmware_version: str = "9.1.1",
+        status_style: StatusStyle = StatusStyle.GUIDE,
         crc: bool = True,
         rx_buffer: int = RX_BUFFER,
         rx_idle_gap: float = 0.05,
@@ -176,6 +181,7 @@ class NotecardEmulator(NotecardState, Emulator):
             binary_dfu_get=binary_dfu_get,
             downloading_polls=downloading_polls,
             firmware_version=firmware_version,
+            status_style=status_style,
         )
         self.crc = crc
         self.rx_buffer = rx_buffer
@@ -185,6 +191,8 @@ class NotecardEmulator(NotecardState, Emulator):
         self.requests: list[Message] = []
         self.crc_errors = 0
         self.dropped_bytes = 0
+        self.busy = False
+        """The card is working on a request (its ``request_latency``)."""
         self._request_count = 0
 
     def in_dfu_mode(self, now: float | None = None) -> bool:
@@ -264,21 +272,24 @@ class NotecardEmulator(NotecardState, Emulator):
         if index in faults.silent_requests:
             return
         if self.request_latency:
-            await asyncio.sleep(self.request_latency)
-        await self._heartbeats(stream)
-        if index in faults.io_errors:
+            self.busy = True
+            try:
+                await asyncio.sleep(self.request_latency)
+            finally:
+                self.busy = False
+        await self._heartbeats(stream, sequence)
+        if index in faults.io_errors:  # the card saw a garbled request: it cannot echo a CRC
             await self._write_line(stream, error("serial I/O error {io}"))
             return
+        reply: Message | BinaryReply
         if index in faults.bad_bin:
-            await self._write_line(stream, error("binary store is corrupted {bad-bin}"))
-            return
-        reply = self.handle(request, asyncio.get_running_loop().time())
+            reply = error("binary store is corrupted {bad-bin}")
+        else:
+            reply = self.handle(request, asyncio.get_running_loop().time())
         response = reply.response if isinstance(reply, BinaryReply) else reply
         if sequence is not None and index in faults.wrong_sequence:
             sequence += 1
-        text = encode_json(response)
-        if sequence is not None and "err" not in response:
-            text = stamp_crc(text, sequence)
+        text = self._stamped(response, sequence)
         if index in faults.corrupted_responses:
             text = _flip_middle(text)
         if index in faults.truncated_responses:
@@ -292,13 +303,24 @@ class NotecardEmulator(NotecardState, Emulator):
         else:
             await stream.write(text + b"\r\n")
 
-    async def _heartbeats(self, stream: ByteStream) -> None:
+    async def _heartbeats(self, stream: ByteStream, sequence: int | None) -> None:
         faults = self.faults
         sent = 0
         while faults.heartbeat_flood or sent < faults.heartbeats:
             sent += 1
-            await self._write_line(stream, {"err": "{heartbeat}", "status": f"busy ({sent})"})
+            heartbeat = {"err": "{heartbeat}", "status": f"busy ({sent})"}
+            await stream.write(self._stamped(heartbeat, sequence) + b"\r\n")
             await asyncio.sleep(faults.heartbeat_interval)
+
+    @staticmethod
+    def _stamped(response: Message, sequence: int | None) -> bytes:
+        """The reply's JSON, with the request's sequence number and a CRC if it had a valid one.
+
+        Every reply to such a request gets one, error replies and heartbeats included (note-c
+        PR #74; note-python treats a reply without one as corrupt once the card has sent any).
+        """
+        text = encode_json(response)
+        return text if sequence is None else stamp_crc(text, sequence)
 
     @staticmethod
     async def _write_line(stream: ByteStream, response: Message) -> None:
@@ -312,6 +334,15 @@ class NotecardEmulator(NotecardState, Emulator):
     @image.setter
     def image(self, value: bytes | None) -> None:
         self._image = value
+
+    @property
+    def saved_image(self) -> bytes | None:
+        """The image the card holds, or else the last one a host retrieved in full (``delivered``).
+
+        A ``stop`` deletes the card's copy, so after a completed update this is what the
+        host received -- what ``aiodfu emulate notecard --save-image`` writes.
+        """
+        return self._image if self._image is not None else self.delivered
 
 
 def _flip_middle(data: bytes, *, avoid: int | None = None) -> bytes:

@@ -1,4 +1,4 @@
-"""The engine's view of pulling the host image off a Notecard (reference section 4, steps 3-6).
+"""The engine's view of pulling the host image off a Notecard (reference section 4, steps 3-7).
 
 :class:`ImageRetrieval` is a pull :class:`~aiodfu.core.transfer.Transfer`:
 ``prepare`` makes sure the card serves the image (probing, entering DFU mode
@@ -15,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 from collections.abc import Iterable
 
+import attrs
+
 from aiodfu.core import integrity
-from aiodfu.core.errors import DfuError, LinkLostError, ProtocolError
+from aiodfu.core.errors import DfuError, ProtocolError
 from aiodfu.core.progress import ProgressTracker
 from aiodfu.core.transfer import Chunk, chunk_plan
-from aiodfu.notecard.client import NotecardClient
-from aiodfu.notecard.codec import Message
+from aiodfu.notecard.device import NotecardDevice
 from aiodfu.notecard.errors import (
     ChunkVerificationError,
     DfuModeEntryTimeoutError,
@@ -32,16 +34,54 @@ from aiodfu.notecard.errors import (
     ImageVerificationError,
     MissingImageInfoError,
     NotecardRequestError,
+    RequestNotSupportedError,
 )
-from aiodfu.notecard.messages import (
+from aiodfu.notecard.protocol import (
     MAX_CHUNK,
     NOT_CONNECTED_TAG,
     NOT_IN_DFU_MODE,
+    BinaryStoreStatus,
     DfuStatus,
     ImageInfo,
+    Message,
 )
 
 log = logging.getLogger("aiodfu.notecard")
+
+# Failures after which the card is told the DFU failed (reference 4, steps 3 and 8).
+_REPORTED_FAILURES = (ImageVerificationError, DfuModeEntryTimeoutError, MissingImageInfoError)
+
+
+@attrs.frozen
+class RetrievalMode:
+    """How to retrieve: base64 or the binary store, in chunks of what size."""
+
+    binary: bool
+    store_cleared: bool
+    chunk_size: int
+
+
+async def choose_mode(
+    device: NotecardDevice, binary: bool | None, chunk_size: int
+) -> RetrievalMode:
+    """Binary when the card has a store (``binary=None``, or as told), else base64.
+
+    Detection empties the store at the same time (``card.binary delete``
+    reports the capacity too), saving the binary loop a round trip; the
+    chunk size is capped at that capacity.
+    """
+    if binary is False:
+        return RetrievalMode(binary=False, store_cleared=False, chunk_size=chunk_size)
+    try:
+        reply = await device.transaction({"req": "card.binary", "delete": True})
+    except RequestNotSupportedError:
+        capacity = 0
+    else:
+        capacity = BinaryStoreStatus.from_response(reply).max
+    use_binary = capacity > 0 if binary is None else binary
+    size = min(chunk_size, capacity) if use_binary and capacity else chunk_size
+    log.info("retrieval mode: %s, %d-byte chunks", "binary" if use_binary else "base64", size)
+    return RetrievalMode(binary=use_binary, store_cleared=capacity > 0, chunk_size=size)
 
 
 def _is_dfu_mode_error(error: NotecardRequestError) -> bool:
@@ -52,8 +92,8 @@ def _is_dfu_mode_error(error: NotecardRequestError) -> bool:
 class DfuModeKeeper:
     """Enters DFU mode only when the card needs it, keeps it alive, and leaves it."""
 
-    def __init__(self, client: NotecardClient) -> None:
-        self.client = client
+    def __init__(self, device: NotecardDevice) -> None:
+        self.device = device
         self.entered = False
         self.ever_entered = False
         self._last_sent = 0.0
@@ -61,7 +101,7 @@ class DfuModeKeeper:
     async def probe(self) -> NotecardRequestError | None:
         """``dfu.get length:0``: ``None`` when the card can serve the image, else its refusal."""
         try:
-            await self.client.transaction({"req": "dfu.get", "length": 0})
+            await self.device.transaction({"req": "dfu.get", "length": 0})
         except NotecardRequestError as exc:
             if exc.transient or type(exc) is not NotecardRequestError:
                 raise
@@ -75,7 +115,7 @@ class DfuModeKeeper:
             return
         log.info("the card does not serve the image yet (%s): entering DFU mode", refusal.status)
         await self.enter()
-        timeouts = self.client.timeouts
+        timeouts = self.device.timeouts
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timeouts.dfu_entry
         while loop.time() < give_up:
@@ -91,8 +131,8 @@ class DfuModeKeeper:
         )
 
     async def enter(self) -> None:
-        await self.client.transaction({"req": "hub.set", "mode": "dfu"})
-        self.entered = self.ever_entered = True
+        await self.device.transaction({"req": "hub.set", "mode": "dfu"})
+        self.entered = self.ever_entered = self.device.in_dfu_mode = True
         self._last_sent = asyncio.get_running_loop().time()
 
     async def keep_alive(self) -> None:
@@ -101,7 +141,7 @@ class DfuModeKeeper:
             return
         if (
             asyncio.get_running_loop().time() - self._last_sent
-            >= self.client.timeouts.dfu_keepalive
+            >= self.device.timeouts.dfu_keepalive
         ):
             log.debug("DFU-mode keep-alive")
             await self.enter()
@@ -109,8 +149,8 @@ class DfuModeKeeper:
     async def leave(self) -> None:
         """``hub.set mode:dfu-completed`` (restores the previous sync mode) if we entered."""
         if self.entered:
-            await self.client.transaction({"req": "hub.set", "mode": "dfu-completed"})
-            self.entered = False
+            await self.device.transaction({"req": "hub.set", "mode": "dfu-completed"})
+            self.entered = self.device.in_dfu_mode = False
 
 
 class ImageRetrieval:
@@ -118,7 +158,7 @@ class ImageRetrieval:
 
     def __init__(
         self,
-        client: NotecardClient,
+        device: NotecardDevice,
         status: DfuStatus,
         *,
         chunk_size: int,
@@ -128,11 +168,11 @@ class ImageRetrieval:
     ) -> None:
         if not 0 < chunk_size <= MAX_CHUNK:
             raise ValueError(f"chunk_size must be within 1..{MAX_CHUNK}, not {chunk_size}")
-        self.client = client
+        self.device = device
         self.info: ImageInfo | None = status.body
         self.chunk_size = chunk_size
         self.binary = binary
-        self.dfu_mode = DfuModeKeeper(client)
+        self.dfu_mode = DfuModeKeeper(device)
         self.received = bytearray()
         self.fetched_chunks = 0
         self._store_cleared = store_cleared and binary
@@ -154,8 +194,9 @@ class ImageRetrieval:
             await self._check_image_unchanged()
         await self.dfu_mode.ensure()
         if self.binary and not self._store_cleared:
-            await self.client.transaction({"req": "card.binary", "delete": True})
+            await self.device.transaction({"req": "card.binary", "delete": True})
             self._store_cleared = True
+        self.device.binary_store_used = self._store_cleared
         if self.info is None or self.info.length is None:
             await self._learn_info_from_first_chunk()
         if self._tracker is not None:
@@ -195,19 +236,30 @@ class ImageRetrieval:
             )
 
     async def recover(self, error: DfuError, attempt: int) -> None:
-        if isinstance(error, LinkLostError) or not self.client.connected:
-            await self.client.reopen()
-        else:
-            await self.client.resync()
+        await self.device.resync(error)
 
     # --- close-out ---------------------------------------------------------------------------
 
     async def finish(self) -> None:
         """Empty the binary store and leave DFU mode (steps 7 of the reference loop)."""
         if self._store_cleared:
-            await self.client.transaction({"req": "card.binary", "delete": True})
-            self._store_cleared = False
+            await self.device.transaction({"req": "card.binary", "delete": True})
+            self._store_cleared = self.device.binary_store_used = False
         await self.dfu_mode.leave()
+
+    async def close_out_failure(self, error: DfuError) -> None:
+        """Best effort: leave DFU mode; tell the card about verification-type failures."""
+        with contextlib.suppress(DfuError):
+            await self.dfu_mode.leave()
+        if isinstance(error, _REPORTED_FAILURES):
+            stop = {
+                "req": "dfu.status",
+                "stop": True,
+                "err": error.message,
+                "status": error.message,
+            }
+            with contextlib.suppress(DfuError):
+                await self.device.transaction(stop)
 
     # --- chunks ------------------------------------------------------------------------------
 
@@ -216,7 +268,7 @@ class ImageRetrieval:
         if self.binary:
             request["binary"] = True
         try:
-            response = await self.client.transaction(request)
+            response = await self.device.transaction(request)
         except NotecardRequestError as exc:
             if type(exc) is NotecardRequestError and _is_dfu_mode_error(exc):
                 raise DfuModeError(
@@ -242,7 +294,7 @@ class ImageRetrieval:
                 operation="dfu.get binary",
                 offset=chunk.offset,
             )
-        header, data = await self.client.binary_transaction(
+        header, data = await self.device.binary_transaction(
             {"req": "card.binary.get", "offset": 0, "length": chunk.length}
         )
         store_md5 = header.get("status")
@@ -292,7 +344,7 @@ class ImageRetrieval:
     async def _learn_info_from_first_chunk(self) -> None:
         """No ``body`` in ``dfu.status`` (a known quirk): the first ``dfu.get`` carries it."""
         length = self.chunk_size
-        response = await self.client.transaction({"req": "dfu.get", "offset": 0, "length": length})
+        response = await self.device.transaction({"req": "dfu.get", "offset": 0, "length": length})
         info = ImageInfo.from_body(response.get("body"))
         if info is None or info.length is None:
             raise MissingImageInfoError(
@@ -309,7 +361,7 @@ class ImageRetrieval:
 
     async def _check_image_unchanged(self) -> None:
         """After a failure, make sure the card still offers the image being retrieved."""
-        response = await self.client.transaction({"req": "dfu.status"})
+        response = await self.device.transaction({"req": "dfu.status"})
         status = DfuStatus.from_response(response)
         if self.info is None:
             return

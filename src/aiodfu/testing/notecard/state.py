@@ -18,8 +18,7 @@ import attrs
 
 from aiodfu.core import integrity
 from aiodfu.notecard import cobs
-from aiodfu.notecard.codec import Message
-from aiodfu.notecard.messages import MAX_CHUNK, DfuMode
+from aiodfu.notecard.protocol import MAX_CHUNK, DfuMode, Message
 
 BINARY_STORE_CAPACITY = 130554
 """``card.binary`` ``max`` as reported by a real card (reference 3.4)."""
@@ -28,6 +27,23 @@ NOT_IN_DFU_MODE = "not currently in the DFU operating mode (see hub.set)"
 NOT_YET_ACTIVE = "DFU mode is not yet fully active: connected (session open) {connected}"
 DEFAULT_STOP_STATUS = "successful firmware update"
 HUB_MODES = frozenset({"periodic", "continuous", "minimum", "off", "dfu", "dfu-completed", "-"})
+
+
+class StatusStyle(enum.Enum):
+    """Which of Blues' two published samples the ``dfu.status`` texts follow.
+
+    They disagree; hosts must parse both. ``GUIDE`` (the default) is the DFU guide
+    (dev.blues.io "Notecard API Requests for DFU"): idle has no ``status``, a
+    download in progress reads ``downloaded 66% (28672/42892)``. Its samples are
+    self-consistent (that byte count is the ready sample's image length), so
+    they read as captured from a card. ``SCHEMA`` is blues/notecard-schema's
+    samples: idle ``no download in progress``, downloading ``downloading: 45%
+    complete`` with ``pending: true``; those samples are illustrative (its
+    binary ``dfu.get`` sample has a COBS length no 8192-byte chunk can have).
+    """
+
+    GUIDE = "guide"
+    SCHEMA = "schema"
 
 
 class Storage(enum.Enum):
@@ -70,7 +86,9 @@ class NotecardState:
         binary_dfu_get: bool,
         downloading_polls: int,
         firmware_version: str,
+        status_style: StatusStyle = StatusStyle.GUIDE,
     ) -> None:
+        self.status_style = status_style
         self.storage = storage
         self.dfu_entry_delay = dfu_entry_delay
         self.dfu_mode_timeout = dfu_mode_timeout
@@ -92,6 +110,9 @@ class NotecardState:
         self._dfu_entered_at: float | None = None
         self._dfu_refreshed_at = 0.0
         self.image: bytes | None = None
+        self.delivered: bytes | None = None
+        """The last image a host retrieved in full before a ``stop`` deleted it."""
+        self._fetched: list[tuple[int, int]] = []
         self.body: Message = {}
         self.mode: str = DfuMode.IDLE
         self.status_text: str | None = None
@@ -108,6 +129,7 @@ class NotecardState:
         created = int(time.time())
         stem = name.rsplit(".", 1)[0]
         self.image = image
+        self._fetched = []
         self.body = {
             "crc32": integrity.crc32(image),
             "created": created,
@@ -186,6 +208,10 @@ class NotecardState:
         response: Message = {"mode": str(self.mode)}
         if self.status_text is not None:
             response["status"] = self.status_text
+        elif self.status_style is StatusStyle.SCHEMA and self.mode == DfuMode.IDLE:
+            response["status"] = "no download in progress"
+        if self.mode == DfuMode.DOWNLOADING and self.status_style is StatusStyle.SCHEMA:
+            response["pending"] = True
         response["on" if self.downloads_on else "off"] = True
         if self.mode == DfuMode.READY and self.body_in_status:
             response["body"] = self.body
@@ -200,10 +226,16 @@ class NotecardState:
             return
         total = len(self.image)
         done = total // (self._downloading_polls + 1)
-        self.status_text = f"downloaded {done * 100 // max(total, 1)}% ({done}/{total})"
+        percent = done * 100 // max(total, 1)
+        if self.status_style is StatusStyle.SCHEMA:
+            self.status_text = f"downloading: {percent}% complete"
+        else:
+            self.status_text = f"downloaded {percent}% ({done}/{total})"
 
     def _stop(self, request: Message) -> None:
         self.stops.append({key: request[key] for key in ("status", "err") if key in request})
+        if self.image is not None and _covers(self._fetched, len(self.image)):
+            self.delivered = self.image
         self.image = None
         self.binary_store = None
         err = request.get("err")
@@ -254,7 +286,7 @@ class NotecardState:
         if self.image is None or self.mode != DfuMode.READY:
             return error("dfu.get: no host firmware image is ready")
         if length == 0:
-            return {}
+            return {"payload": ""}  # the only published sample of the probe's answer (schema)
         if length > MAX_CHUNK:
             return error(f"dfu.get: length {length} exceeds the maximum of {MAX_CHUNK}")
         if offset >= len(self.image):
@@ -262,6 +294,7 @@ class NotecardState:
         data = self.image[offset : offset + length]
         binary = request.get("binary") is True and self.binary_dfu_get
         self.served.append((offset, len(data), binary))
+        self._fetched.append((offset, len(data)))
         response: Message
         if binary:
             self.binary_store = data
@@ -341,3 +374,13 @@ class NotecardState:
             "version": f"notecard-{self.firmware_version}",
             "body": {"ver_major": major, "ver_minor": minor, "ver_patch": patch},
         }
+
+
+def _covers(ranges: list[tuple[int, int]], length: int) -> bool:
+    """Whether the ``(offset, length)`` ranges together cover ``[0, length)``."""
+    reached = 0
+    for offset, size in sorted(ranges):
+        if offset > reached:
+            return False
+        reached = max(reached, offset + size)
+    return reached >= length

@@ -1,29 +1,32 @@
 """The public Notecard session: typed DFU requests and the whole IAP update in one call.
 
-``async with aiodfu.notecard.open("/dev/ttyUSB0") as card`` resyncs with the
-card; ``await card.update(install=write_to_flash)`` then runs reference
-section 4: check ``dfu.status`` is ``ready``, retrieve and verify the image
-(resuming from the last verified offset after a link loss), leave DFU mode,
-hand the verified image to ``install`` (sync or async), and close out with
-``dfu.status stop`` -- ``status`` on success, ``err`` when installing or
-verifying failed. A link failure does *not* stop the DFU: ``stop`` deletes
-the card's copy of the image, and a later attempt can still use it.
+``async with aiodfu.notecard.open("/dev/ttyUSB0") as card`` (or
+``open_i2c("/dev/i2c-1")``) resyncs with the card; ``await
+card.update(install=write_to_flash)`` then runs reference section 4: check
+``dfu.status`` is ``ready``, retrieve and verify the image (resuming from the
+last verified offset after a link loss), leave DFU mode, and hand the image
+to the shared pull engine (:func:`aiodfu.core.pull.install_pulled`), which
+verifies it (the card's MD5, the caller's ``expected_sha256``, the image's
+own hash), calls ``install`` (sync or async) and has the outcome reported
+with ``dfu.status stop`` -- ``status`` on success, ``err`` when verifying or
+installing failed. A link failure does *not* stop the DFU: ``stop`` deletes
+the card's copy of the image, and a later attempt can still use it. However
+the update ends, the device's release leaves DFU mode and empties the binary
+store it used (:class:`~aiodfu.notecard.device.NotecardDevice`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Self, TypeVar
-
-import attrs
+from collections.abc import Mapping
+from typing import Any, TypedDict, Unpack
 
 from aiodfu.core.errors import DfuError
 from aiodfu.core.image import FirmwareImage
+from aiodfu.core.link import LinkedSession
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
+from aiodfu.core.pull import Retrieved, install_pulled
 from aiodfu.core.session import (
     Connector,
     InstallCallback,
@@ -32,27 +35,28 @@ from aiodfu.core.session import (
     Verification,
     VerificationMethod,
 )
-from aiodfu.core.transfer import RetryPolicy, run_transfer, with_recovery
-from aiodfu.notecard.client import NotecardClient
-from aiodfu.notecard.codec import Message
+from aiodfu.core.transfer import RetryPolicy, run_transfer
+from aiodfu.formats.own_integrity import check_own_integrity
+from aiodfu.notecard.device import NotecardDevice
 from aiodfu.notecard.errors import (
-    DfuModeEntryTimeoutError,
     ImageNotReadyError,
     ImageSupersededError,
-    ImageVerificationError,
-    InstallFailedError,
-    MissingImageInfoError,
     RequestNotSupportedError,
 )
-from aiodfu.notecard.messages import MAX_CHUNK, BinaryStoreStatus, DfuMode, DfuStatus
-from aiodfu.notecard.retrieval import ImageRetrieval
+from aiodfu.notecard.i2c import (
+    MAX_TRANSFER,
+    NOTECARD_ADDRESS,
+    BusSource,
+    I2cPacing,
+    i2c_connector,
+)
+from aiodfu.notecard.protocol import MAX_CHUNK, BinaryStoreStatus, DfuMode, DfuStatus, Message
 from aiodfu.notecard.timeouts import Timeouts
+from aiodfu.notecard.transfers import ImageRetrieval, choose_mode
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.serial import port_connector
 
 log = logging.getLogger("aiodfu.notecard")
-
-T = TypeVar("T")
 
 DEFAULT_CHUNK_SIZE = MAX_CHUNK
 """The largest ``dfu.get`` the card allows: fewest round trips."""
@@ -61,16 +65,19 @@ SUCCESS_STATUS = "firmware update successful"
 Installer = InstallCallback
 """Writes the verified image (e.g. to the inactive flash slot); may be sync or async."""
 
-# Failures after which the card is told the DFU failed (reference 4, steps 3 and 8).
-_REPORTED_FAILURES = (ImageVerificationError, DfuModeEntryTimeoutError, MissingImageInfoError)
+MD5_CHECKED = Verification(
+    VerificationMethod.HOST_DIGEST,
+    "the MD5 of the retrieved image matched the one Notehub gave the card",
+)
 
 
-class Notecard(PullSession):
+class NotecardSession(LinkedSession[NotecardDevice], PullSession):
     """A session with one Notecard, reconnectable through ``connector``.
 
     ``binary`` chooses the retrieval mode: ``None`` (default) uses the binary
     store when the card has one, else base64. ``chunk_size`` is capped at the
     card's 8192-byte limit and, in binary mode, at its store's capacity.
+    ``retry`` governs reconnecting, each idempotent step and the retrieval.
     """
 
     def __init__(
@@ -86,40 +93,19 @@ class Notecard(PullSession):
     ) -> None:
         if not 0 < chunk_size <= MAX_CHUNK:
             raise ValueError(f"chunk_size must be within 1..{MAX_CHUNK}, not {chunk_size}")
-        self.client = NotecardClient(connector, timeouts=timeouts, baudrate=baudrate, crc=crc)
-        self.retry = retry or RetryPolicy(attempts=5, initial_delay=0.5)
+        self.device = NotecardDevice(
+            connector, timeouts=timeouts, retry=retry, baudrate=baudrate, crc=crc
+        )
+        self.retry = self.device.retry
         self.chunk_size = chunk_size
         self.binary = binary
-
-    async def __aenter__(self) -> Self:
-        await self._robustly("connect", self._nothing)
-        return self
-
-    @staticmethod
-    async def _nothing() -> None:
-        return None
-
-    async def _robustly(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run an idempotent step of the update, reopening the link after a transient failure."""
-
-        async def attempt(number: int) -> T:
-            await self.client.connect()
-            return await operation()
-
-        async def recover(error: DfuError, number: int) -> None:
-            await self.client.reopen()
-
-        return await with_recovery(attempt, recover, self.retry, what=what)
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     async def transaction(
         self, request: Mapping[str, Any], *, timeout: float | None = None
     ) -> Message:
         """Any request, with CRC, retries and resync; ``err`` responses raise."""
-        await self.client.connect()
-        return await self.client.transaction(request, timeout=timeout)
+        await self.connect()
+        return await self.device.transaction(request, timeout=timeout)
 
     # --- dfu.status --------------------------------------------------------------------------
 
@@ -216,9 +202,12 @@ class Notecard(PullSession):
         this plus installing and ``dfu.status stop``.
         """
         tracker = ProgressTracker(0, progress)
-        result = await self._retrieve(tracker)
+        async with self.device.releasing():
+            retrieved = await self._retrieve(tracker)
         tracker.set_phase(Phase.DONE)
-        return result
+        return UpdateResult.from_tracker(
+            retrieved.image, tracker, verification=retrieved.checked, details=retrieved.details
+        )
 
     async def update(
         self,
@@ -226,33 +215,34 @@ class Notecard(PullSession):
         *,
         progress: ProgressCallback | None = None,
         success_status: str = SUCCESS_STATUS,
+        expected_sha256: str | bytes | None = None,
+        require_verified: bool = False,
     ) -> UpdateResult:
         """Retrieve, verify, install, then ``dfu.status stop`` with the outcome.
 
-        ``install`` receives the verified :class:`FirmwareImage`; if it raises,
-        the card is told (``stop`` + ``err``) and :class:`InstallFailedError`
-        is raised from the callback's exception. Returns the result whose
-        ``image`` is the verified image.
+        ``install`` receives the verified :class:`FirmwareImage` (``None``:
+        nothing to install, the result's ``image`` is all). If verification
+        (the card's MD5; ``expected_sha256``; an MCUboot image's own hash)
+        fails, nothing is installed; if ``install`` raises, the card is told
+        (``stop`` + ``err``) and :class:`InstallFailedError` is raised from the
+        callback's exception. The result says how the image was verified.
         """
         tracker = ProgressTracker(0, progress)
-        result = await self._retrieve(tracker)
-        if install is not None:
-            tracker.set_phase(Phase.APPLYING)
-            try:
-                outcome = install(result.image)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            except Exception as exc:
-                reason = f"host install failed: {exc}"
-                await self._robustly("close out", lambda: self.stop_dfu(err=reason, status=reason))
-                raise InstallFailedError(reason, operation="install") from exc
-        await self._robustly("close out", lambda: self.stop_dfu(status=success_status))
-        tracker.set_phase(Phase.DONE)
-        return result
+        async with self.device.releasing():
+            retrieved = await self._retrieve(tracker)
+            return await install_pulled(
+                retrieved,
+                install=install or _keep,
+                report=_CloseOut(self, success_status),
+                tracker=tracker,
+                expected_sha256=expected_sha256,
+                require_verified=require_verified,
+                self_check=check_own_integrity,
+            )
 
-    async def _retrieve(self, tracker: ProgressTracker) -> UpdateResult:
+    async def _retrieve(self, tracker: ProgressTracker) -> Retrieved:
         tracker.set_phase(Phase.CONNECTING)
-        status = await self._robustly("dfu.status", self.dfu_status)
+        status = await self.device.robustly(self.dfu_status, "dfu.status")
         if not status.ready:
             _raise_for_failed_download(status)
             raise ImageNotReadyError(
@@ -260,9 +250,11 @@ class Notecard(PullSession):
                 operation="dfu.status",
                 status=status.status,
             )
-        mode = await self._robustly("card.binary", self._choose_mode)
+        mode = await self.device.robustly(
+            lambda: choose_mode(self.device, self.binary, self.chunk_size), "card.binary"
+        )
         retrieval = ImageRetrieval(
-            self.client,
+            self.device,
             status,
             chunk_size=mode.chunk_size,
             binary=mode.binary,
@@ -272,9 +264,9 @@ class Notecard(PullSession):
         try:
             await run_transfer(retrieval, tracker, self.retry, what="image retrieval")
             tracker.set_phase(Phase.VERIFYING)
-            await self._robustly("leave DFU mode", retrieval.finish)
+            await self.device.robustly(retrieval.finish, "leave DFU mode")
         except DfuError as exc:
-            await self._close_out_failure(retrieval, exc)
+            await retrieval.close_out_failure(exc)
             raise
         info = retrieval.info
         assert info is not None
@@ -286,50 +278,35 @@ class Notecard(PullSession):
         }
         if info.version:
             details["version"] = info.version
-        return UpdateResult.from_tracker(
-            FirmwareImage(bytes(retrieval.received), details=info, source=info.name),
-            tracker,
-            verification=Verification(
-                VerificationMethod.HOST_DIGEST,
-                "the MD5 of the retrieved image matched the one Notehub gave the card",
-            ),
-            details=details,
-        )
+        image = FirmwareImage(bytes(retrieval.received), details=info, source=info.name)
+        return Retrieved(image, MD5_CHECKED, details)
 
-    async def _choose_mode(self) -> _Mode:
-        """Binary when the card has a store (unless told otherwise), else base64.
 
-        Detection empties the store at the same time (``card.binary delete``
-        reports the capacity too), saving the binary loop a round trip; the
-        chunk size is capped at that capacity.
-        """
-        if self.binary is False:
-            return _Mode(binary=False, store_cleared=False, chunk_size=self.chunk_size)
+Notecard = NotecardSession
+"""The session's earlier name, kept."""
+
+
+def _keep(image: FirmwareImage) -> None:
+    """``update()`` without ``install``: the verified image is in the result."""
+
+
+class _CloseOut:
+    """The pull engine's report: ``dfu.status stop`` with ``status`` or ``err``."""
+
+    def __init__(self, session: NotecardSession, success_status: str) -> None:
+        self.session = session
+        self.success_status = success_status
+
+    async def succeeded(self, retrieved: Retrieved) -> None:
+        stop = self.session.stop_dfu
+        await self.session.device.robustly(lambda: stop(status=self.success_status), "close out")
+
+    async def failed(self, retrieved: Retrieved, reason: str) -> None:
+        stop = self.session.stop_dfu
         try:
-            reply = await self.transaction({"req": "card.binary", "delete": True})
-        except RequestNotSupportedError:
-            capacity = 0
-        else:
-            capacity = BinaryStoreStatus.from_response(reply).max
-        binary = capacity > 0 if self.binary is None else self.binary
-        chunk_size = min(self.chunk_size, capacity) if binary and capacity else self.chunk_size
-        log.info("retrieval mode: %s, %d-byte chunks", "binary" if binary else "base64", chunk_size)
-        return _Mode(binary=binary, store_cleared=capacity > 0, chunk_size=chunk_size)
-
-    async def _close_out_failure(self, retrieval: ImageRetrieval, error: DfuError) -> None:
-        """Best effort: leave DFU mode; report verification-type failures to the card."""
-        with contextlib.suppress(DfuError):
-            await retrieval.dfu_mode.leave()
-        if isinstance(error, _REPORTED_FAILURES):
-            with contextlib.suppress(DfuError):
-                await self.stop_dfu(err=error.message, status=error.message)
-
-
-@attrs.frozen
-class _Mode:
-    binary: bool
-    store_cleared: bool
-    chunk_size: int
+            await self.session.device.robustly(lambda: stop(err=reason, status=reason), "close out")
+        except DfuError as exc:
+            log.warning("could not tell the card the update failed (%s): %s", reason, exc)
 
 
 def _raise_for_failed_download(status: DfuStatus) -> None:
@@ -341,26 +318,44 @@ def _raise_for_failed_download(status: DfuStatus) -> None:
         )
 
 
-def open(
-    port: str,
-    baudrate: int = 115200,
-    *,
-    timeouts: Timeouts | None = None,
-    retry: RetryPolicy | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    binary: bool | None = None,
-    crc: bool = True,
-) -> Notecard:
+class SessionOptions(TypedDict, total=False):
+    """The options :func:`open` and :func:`open_i2c` pass on to :class:`NotecardSession`."""
+
+    timeouts: Timeouts | None
+    retry: RetryPolicy | None
+    chunk_size: int
+    binary: bool | None
+    crc: bool
+
+
+def open(port: str, baudrate: int = 115200, **options: Unpack[SessionOptions]) -> NotecardSession:
     """A session on serial ``port`` (no flow control: the Notecard has none); ``async with`` it."""
-
     connector = port_connector(port, baudrate, rtscts=False)
+    return NotecardSession(connector, baudrate=baudrate, **options)
 
-    return Notecard(
-        connector,
-        timeouts=timeouts,
-        baudrate=baudrate,
-        retry=retry,
-        chunk_size=chunk_size,
-        binary=binary,
-        crc=crc,
+
+def open_i2c(
+    bus: BusSource = "/dev/i2c-1",
+    address: int = NOTECARD_ADDRESS,
+    *,
+    max_transfer: int = MAX_TRANSFER,
+    pacing: I2cPacing | None = None,
+    **options: Unpack[SessionOptions],
+) -> NotecardSession:
+    """A session over serial-over-I2C at ``address`` on ``bus``; ``async with`` it.
+
+    ``bus`` is a Linux ``/dev/i2c-N`` path, any :class:`~aiodfu.transports.i2c.I2cBus`
+    (shared, never closed by the session) or a callable opening one.
+    ``max_transfer`` bounds the bytes of one I2C transfer (lower it for
+    adapters with small buffers); each transfer is bounded by
+    ``timeouts.i2c_transfer``.
+    """
+    timeouts = options["timeouts"] = options.get("timeouts") or Timeouts()
+    connector = i2c_connector(
+        bus,
+        address,
+        max_transfer=max_transfer,
+        pacing=pacing,
+        transfer_timeout=timeouts.i2c_transfer,
     )
+    return NotecardSession(connector, **options)

@@ -1,20 +1,26 @@
-"""The Notecard's serial request interface: one JSON transaction at a time, done robustly.
+"""The Notecard as a device: its link's lifecycle and one JSON transaction at a time, done robustly.
 
-:class:`NotecardClient` follows note-c's ``NoteTransaction`` (reference 2.3-2.6):
+:class:`NotecardDevice` is the :class:`~aiodfu.core.link.DeviceLink` of the
+backend. Its handshake on every new link is the reset of reference 2.6
+(send ``\\n`` until only CR/LF comes back); a transient failure is resynced
+in place, or by reopening the link when it was lost; its release, however a
+session ends, re-aligns the framing, empties a binary store a retrieval used
+and leaves DFU mode if it was entered -- so the card syncs again and a fresh
+session finds it as it would after a clean close-out (its image kept).
+
+Transactions follow note-c's ``NoteTransaction`` (reference 2.3-2.6):
 requests are written in 250-byte segments with pauses between them (none
 after the last), stamped with a CRC and a sequence number that stays the same
-across the retries of one transaction; responses are checked the same way.
-``{io}`` errors, CRC or sequence mismatches, malformed JSON and silence are
-retried after 500 ms, the last two after a reset/resync that re-aligns the
+across the retries of one transaction; responses are checked the same way,
+error replies included when they carry the field. ``{io}`` errors, CRC or
+sequence mismatches, malformed JSON, silence and I2C bus glitches are
+retried after 500 ms, all but the first after a resync that re-aligns the
 line framing; ``{heartbeat}`` interim responses restart the response timer
-without re-sending (note-python re-sends: a bug this client does not copy).
+without re-sending (note-python re-sends: a bug this device does not copy).
 Every wait is bounded, heartbeats included, and a response longer than
-``max_response`` bytes is an error, not an unbounded buffer.
-
-A lost link is not retried here: it raises
-:class:`~aiodfu.core.errors.LinkLostError` so the caller (the transfer
-engine) reopens the port with :meth:`NotecardClient.reopen` and decides where
-to continue.
+``max_response`` bytes is an error, not an unbounded buffer. A lost link is
+not retried here: it raises :class:`~aiodfu.core.errors.LinkLostError` for
+the caller (:meth:`NotecardDevice.robustly`, the transfer engine) to recover.
 """
 
 from __future__ import annotations
@@ -25,11 +31,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiodfu.core.errors import DfuError, DfuTimeoutError, LinkLostError
-from aiodfu.core.resource import AsyncResource
-from aiodfu.core.session import Connector, open_link
+from aiodfu.core.link import DeviceLink
+from aiodfu.core.session import Connector
 from aiodfu.core.timeouts import deadline, wait_within
+from aiodfu.core.transfer import RetryPolicy
 from aiodfu.notecard import cobs
-from aiodfu.notecard.codec import (
+from aiodfu.notecard.errors import (
+    BinaryTransferError,
+    CorruptResponseError,
+    NotecardIoError,
+    NotecardRequestError,
+    RequestNotSupportedError,
+    ResyncFailedError,
+)
+from aiodfu.notecard.protocol import (
     SEGMENT_SIZE,
     ErrorKind,
     LineFramer,
@@ -43,16 +58,9 @@ from aiodfu.notecard.codec import (
     split_crc,
     stamp_crc,
 )
-from aiodfu.notecard.errors import (
-    BinaryTransferError,
-    CorruptResponseError,
-    NotecardIoError,
-    NotecardRequestError,
-    RequestNotSupportedError,
-    ResyncFailedError,
-)
 from aiodfu.notecard.timeouts import Timeouts
 from aiodfu.transports.base import ByteStream
+from aiodfu.transports.i2c import I2cError
 
 log = logging.getLogger("aiodfu.notecard")
 
@@ -61,17 +69,26 @@ TRANSACTION_ATTEMPTS = 6
 RESET_ATTEMPTS = 10
 DEFAULT_MAX_RESPONSE = 32768
 """Enough for an 8192-byte base64 chunk (~11 KB of JSON) or its binary frame, with room."""
+DEFAULT_RETRY = RetryPolicy(attempts=5, initial_delay=0.5)
+"""Reopening the link, and each idempotent step of an update (not one transaction's retries)."""
 
-_Retryable = (DfuTimeoutError, CorruptResponseError, NotecardIoError, BinaryTransferError)
+_Retryable = (
+    DfuTimeoutError,
+    CorruptResponseError,
+    NotecardIoError,
+    BinaryTransferError,
+    I2cError,  # a NACK or a short read on serial-over-I2C
+)
 
 
-class NotecardClient(AsyncResource):
-    """Transactions with one Notecard over a byte stream opened by ``connector``.
+class NotecardDevice(DeviceLink[ByteStream]):
+    """One Notecard over the byte streams ``connector`` opens (a serial port, serial-over-I2C).
 
     ``baudrate`` (when known) lengthens each segment pause by the segment's
     wire time, so the card really sees a 250 ms gap even when the port
     buffers the write. ``crc=False`` talks to firmware older than 2023-06
-    without the field.
+    without the field. ``retry`` governs reconnecting and :meth:`robustly`;
+    one transaction makes ``attempts`` attempts of its own first.
     """
 
     def __init__(
@@ -79,6 +96,7 @@ class NotecardClient(AsyncResource):
         connector: Connector[ByteStream],
         *,
         timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
         baudrate: int | None = None,
         crc: bool = True,
         attempts: int = TRANSACTION_ATTEMPTS,
@@ -87,8 +105,8 @@ class NotecardClient(AsyncResource):
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
-        self._connector = connector
         self.timeouts = timeouts or Timeouts()
+        super().__init__(connector, retry=retry or DEFAULT_RETRY, open_timeout=self.timeouts.open)
         self.baudrate = baudrate
         self.crc = crc
         self.attempts = attempts
@@ -96,48 +114,49 @@ class NotecardClient(AsyncResource):
         self.sequence = 0
         self.card_sends_crc = False
         """Sticky: once the card has sent a CRC, a response without one is corrupt."""
+        self.in_dfu_mode = False
+        """This host put the card in DFU mode (``hub.set mode:dfu``) and has not left it yet."""
+        self.binary_store_used = False
+        """A retrieval staged chunks in the card's binary store and has not emptied it yet."""
         self._framer = LineFramer(max_response)
-        self._stream: ByteStream | None = None
         self._reset_required = True
         self._lock = asyncio.Lock()
 
-    # --- the link ----------------------------------------------------------------------------
+    # --- the link's lifecycle (DeviceLink hooks) ---------------------------------------------
 
-    @property
-    def connected(self) -> bool:
-        return self._stream is not None and not self._stream.closed
+    def is_alive(self, link: ByteStream) -> bool:
+        return not link.closed
 
-    async def connect(self) -> None:
-        """Open the link if it is not open, and resync before the first transaction."""
-        if not self.connected:
-            await self.reopen()
-
-    async def reopen(self) -> None:
-        """Close the link (if any), open a fresh one and resync: the recovery after a link loss."""
-        await self.aclose()
-        self._stream = await wait_within(
-            open_link(self._connector), self.timeouts.open, "open the link"
-        )
+    async def attach(self, link: ByteStream) -> None:
         self._framer.clear()
         self._reset_required = True
+
+    async def handshake(self) -> None:
+        """The reset procedure of reference 2.6 on a fresh link."""
         async with self._lock:
             await self._resync()
 
-    async def aclose(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            await stream.aclose()
+    async def resync(self, error: DfuError | None = None) -> None:
+        """After a failure: reopen a lost link, or re-align the framing on a live one."""
+        if isinstance(error, LinkLostError) or not self.connected:
+            await self.reopen()
+        await self.handshake()
+
+    async def on_release(self) -> None:
+        """Re-align the framing, empty the binary store we used, leave DFU mode we entered."""
+        if self.binary_store_used:
+            await self.transaction({"req": "card.binary", "delete": True})
+            self.binary_store_used = False
+        if self.in_dfu_mode:
+            await self.transaction({"req": "hub.set", "mode": "dfu-completed"})
+            self.in_dfu_mode = False
+        if self._reset_required:
+            await self.handshake()
 
     @property
     def stream(self) -> ByteStream:
-        if self._stream is None:
-            raise LinkLostError("not connected", operation="connect")
-        return self._stream
-
-    async def resync(self) -> None:
-        """The reset procedure of reference 2.6, on demand."""
-        async with self._lock:
-            await self._resync()
+        """The open byte stream (:class:`LinkLostError` when there is none)."""
+        return self.link
 
     async def _resync(self) -> None:
         """Send ``\\n`` until the card answers with nothing but CR/LF (up to 10 times)."""
@@ -146,13 +165,21 @@ class NotecardClient(AsyncResource):
         loop = asyncio.get_running_loop()
         async with deadline(self.timeouts.transaction, "reset"):
             for attempt in range(1, RESET_ATTEMPTS + 1):
-                await wait_within(stream.write(b"\n"), self.timeouts.first_byte, "reset")
+                try:
+                    await wait_within(stream.write(b"\n"), self.timeouts.first_byte, "reset")
+                except I2cError as exc:  # no acknowledge (card busy or resetting): try again
+                    log.debug("reset attempt %d: %s", attempt, exc)
+                    continue
                 received = other = False
                 window_end = loop.time() + self.timeouts.reset_drain
                 while (remaining := window_end - loop.time()) > 0:
                     try:
                         data = await wait_within(stream.read(), remaining, "reset drain")
                     except DfuTimeoutError:
+                        break
+                    except I2cError as exc:  # the bus glitched: this attempt saw noise
+                        log.debug("reset drain: %s", exc)
+                        received = other = True
                         break
                     received = True
                     if data.strip(b"\r\n"):
@@ -237,6 +264,9 @@ class NotecardClient(AsyncResource):
             except LinkLostError as exc:
                 self._reset_required = True
                 raise exc.locate(name) from None
+            except asyncio.CancelledError:
+                self._reset_required = True  # a request may be half written: re-align first
+                raise
             except _Retryable as exc:
                 last = exc
                 if not isinstance(exc, NotecardIoError):
@@ -285,13 +315,6 @@ class NotecardClient(AsyncResource):
             if not raw:
                 continue  # a stray CR LF (the echo of a reset) is not a response
             log.debug("<- %r", raw)
-            if b'"err":"' in raw:
-                response = self._parse(raw, name)  # note-c skips the CRC of error responses
-                err = str(response.get("err", ""))
-                if classify_error(err) is ErrorKind.HEARTBEAT:
-                    log.info("%s: card busy: %s", name, response.get("status", ""))
-                    continue
-                return response
             bare, field = split_crc(raw)
             if field is not None and self.crc:
                 self.card_sends_crc = True
@@ -302,9 +325,16 @@ class NotecardClient(AsyncResource):
                         f"response for sequence {field.sequence}, expected {sequence}",
                         operation=name,
                     )
+            elif b'"err":"' in raw:
+                pass  # an error without a CRC: the card's answer to a garbled request (note-c)
             elif self.crc and (self.card_sends_crc or b'"crc":' in raw):
                 raise CorruptResponseError("response without a valid CRC field", operation=name)
-            return self._parse(bare, name)
+            response = self._parse(bare, name)
+            err = response.get("err")
+            if isinstance(err, str) and classify_error(err) is ErrorKind.HEARTBEAT:
+                log.info("%s: card busy: %s", name, response.get("status", ""))
+                continue
+            return response
 
     @staticmethod
     def _parse(raw: bytes, name: str) -> Message:
@@ -344,3 +374,7 @@ class NotecardClient(AsyncResource):
             return cobs.decode(encoded)
         except cobs.CobsDecodeError as exc:
             raise BinaryTransferError(f"corrupt binary frame: {exc}", operation=name) from None
+
+
+NotecardClient = NotecardDevice
+"""The device's earlier name (it was only the request client then), kept."""
