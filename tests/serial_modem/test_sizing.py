@@ -74,10 +74,10 @@ def test_the_round_trip_floors_the_per_chunk_cost() -> None:
     assert sizer.per_chunk_cost() == pytest.approx(0.008)
 
 
-def test_no_chunk_exceeds_a_second_of_wire_at_a_known_baud_rate() -> None:
+def test_no_chunk_exceeds_one_and_a_half_seconds_of_wire_at_a_known_baud_rate() -> None:
     sizer = ChunkSizer(115_200)
     sizer.observe_round_trip(0.5)  # a very slow device
-    assert sizer.size() == sizer.ceiling == 8192  # 11,520 bytes a second, in whole buffers
+    assert sizer.size() == sizer.ceiling == 16_384  # 17,280 bytes in 1.5 s, in whole buffers
     fast = ChunkSizer(10_000_000)
     fast.observe_round_trip(0.5)
     assert fast.size() == MAX_CHUNK

@@ -39,7 +39,7 @@ ADDRESSED_CHUNK_MAX = 4096
 """Largest chunk of the type-2 firmware phase, where ``<addr>`` is honoured."""
 MAX_CHUNK = 256 * 1024
 """Largest chunk ever announced, whatever the link."""
-MAX_CHUNK_SECONDS = 1.0
+MAX_CHUNK_SECONDS = 1.5
 """Largest wire time of one chunk (at a known baud rate)."""
 TARGET_OVERHEAD = 0.02
 """The fixed per-chunk cost as a share of the chunk's wire time that the sizer aims for."""
