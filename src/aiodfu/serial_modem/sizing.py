@@ -23,8 +23,11 @@ What the reference (``protocols/serial-modem-at-dfu.md``) allows, per update typ
 
 Sizes are multiples of :data:`GRANULE`, so the device flushes full buffers, and
 at most :data:`MAX_CHUNK_SECONDS` of wire (progress reports, and the filler
-that ends an abandoned chunk, stay short). An explicit ``chunk_size`` overrides
-all of this except the firmware-phase cap.
+that ends an abandoned chunk, stay short). A cost that grows with the chunk
+(a link slower than its nominal baud rate, flash writes the device cannot
+overlap with reception) also shows as time beyond the wire, so chunks then grow
+to that cap -- which never costs throughput. An explicit ``chunk_size``
+overrides all of this except the firmware-phase cap.
 """
 
 from __future__ import annotations
