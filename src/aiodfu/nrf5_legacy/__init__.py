@@ -6,7 +6,13 @@ nRF52 bootloaders (:func:`open_serial`, :class:`SerialDfuSession`). See
 ``docs/protocols/nrf5-legacy.md`` and ``docs/protocols/adafruit-nrf52.md``.
 """
 
-from aiodfu.nrf5_legacy.errors import PackageError, PacketLossError, TargetStatusError
+from aiodfu.nrf5_legacy.device import Nrf5LegacyDevice
+from aiodfu.nrf5_legacy.errors import (
+    ActivationError,
+    PackageError,
+    PacketLossError,
+    TargetStatusError,
+)
 from aiodfu.nrf5_legacy.init_packet import DfuVersion, InitPacket
 from aiodfu.nrf5_legacy.package import Package, Part
 from aiodfu.nrf5_legacy.protocol import ImageType, Status
@@ -23,6 +29,7 @@ from aiodfu.nrf5_legacy.session import Nrf5LegacySession, connect
 from aiodfu.nrf5_legacy.timeouts import Timeouts
 
 __all__ = [
+    "ActivationError",
     "BootloaderNotFoundError",
     "BootloaderStuckError",
     "DfuVersion",
@@ -30,6 +37,7 @@ __all__ = [
     "ImageType",
     "InitPacket",
     "InitPacketRejectedError",
+    "Nrf5LegacyDevice",
     "Nrf5LegacySession",
     "Package",
     "PackageError",

@@ -106,6 +106,7 @@ _BLE_NAMES = {
     "BleRadio": "aiodfu.testing.ble",
     "BumbleBleakClient": "aiodfu.testing.ble",
     "BumbleBleakScanner": "aiodfu.testing.ble",
+    "ApplicationProfile": "aiodfu.testing.nrf5_legacy",
     "BootloaderConfig": "aiodfu.testing.nrf5_legacy",
     "DrogueGattFaults": "aiodfu.testing.drogue.gatt",
     "DrogueGattHost": "aiodfu.testing.drogue.gatt",
