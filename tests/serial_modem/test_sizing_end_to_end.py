@@ -9,13 +9,14 @@ import pytest
 
 from aiodfu.serial_modem import UpdateType
 from aiodfu.serial_modem.sizing import ADDRESSED_CHUNK_MAX, GRANULE
+from aiodfu.testing.emulator import FaultyFirstLink
 from aiodfu.testing.images import build_full_modem_package, build_mcuboot_image, random_firmware
-from aiodfu.testing.serial_modem import SerialModemEmulator
+from aiodfu.testing.serial_modem import SerialModemEmulator, SerialModemFaults
 from aiodfu.testing.serial_modem.signing import (
     build_signed_modem_bootloader,
     build_signed_modem_delta,
 )
-from aiodfu.transports.memory import LinkModel
+from aiodfu.transports.memory import LinkFaults, LinkModel
 
 from .conftest import session_for
 
@@ -102,3 +103,70 @@ async def test_an_explicit_chunk_size_overrides_the_sizing(aiodfu_emulators, chu
     assert emulator.received[0] == BIG_APP
     lengths = [length for _, length in writes(emulator)]
     assert set(lengths[:-1]) == {chunk_size} and lengths[-1] <= chunk_size
+
+
+# --- faults inside sized chunks: the recovery sends filler for the whole announced chunk ----
+
+LARGE_APP = build_mcuboot_image(random_firmware(200_000, seed=26))
+FAST_LINK = LinkModel(baud=1_000_000, rx_buffer=4096, tx_buffer=4096)
+
+
+@pytest.mark.parametrize("upstream", [False, True])
+async def test_a_link_lost_inside_a_sized_chunk_restarts_with_the_identical_image(
+    aiodfu_emulators, upstream
+) -> None:  # type: ignore[no-untyped-def]
+    emulator = aiodfu_emulators(
+        SerialModemEmulator(link_model=FAST_LINK, command_latency=LATENCY, slot_size=1 << 20)
+    )
+    # Downstream: 120 kB into the data; upstream: inside the first chunk's #XDFU line (the
+    # handshake, the type list and INIT's OK take 52 bytes, the chunk's OK 6 more).
+    fault = LinkFaults(drop_after=120_000) if not upstream else LinkFaults(drop_after=70)
+    connector = (
+        FaultyFirstLink(emulator, device_to_host=fault)
+        if upstream
+        else FaultyFirstLink(emulator, host_to_device=fault)
+    )
+    async with session_for(connector, baudrate=1_000_000) as session:
+        result = await asyncio.wait_for(session.update(LARGE_APP), 60)
+    assert [(number, fault.kind) for number, fault in connector.fired] == [(1, "drop")]
+    # (A loaded machine may need a second reopen while the filler drains: not counted exactly.)
+    assert connector.connections >= 2
+    assert emulator.received[0] == LARGE_APP  # appended: a duplicated byte would show
+    assert emulator.applied[0] == LARGE_APP
+    assert result.attempts >= 2
+    assert max(length for _, length in writes(emulator)) > GRANULE
+
+
+async def test_a_failed_sized_chunk_restarts_the_image_never_retries_it(aiodfu_emulators) -> None:  # type: ignore[no-untyped-def]
+    emulator = aiodfu_emulators(
+        SerialModemEmulator(
+            link_model=FAST_LINK,
+            command_latency=LATENCY,
+            slot_size=1 << 20,
+            faults=SerialModemFaults(fail_chunks={1}),
+        )
+    )
+    async with session_for(emulator.connect, baudrate=1_000_000) as session:
+        result = await asyncio.wait_for(session.update(LARGE_APP), 60)
+    assert emulator.received[0] == LARGE_APP
+    assert result.attempts == 2
+
+
+async def test_cancelled_inside_a_sized_chunk_leaves_no_data_mode_behind(aiodfu_emulators) -> None:  # type: ignore[no-untyped-def]
+    emulator = aiodfu_emulators(
+        SerialModemEmulator(link_model=FAST_LINK, command_latency=LATENCY, slot_size=1 << 20)
+    )
+    async with session_for(emulator.connect, baudrate=1_000_000) as session:
+        task = asyncio.create_task(session.update(LARGE_APP))
+        async with asyncio.timeout(30):
+            while not emulator.in_data_mode:  # noqa: ASYNC110 - polls the device, not an event
+                await asyncio.sleep(0.002)
+        await asyncio.sleep(0.05)  # well inside a chunk of at least 73 kB (0.7 s of wire)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), timeout=30)
+    assert not emulator.in_data_mode
+    assert max(length for _, length in writes(emulator)) > GRANULE
+    async with session_for(emulator.connect, baudrate=1_000_000) as session:
+        await asyncio.wait_for(session.update(LARGE_APP), 60)
+    assert emulator.applied[0] == LARGE_APP
