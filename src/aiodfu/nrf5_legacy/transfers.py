@@ -18,6 +18,19 @@ reconnects, re-enables notifications, asks for the received size (opcode 7)
 and continues from there. A count of zero, one that is not a packet boundary
 or more than was sent means the target lost (or never had) this session's
 state: Reset and start clean.
+
+Limits: a revision 0.8 target takes a receipt every 8 packets or fewer
+(Adafruit's bootloader runs out of receive buffers otherwise), so a larger
+(or disabled) ``prn`` is lowered to 8. An Adafruit bootloader (it describes
+itself with a Device Information Service) is resumed rather than reset by
+default: a single-bank bootloader erased its application at Start, and up to
+release 0.9.x a reset without an application ends in USB DFU, unreachable
+over BLE. So a fresh session that finds one holding an interrupted transfer
+(Start refused with INVALID_STATE) continues from its byte count too (only
+there: it relies on the size record after a refused Start never reaching the
+image, which is how the SDK 11 transport routes it); the
+bootloader's CRC check at Validate (against the init packet it holds) still
+decides whether the image is the one sent.
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ from aiodfu.core.errors import (
 from aiodfu.core.pacing import Pacer
 from aiodfu.core.transfer import Chunk, chunk_plan
 from aiodfu.nrf5_legacy import protocol
+from aiodfu.nrf5_legacy.adafruit import bounded_prn
 from aiodfu.nrf5_legacy.device import LegacyDfuTarget, Nrf5LegacyDevice
 from aiodfu.nrf5_legacy.errors import ActivationError, PacketLossError, TargetStatusError
 from aiodfu.nrf5_legacy.package import Part
@@ -59,7 +73,7 @@ class PartTransfer:
         packet_size: int,
         prn: int,
         window: int,
-        resume: bool,
+        resume: bool | None,
         max_rate: float | None = None,
     ) -> None:
         self.part = part
@@ -69,6 +83,8 @@ class PartTransfer:
         self.prn = prn
         self.window = max(window, prn)
         self.resume = resume
+        """``None``: resume an Adafruit bootloader, reset any other (see the module docstring)."""
+        self.resuming = bool(resume)
         self.target: LegacyDfuTarget | None = None
         self.v1_mode = False
         self.resumed_at: list[int] = []
@@ -86,16 +102,18 @@ class PartTransfer:
     async def prepare(self, attempt: int) -> int:
         target = await self._connected()
         self._check_packet_size(target)
+        self._respect_limits(target)
+        self.resuming = self.resume if self.resume is not None else target.is_adafruit
         clean, self._clean_restart = self._clean_restart, False
-        if attempt > 1 and self.resume and not clean:
+        if attempt > 1 and self.resuming and not clean:
             offset = await self._resume_offset(target)
             if offset is not None:
                 self.resumed_at.append(offset)
                 await self._stream_from(target, offset)
                 return offset
-        await self._start(target)
-        await self._stream_from(self._target(), 0)  # _start may have reset and reconnected
-        return 0
+        offset = await self._start(target)
+        await self._stream_from(self._target(), offset)  # _start may have reset and reconnected
+        return offset
 
     def plan(self, start: int) -> Iterable[Chunk]:
         return chunk_plan(self._total, self.packet_size, start)
@@ -141,7 +159,7 @@ class PartTransfer:
     async def recover(self, error: DfuError, attempt: int) -> None:
         self.target = None
         # Resume only what a link loss interrupted; anything else may have left a hole.
-        clean = not self.resume or not isinstance(error, LinkLostError)
+        clean = not self.resuming or not isinstance(error, LinkLostError)
         if isinstance(error, TargetStatusError) and error.status == Status.OPERATION_FAILED:
             self._slow_down()
         if clean and self.device.connected:
@@ -185,8 +203,21 @@ class PartTransfer:
                 operation="Receive firmware",
             )
 
-    async def _start(self, target: LegacyDfuTarget, *, may_reset: bool = True) -> None:
-        """Start DFU, falling back as the reference's section 9.1 describes."""
+    def _respect_limits(self, target: LegacyDfuTarget) -> None:
+        bounded = bounded_prn(self.prn, target.revision)
+        if bounded != self.prn:
+            log.info(
+                "PRN %d is more than a revision 0x%04X target takes: using %d",
+                self.prn,
+                target.revision or 0,
+                bounded,
+            )
+            self.prn = bounded
+            self.window = max(self.window, self.prn)
+
+    async def _start(self, target: LegacyDfuTarget, *, may_reset: bool = True) -> int:
+        """Start DFU, falling back as the reference's section 9.1 describes; the offset to
+        send from (not 0 only when an interrupted transfer is continued)."""
         sd, bl, app = self.part.sizes()
         try:
             await target.request(
@@ -196,16 +227,20 @@ class PartTransfer:
             )
         except TargetStatusError as exc:
             if exc.status == Status.INVALID_STATE and may_reset:
+                if self.resuming and target.is_adafruit:
+                    offset = await self._adopt(target)
+                    if offset is not None:
+                        return offset
                 log.warning("the target holds an interrupted session: resetting it first")
                 self.restarts += 1
                 await self.device.reset()
-                await self._start(await self._connected(), may_reset=False)
-                return
+                return await self._start(await self._connected(), may_reset=False)
             if exc.status == Status.NOT_SUPPORTED and self.part.image_type is ImageType.APPLICATION:
                 log.warning("Start DFU not supported: trying the DFU v1 (pre-SDK 7) form")
                 await self._start_v1(target)
-                return
+                return 0
             raise
+        self.device.started = True
         await target.write_control(protocol.init_begin(), "Initialize DFU parameters")
         packet = self.part.init_packet
         for start in range(0, len(packet), protocol.DEFAULT_PACKET_SIZE):
@@ -213,6 +248,22 @@ class PartTransfer:
                 packet[start : start + protocol.DEFAULT_PACKET_SIZE], "Initialize DFU parameters"
             )
         await target.request(protocol.init_end(), target.timeouts.init)
+        return 0
+
+    async def _adopt(self, target: LegacyDfuTarget) -> int | None:
+        """Continue the transfer an earlier session left in the bootloader, if it can be ours."""
+        received = await target.received_size()
+        if not 0 < received <= self._total or received % 4:
+            log.info("the interrupted transfer holds %d bytes: not continuable", received)
+            return None
+        log.warning(
+            "the bootloader holds an interrupted transfer (%d bytes): continuing it; its CRC "
+            "check at Validate decides whether it was this image",
+            received,
+        )
+        self.device.started = True
+        self.resumed_at.append(received)
+        return received
 
     async def _start_v1(self, target: LegacyDfuTarget) -> None:
         self.v1_mode = True
