@@ -232,3 +232,19 @@ async def test_an_update_through_a_spec_following_secure_buttonless_app(
     async with make_session(board.address, packet_size=20) as session:
         await session.update(PACKAGE)
     assert board.application == NEW
+
+
+async def test_another_board_in_dfu_mode_nearby_is_not_updated(
+    make_board: MakeBoard, make_session: SessionFactory
+) -> None:
+    """Two boards advertise ``AdaDFU`` with the DFU service after the jump; the session takes
+    the one at its device's address, not the first lookalike its scan sees."""
+    bystander: Nrf5LegacyEmulator = await make_board(
+        address="C0:FF:EE:00:00:42", mode="bootloader", application=None
+    )
+    board: Nrf5LegacyEmulator = await make_board(application_profile=MESHTASTIC)
+    async with make_session(board.address) as session:
+        result = await session.update(PACKAGE)
+    assert board.application == NEW
+    assert result.details["dfu_address"] == board.address
+    assert bystander.machine.state is State.IDLE and not bystander.control_point_log
