@@ -7,6 +7,7 @@ and :func:`emulator_factory` (``aiodfu emulate notecard --pty``).
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
 from aiodfu.cli.verify import DemoVerificationError, report_verification
 from aiodfu.core.image import FirmwareImage
+from aiodfu.core.sinks import FileSink
 from aiodfu.notecard import DEFAULT_CHUNK_SIZE, NOTECARD_ADDRESS, NotecardSession, open, open_i2c
 from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.images import random_firmware
@@ -151,15 +153,20 @@ def status(
 )
 @click.pass_context
 def update(ctx: click.Context, link: _Link, output: Path, mode: str, chunk_size: int) -> None:
-    """Retrieve and verify the host image, write it to --output, then close out the card's DFU."""
+    """Retrieve and verify the host image, write it to --output, then close out the card's DFU.
 
-    def install(image: FirmwareImage) -> None:
-        output.write_bytes(image.data)
+    The image streams to OUTPUT.part and is moved to OUTPUT once verified; a failed update
+    leaves OUTPUT as it was.
+    """
 
     async def job(reporter: Reporter) -> None:
         session = link.open(chunk_size=chunk_size, binary=_MODES[mode])
         async with session as card:
-            result = await card.update(install=install, progress=reporter.progress("notecard"))
+            result = await card.update(
+                install=lambda pulled: os.replace(pulled.path, output),
+                sink=FileSink(output.with_name(output.name + ".part")),
+                progress=reporter.progress("notecard"),
+            )
         reporter.table(
             "retrieved",
             {
@@ -169,7 +176,7 @@ def update(ctx: click.Context, link: _Link, output: Path, mode: str, chunk_size:
                 "sha256": result.image.sha256.hex(),
                 "attempts": result.attempts,
                 "seconds": f"{result.elapsed:.2f}",
-                **result.details,
+                **{name: value for name, value in result.details.items() if name != "path"},
             },
         )
 

@@ -8,6 +8,7 @@ wires into ``aiodfu demo`` and ``aiodfu emulate``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -16,6 +17,7 @@ from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
 from aiodfu.cli.verify import report_verification
 from aiodfu.core.image import FirmwareImage
+from aiodfu.core.sinks import FileSink
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.rainmaker import RainMakerSession, open, redact
 from aiodfu.testing.emulator import Emulator
@@ -134,7 +136,11 @@ def update(
     expected_sha256: str | None,
     require_verified: bool,
 ) -> None:
-    """Download the pending job, verify it, write it to OUTPUT, report success (or the failure)."""
+    """Download the pending job, verify it, write it to OUTPUT, report success (or the failure).
+
+    The image streams to OUTPUT.part and is moved to OUTPUT once verified; a failed update
+    leaves OUTPUT as it was.
+    """
 
     async def job(reporter: Reporter) -> None:
         session = open(
@@ -142,7 +148,8 @@ def update(
         )
         async with session:
             result = await session.update(
-                install=lambda image: output.write_bytes(image.data),
+                install=lambda pulled: os.replace(pulled.path, output),
+                sink=FileSink(output.with_name(output.name + ".part")),
                 accept=lambda found: (
                     found.version not in reject_version or f"version {found.version} refused"
                 ),
@@ -159,7 +166,7 @@ def update(
                 "attempts": result.attempts,
                 "seconds": f"{result.elapsed:.2f}",
                 "verification": str(result.verification),
-                **result.details,
+                **{name: value for name, value in result.details.items() if name != "path"},
             },
         )
 
