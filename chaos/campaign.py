@@ -160,8 +160,15 @@ def _judge_success(trial: Trial, result: UpdateResult) -> tuple[Outcome, str, He
     )
 
 
+_UNVERIFIABLE_RECOVERY = "unverifiable recovery"
+
+
 async def _fresh(trial: Trial, bound: float) -> str | None:
-    """After a typed failure: None if a fresh session updates the device, else why not."""
+    """After a typed failure: None if a fresh session updates the device, else why not.
+
+    :data:`_UNVERIFIABLE_RECOVERY` when the fresh session succeeded on a path that cannot
+    verify the image, its result saying so, and the device holds other bytes.
+    """
     trial.heal()
     ended = await _bounded(trial.update_fresh, bound)
     if ended.bad is not None:
@@ -171,6 +178,11 @@ async def _fresh(trial: Trial, bound: float) -> str | None:
     assert ended.result is not None
     held, why = trial.held()
     if held is not Held.INTACT:
+        unverified = not ended.result.verification.verified
+        if trial.unverifiable_ok and unverified and held is Held.DIFFERENT_BYTES:
+            # A protocol that cannot check content (Drogue serial) resumed over a block the
+            # failed session left corrupted; the fresh session's result says it is unverified.
+            return _UNVERIFIABLE_RECOVERY
         return f"no clean recovery: a fresh session reported success but {why}"
     # Only the device counts here: a fresh session may honestly have had nothing to send
     # (the faulty one finished the update before it failed), so nothing it could verify.
@@ -221,6 +233,12 @@ async def run_case(
             stuck = await _fresh(trial, bound)
             if stuck is None:
                 outcome, diagnosis = Outcome.TYPED_FAILURE, _name(ended.error)
+            elif stuck == _UNVERIFIABLE_RECOVERY:
+                outcome = Outcome.UNVERIFIABLE
+                diagnosis = (
+                    f"{_name(ended.error)}, then a fresh session's unverified success over "
+                    "content the protocol cannot check"
+                )
             else:
                 diagnosis = f"{stuck} (after {_name(ended.error)})"
         fired = tuple(trial.fired())

@@ -132,13 +132,7 @@ SEEDS: dict[str, dict[str, int]] = {
     },
 }
 
-KNOWN_BAD: dict[tuple[str, str], str] = {
-    ("nrf5-legacy-serial", "host:cancel"): (
-        "issue 10 'Cancel-safe' (not one of its eight numbered defects): SerialDfuTarget waits "
-        "for acks with asyncio.wait_for, which on Python 3.11 returns the ack and swallows a "
-        "cancel that arrives as it completes; update() then runs on to success"
-    ),
-}
+KNOWN_BAD: dict[tuple[str, str], str] = {}
 
 
 def _slice() -> list[Any]:
@@ -272,6 +266,19 @@ async def test_a_typed_failure_counts_only_if_a_fresh_session_then_updates() -> 
     assert stuck.diagnosis.startswith("stuck device")
     garbled = Scripted(fails(LinkLostError("gone")), fresh=success, held=Held.DIFFERENT_BYTES)
     assert (await classify(garbled)).outcome is Outcome.BAD
+
+
+async def test_a_fresh_sessions_unverified_success_counts_only_where_nothing_can_verify() -> None:
+    unverified = lambda: success(Verification.none("no check"))  # noqa: E731
+    gone = fails(LinkLostError("gone"))
+    allowed = Scripted(gone, fresh=unverified, held=Held.DIFFERENT_BYTES, unverifiable_ok=True)
+    assert (await classify(allowed)).outcome is Outcome.UNVERIFIABLE
+    claimed = Scripted(gone, fresh=success, held=Held.DIFFERENT_BYTES, unverifiable_ok=True)
+    assert (await classify(claimed)).outcome is Outcome.BAD  # it said verified
+    elsewhere = Scripted(gone, fresh=unverified, held=Held.DIFFERENT_BYTES)
+    assert (await classify(elsewhere)).outcome is Outcome.BAD
+    not_applied = Scripted(gone, fresh=unverified, held=Held.NOT_APPLIED, unverifiable_ok=True)
+    assert (await classify(not_applied)).outcome is Outcome.BAD
 
 
 async def test_an_untyped_exception_is_bad() -> None:
