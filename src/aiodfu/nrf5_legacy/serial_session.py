@@ -48,7 +48,7 @@ from aiodfu.nrf5_legacy.serial_errors import (
     InitPacketRejectedError,
     TargetRestartedError,
 )
-from aiodfu.nrf5_legacy.serial_timeouts import SerialTimeouts
+from aiodfu.nrf5_legacy.serial_timeouts import DEFAULT_RETRY, SerialTimeouts
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.serial import open_serial as open_port
 
@@ -216,7 +216,7 @@ class SerialDfuSession(LinkedSession[SerialDfuTarget], UpdateSession):
         device_type: int | None = ADAFRUIT_DEVICE_TYPE,
     ) -> None:
         self.timeouts = timeouts or SerialTimeouts()
-        self.retry = retry or RetryPolicy(attempts=4, initial_delay=0.2)
+        self.retry = retry or DEFAULT_RETRY
         self.native_usb = native_usb
         self.device_type = device_type
         self.device = SerialDfuTarget(

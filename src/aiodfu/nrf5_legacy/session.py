@@ -34,7 +34,7 @@ from aiodfu.nrf5_legacy.device import Nrf5LegacyDevice
 from aiodfu.nrf5_legacy.init_packet import DfuVersion
 from aiodfu.nrf5_legacy.package import Package, Part
 from aiodfu.nrf5_legacy.protocol import DEFAULT_PACKET_SIZE
-from aiodfu.nrf5_legacy.timeouts import Timeouts
+from aiodfu.nrf5_legacy.timeouts import DEFAULT_RETRY, Timeouts
 from aiodfu.nrf5_legacy.transfers import PartTransfer
 
 log = logging.getLogger("aiodfu.nrf5_legacy")
@@ -43,7 +43,6 @@ DEFAULT_PRN = 4
 """Packets per receipt: small enough that two receipts fit in the 8-buffer pool."""
 DEFAULT_WINDOW = 8
 """Packets in flight beyond the last confirmed count: the target's receive pool size."""
-DEFAULT_RETRY = RetryPolicy(attempts=4, initial_delay=0.2)
 
 PackageSource = Package | bytes | str | os.PathLike[str]
 Target = str | BLEDevice | BleakClient

@@ -24,7 +24,7 @@ from aiodfu.serial_modem.errors import ActivationFailedError
 from aiodfu.serial_modem.payload import Payload, build_payload, infer_type
 from aiodfu.serial_modem.protocol import Mode, UpdateType
 from aiodfu.serial_modem.sizing import GRANULE, ChunkSizer
-from aiodfu.serial_modem.timeouts import Timeouts
+from aiodfu.serial_modem.timeouts import DEFAULT_RETRY, Timeouts
 from aiodfu.serial_modem.transfers import AppendingTransfer, FullModemTransfer
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.serial import port_connector
@@ -61,7 +61,7 @@ class SerialModemSession(LinkedSession[SerialModemDevice], UpdateSession):
         terminator: bytes = b"\r",
     ) -> None:
         self.sizer = ChunkSizer(baudrate, fixed=chunk_size, flow_control=flow_control)
-        self.retry = retry or RetryPolicy(attempts=3)
+        self.retry = retry or DEFAULT_RETRY
         self.device = SerialModemDevice(
             connector,
             timeouts=timeouts or Timeouts(),
