@@ -21,13 +21,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 from bleak import BleakClient
 from bleak.backends.device import BLEDevice
 
 from aiodfu.core.errors import UsageError
 from aiodfu.core.image import FirmwareImage
-from aiodfu.core.progress import Phase, Progress, ProgressCallback, ProgressTracker
+from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker, labelled
 from aiodfu.core.session import UpdateResult, UpdateSession, Verification, VerificationMethod
 from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.nrf5_legacy.device import Nrf5LegacyDevice
@@ -155,7 +154,7 @@ class Nrf5LegacySession(UpdateSession):
         async with self.device.releasing():
             for index, part in enumerate(package.parts):
                 name = (part.image_type.name or "image").lower()
-                tracker = ProgressTracker(len(part.firmware), _labelled(progress, name))
+                tracker = ProgressTracker(len(part.firmware), labelled(progress, name))
                 trackers.append(tracker)
                 tracker.set_phase(Phase.CONNECTING, f"{name}: connecting")
                 transfer = PartTransfer(
@@ -225,16 +224,6 @@ def verification(parts: tuple[Part, ...], *, v1: bool = False) -> Verification:
         "the bootloader checked each part's CRC-16 from its init packet before activating it, "
         "and left DFU mode after Activate & Reset",
     )
-
-
-def _labelled(callback: ProgressCallback | None, name: str) -> ProgressCallback | None:
-    if callback is None:
-        return None
-
-    def report(progress: Progress) -> None:
-        callback(progress if progress.message else attrs.evolve(progress, message=name))
-
-    return report
 
 
 def connect(
