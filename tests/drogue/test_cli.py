@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from aiodfu.cli import ports as port_list
 from aiodfu.cli.drogue import command, demo, emulator_factory
 from aiodfu.cli.output import Reporter
 from aiodfu.core.integrity import sha256
 from aiodfu.testing.drogue import BootMagic, DrogueEmulator
 from aiodfu.testing.pty import serve_pty
 from aiodfu.transports.memory import LinkModel
+from tests.cli.conftest import assert_valid
 
 from .conftest import NEW, OLD, emulator
 
@@ -79,8 +81,9 @@ async def test_demo_verifies_byte_for_byte(capsys: pytest.CaptureFixture[str]) -
     with Reporter(json_lines=True) as reporter:
         await demo(reporter, 5000, 1_000_000)
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    (table,) = [event for event in events if event["event"] == "drogue"]
-    assert table["byte-for-byte"] == "identical" and table["device state"] == "BOOT"
+    (table,) = [e for e in events if e["event"] == "demo_result" and e["backend"] == "drogue"]
+    assert table["identical"] is True and table["details"]["device_state"] == "BOOT"
+    assert_valid(events)
 
 
 def test_update_over_ble_against_the_emulated_device(tmp_path: Path) -> None:
@@ -98,7 +101,11 @@ def test_update_over_ble_against_the_emulated_device(tmp_path: Path) -> None:
     [[], ["--port", "/dev/null", "--ble", "C0:FF:EE:00:D0:07"], ["--port", "x", "--emulated"]],
     ids=["neither", "both", "emulated-serial"],
 )
-def test_update_needs_exactly_one_transport(tmp_path: Path, where: list[str]) -> None:
+def test_update_needs_exactly_one_transport(
+    tmp_path: Path, where: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(port_list, "list_ports", list)  # no port to fall back on
+    monkeypatch.delenv("AIODFU_PORT", raising=False)
     file = tmp_path / "app.bin"
     file.write_bytes(NEW)
     result = CliRunner().invoke(command, ["update", *where, "--version", "0.2.0", str(file)])
