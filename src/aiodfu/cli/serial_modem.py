@@ -63,7 +63,7 @@ _FORCE_HINT = (
 
 
 def default_probe_bound(baudrate: int) -> float:
-    """The probe's default bound: two ``AT`` of about 1.4 s, the filler between them and its
+    """The probe's default bound: two ``AT`` of about 1.6 s, the filler between them and its
     settling time -- 4.2 s at 115200 baud."""
     return 3.5 + 2 * wire_time(_FILLER, baudrate)
 
@@ -71,7 +71,7 @@ def default_probe_bound(baudrate: int) -> float:
 def probe_for(baudrate: int, bound: float) -> Probe:
     """The session's own handshake (``AT``; if silent, filler and ``AT`` again) within ``bound``."""
     spare = max(bound - 2 * wire_time(_FILLER, baudrate), 0.2)
-    ping, settle = spare * 0.4, spare * 0.1
+    ping, settle = spare * 0.45, spare * 0.1  # a silent device takes all of ``bound``
     defaults = Timeouts()
     timeouts = attrs.evolve(
         defaults,
