@@ -207,3 +207,17 @@ async def test_noise_is_reported_as_a_likely_wrong_baud_rate() -> None:
     assert records[-1]["type"] == "UnrecognisedBytesError"
     assert "not Drogue Status frames" in records[-1]["message"]
     assert "wrong baud rate?" in records[-1]["message"]
+
+
+def test_metadata_with_json_is_an_event(tmp_path: Path) -> None:
+    file = tmp_path / "app.bin"
+    file.write_bytes(NEW)
+    result = CliRunner().invoke(
+        main, ["--json", "drogue", "metadata", "--version", "0.2.0", str(file)]
+    )
+    assert result.exit_code == 0, result.output
+    records = json_lines(result.stdout)
+    assert_valid(records)
+    assert records == [
+        {"event": "metadata", "version": "0.2.0", "size": len(NEW), "checksum": sha256(NEW).hex()}
+    ]

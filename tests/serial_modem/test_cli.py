@@ -144,6 +144,26 @@ async def test_update_of_several_ports_at_once(
     assert json.loads(report.read_text())["failed"] == 1
 
 
+async def test_update_then_reset_activates_and_modem_reset_reports(
+    stack: AsyncExitStack, firmware: Path
+) -> None:
+    device = SerialModemEmulator(app_image=OLD)
+    path = await served(stack, device)
+    applied, applied_records = await aiodfu_json(
+        "serial-modem", "update", "--port", path, str(firmware)
+    )
+    assert applied.exit_code == 0, applied.output
+    assert applied_records[-1]["verified"] is False  # not activated: nothing checked it yet
+    assert device.active_app == OLD
+    reset, reset_records = await aiodfu_json("serial-modem", "reset", "--port", path)
+    modem, modem_records = await aiodfu_json("serial-modem", "modem-reset", "--port", path)
+    assert (reset.exit_code, modem.exit_code) == (0, 0), reset.output + modem.output
+    assert_valid(applied_records + reset_records + modem_records)
+    assert reset_records[-1] == {"event": "reset", "port": path, "state": "rebooted"}
+    assert modem_records[-1]["state"] == "modem restarted"
+    assert device.active_app == NEW
+
+
 # --- --force -----------------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
 import click
 from click.core import ParameterSource
 
@@ -31,7 +32,7 @@ from aiodfu.cli.fleet import fleet_options, run_updates
 from aiodfu.cli.options import ENV_PORT, resolve_ports
 from aiodfu.cli.output import Reporter, result_rows
 from aiodfu.cli.probe import Probe, probe_bound, probe_option, probed_port, wire_time
-from aiodfu.cli.runner import run
+from aiodfu.cli.runner import Context, run
 from aiodfu.cli.verify import DemoVerificationError, report_demo
 from aiodfu.core.errors import DfuError
 from aiodfu.core.image import FirmwareImage
@@ -173,12 +174,19 @@ def _serial_ports(
 @command.command("metadata")
 @click.option("--version", required=True, help="The image's version string (at most 16 bytes).")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def metadata(version: str, file: Path) -> None:
-    """Print drgdfu's JSON metadata for FILE, with its SHA-256 checksum."""
+@click.pass_context
+def metadata(ctx: click.Context, version: str, file: Path) -> None:
+    """Print drgdfu's JSON metadata for FILE, with its SHA-256 checksum (with --json, as a
+    ``metadata`` event)."""
     try:
-        click.echo(FirmwareMetadata.of(file.read_bytes(), version).to_json())
+        found = FirmwareMetadata.of(file.read_bytes(), version)
     except DfuError as exc:
         raise click.BadParameter(str(exc), param_hint="--version") from None
+    context = ctx.find_object(Context)
+    if context is not None and context.reporter.json_lines:
+        context.reporter.emit("metadata", **attrs.asdict(found))
+    else:
+        click.echo(found.to_json())  # the file drgdfu reads, as it is
 
 
 @command.command("update")
