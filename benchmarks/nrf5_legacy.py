@@ -17,7 +17,7 @@ import asyncio
 from aiodfu.core.progress import Phase, Progress
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.nrf5_legacy import Nrf5LegacySession, Package
-from aiodfu.testing.ble import BleLinkModel, BleRadio, BumbleBleakClient
+from aiodfu.testing.ble import BleLinkModel, BleRadio, BumbleBleakClient, BumbleBleakScanner
 from aiodfu.testing.images import random_firmware
 from aiodfu.testing.nrf5_legacy import BootloaderConfig, Nrf5LegacyEmulator
 from benchmarks.common import Stopwatch, print_table
@@ -56,6 +56,7 @@ async def update_once(
             max_rate=max_rate,
             retry=RetryPolicy(attempts=4, initial_delay=0.05),
             client_options={"backend": BumbleBleakClient, "radio": radio, "link_model": model},
+            scanner_options={"backend": BumbleBleakScanner, "radio": radio},
         )
         with Stopwatch() as watch:
             async with session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from aiodfu.cli import main
@@ -20,7 +22,14 @@ def test_every_entry_resolves_to_its_pieces(entry: object) -> None:
     assert cli.command.name == entry.name
     assert callable(cli.demo)
     emulator = entry.load_emulator_class()
-    assert issubclass(emulator, Emulator) or entry.extra == "emulators"
+    assert issubclass(emulator, Emulator)
+    assert entry.fixtures is not None
+    fixtures = importlib.import_module(entry.fixtures)
+    assert any(  # pytest >= 8.4 wraps a fixture function; older ones mark it
+        type(value).__name__ == "FixtureFunctionDefinition"
+        or hasattr(value, "_pytestfixturefunction")
+        for value in vars(fixtures).values()
+    )
     session = __import__(entry.package, fromlist=["open"])
     assert hasattr(session, "open") or hasattr(session, "connect")
 

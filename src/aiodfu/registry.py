@@ -48,6 +48,8 @@ class Backend:
     """The benchmark module (in the source tree's ``benchmarks`` package): ``run(quick)``."""
     extra: str | None = None
     """The optional extra the emulator needs (``pip install 'aiodfu[extra]'``), if any."""
+    fixtures: str | None = None
+    """The pytest plugin's fixture module for this backend (importable without the extra)."""
 
     def load_cli(self) -> ModuleType:
         return importlib.import_module(self.cli)
@@ -72,6 +74,7 @@ BACKENDS: tuple[Backend, ...] = (
         cli="aiodfu.cli.serial_modem",
         emulator="aiodfu.testing.serial_modem:SerialModemEmulator",
         benchmark="benchmarks.serial_modem",
+        fixtures="aiodfu.testing.fixtures.serial_modem",
     ),
     Backend(
         name="nrf5-legacy",
@@ -83,6 +86,18 @@ BACKENDS: tuple[Backend, ...] = (
         emulator="aiodfu.testing.nrf5_legacy:Nrf5LegacyEmulator",
         benchmark="benchmarks.nrf5_legacy",
         extra="emulators",
+        fixtures="aiodfu.testing.fixtures.nrf5_legacy",
+    ),
+    Backend(
+        name="nrf5-legacy-serial",
+        title="Adafruit nRF52 bootloader: legacy nRF5 DFU over serial / USB CDC",
+        package="aiodfu.nrf5_legacy",
+        direction=Direction.PUSH,
+        transports=("uart",),
+        cli="aiodfu.cli.nrf5_legacy_serial",
+        emulator="aiodfu.testing.nrf5_legacy_serial:AdafruitSerialEmulator",
+        benchmark="benchmarks.nrf5_legacy_serial",
+        fixtures="aiodfu.testing.fixtures.nrf5_legacy_serial",
     ),
     Backend(
         name="notecard",
@@ -93,6 +108,7 @@ BACKENDS: tuple[Backend, ...] = (
         cli="aiodfu.cli.notecard",
         emulator="aiodfu.testing.notecard:NotecardEmulator",
         benchmark="benchmarks.notecard",
+        fixtures="aiodfu.testing.fixtures.notecard",
     ),
     Backend(
         name="drogue",
@@ -103,6 +119,7 @@ BACKENDS: tuple[Backend, ...] = (
         cli="aiodfu.cli.drogue",
         emulator="aiodfu.testing.drogue:DrogueEmulator",
         benchmark="benchmarks.drogue",
+        fixtures="aiodfu.testing.fixtures.drogue",
     ),
     Backend(
         name="rainmaker",
@@ -113,6 +130,7 @@ BACKENDS: tuple[Backend, ...] = (
         cli="aiodfu.cli.rainmaker",
         emulator="aiodfu.testing.rainmaker:RainMakerEmulator",
         benchmark="benchmarks.rainmaker",
+        fixtures="aiodfu.testing.fixtures.rainmaker",
     ),
 )
 """Every backend, in the order the CLI lists them."""

@@ -95,11 +95,11 @@ def test_the_readme_has_no_relative_links() -> None:
 
 
 def test_every_fixture_of_the_pytest_plugin_is_documented() -> None:
-    plugin = ROOT / "src" / "aiodfu" / "testing" / "pytest_plugin.py"
-    tree = ast.parse(plugin.read_text(encoding="utf-8"))
+    modules = sorted((ROOT / "src" / "aiodfu" / "testing" / "fixtures").glob("*.py"))
     fixtures = {
         node.name
-        for node in ast.walk(tree)
+        for module in modules  # the plugin's fixtures, one module per backend
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8")))
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and any("fixture" in ast.unparse(decorator) for decorator in node.decorator_list)
     }

@@ -54,7 +54,13 @@ def test_identify_names_the_backends_each_maker_runs() -> None:
     assert port_list.identify(ESPRESSIF).backends == ("rainmaker",)
     bridge = port_list.identify(CP210X)
     assert bridge.match is port_list.Match.BRIDGE
-    assert set(bridge.backends) == {"serial-modem", "notecard", "drogue", "rainmaker"}
+    assert set(bridge.backends) == {
+        "serial-modem",
+        "notecard",
+        "drogue",
+        "rainmaker",
+        "nrf5-legacy-serial",
+    }
     unknown = port_list.identify(LEGACY)
     assert unknown.match is port_list.Match.UNKNOWN and unknown.backends == ()
     assert port_list.identify(NORDIC).usb_id == "1915:9100"

@@ -79,12 +79,6 @@ async def test_cancelled_update_then_a_fresh_session_over_gatt(
     assert host.device.image == image and host.device.boot_state is BootMagic.BOOT
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs the shared GATT transport fix (nRF5 helper's branch): Bumble cancels the "
-    "pending discovery when the link drops, and that CancelledError escapes instead of "
-    "becoming LinkLostError",
-)
 async def test_link_dropped_during_service_discovery_is_retried(
     make_host: HostFactory, make_session: SessionFactory
 ) -> None:

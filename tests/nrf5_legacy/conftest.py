@@ -26,6 +26,8 @@ FAST = Timeouts(
     response=2.0,
     disconnect=2.0,
     bootloader_search=5.0,
+    activation=1.0,
+    release=2.0,
 )
 
 

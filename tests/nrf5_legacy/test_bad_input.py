@@ -126,7 +126,12 @@ def test_packet_size_must_be_a_multiple_of_four(make_session: SessionFactory) ->
 
 
 async def test_nothing_there_is_a_typed_error_not_a_hang(make_session: SessionFactory) -> None:
-    async with make_session("C0:FF:EE:00:00:99") as session:
+    from aiodfu.core.transfer import RetryPolicy
+    from tests.nrf5_legacy.conftest import fast
+
+    quick = fast(bootloader_search=1.0)
+    retry = RetryPolicy(attempts=2, initial_delay=0.01)
+    async with make_session("C0:FF:EE:00:00:99", timeouts=quick, retry=retry) as session:
         with pytest.raises(DfuError):
             await session.update(Package.from_images(application=random_firmware(40, 8)))
 

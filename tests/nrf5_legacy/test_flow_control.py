@@ -13,7 +13,7 @@ from aiodfu.testing import random_firmware
 from aiodfu.testing.nrf5_legacy import BootloaderConfig, Nrf5LegacyEmulator
 from tests.nrf5_legacy.conftest import SessionFactory
 
-SLOW_FLASH = 20_000.0  # bytes per second: far slower than the unpaced in-process link
+SLOW_FLASH = 2_000.0  # bytes per second: slower than even one packet per in-process round trip
 FIRMWARE = random_firmware(4000, seed=41)
 
 

@@ -12,7 +12,7 @@ from aiodfu.core.errors import ProtocolError
 from aiodfu.nrf5_legacy import protocol
 from aiodfu.nrf5_legacy.init_packet import InitPacket
 from aiodfu.nrf5_legacy.protocol import ImageType, OpCode, PacketReceipt, Response, Status
-from aiodfu.testing.nrf5_legacy_state import (
+from aiodfu.testing.nrf5_legacy.state import (
     BootloaderConfig,
     BootloaderMachine,
     Notify,
@@ -25,6 +25,40 @@ def test_request_bytes() -> None:
     assert protocol.size_record(1, 2, 3) == bytes.fromhex("010000000200000003000000")
     assert protocol.packet_receipt_request(10) == b"\x08\x0a\x00"
     assert protocol.init_begin() + protocol.init_end() == b"\x02\x00\x02\x01"
+
+
+def test_requests_the_host_builds_parse_back_as_the_target_reads_them() -> None:
+    parse = protocol.parse_request
+    for image_type in ImageType:
+        request = parse(protocol.start_dfu(image_type))
+        assert request == protocol.Request(OpCode.START_DFU, image_type=image_type)
+        assert request.encode() == protocol.start_dfu(image_type)
+    assert parse(protocol.start_dfu_v1()) == protocol.Request(OpCode.START_DFU)
+    assert parse(protocol.init_begin()).init_phase == protocol.INIT_BEGIN
+    assert parse(protocol.init_end()).init_phase == protocol.INIT_END
+    assert parse(bytes([OpCode.INITIALIZE_DFU])) == protocol.Request(OpCode.INITIALIZE_DFU)
+    assert parse(protocol.packet_receipt_request(513)).packets == 513
+    for op in (OpCode.RECEIVE_FIRMWARE, OpCode.VALIDATE, OpCode.REPORT_RECEIVED_SIZE):
+        assert parse(protocol.simple(op)) == protocol.Request(op)
+    assert parse(b"\x42") == protocol.Request(0x42)  # unknown: the target answers 3
+    assert protocol.parse_size_record(protocol.size_record(4, 8, 12)) == (4, 8, 12)
+
+
+@pytest.mark.parametrize("data", [b"", b"\x01\x04\x00", b"\x02\x00\x00", b"\x08\x01"])
+def test_malformed_requests_are_protocol_errors(data: bytes) -> None:
+    with pytest.raises(ProtocolError) as info:
+        protocol.parse_request(data)
+    assert info.value.status == (data[0] if data else None)
+
+
+@given(st.binary(min_size=1, max_size=4))
+def test_request_parser_is_total(data: bytes) -> None:
+    try:
+        request = protocol.parse_request(data)
+    except ProtocolError:
+        return
+    if len(data) == 1 or data[0] in (OpCode.INITIALIZE_DFU, OpCode.PACKET_RECEIPT_REQUEST):
+        assert request.encode() == data
 
 
 @given(st.binary(max_size=9))

@@ -174,6 +174,7 @@ def update(
             "bytes": loaded.total_size,
             "attempts": result.attempts,
             "seconds": f"{result.elapsed:.2f}",
+            "verified": str(result.verification),
             **result.details,
         }
         if held is not None:

@@ -56,6 +56,8 @@ MAKERS: dict[int, Maker] = {
     0x1366: Maker("SEGGER J-Link (Nordic DK)", ("serial-modem", "drogue"), ("segger", "j-link")),
     0x30A4: Maker("Blues", ("notecard",), ("blues", "notecard")),
     0x303A: Maker("Espressif", ("rainmaker",), ("espressif",)),
+    0x239A: Maker("Adafruit (nRF52 boards, RAK4631)", ("nrf5-legacy-serial",), ("adafruit",)),
+    0x2886: Maker("Seeed (XIAO nRF52840)", ("nrf5-legacy-serial",), ("seeed",)),
     0x10C4: Maker("Silicon Labs CP210x bridge", None),
     0x1A86: Maker("WCH CH34x/CH910x bridge", None),
     0x0403: Maker("FTDI bridge", None),

@@ -25,3 +25,14 @@ class PacketLossError(ProtocolError):
     the target's image has a hole, so the transfer restarts cleanly after a
     target reset (transient).
     """
+
+
+class ActivationError(DeviceError):
+    """After Activate & Reset the target did not leave the bootloader as it should.
+
+    Either it still waits to activate after every attempt, or it came back in
+    a state no activation explains (fresh DFU mode after an application was
+    activated, a byte count that is not the image's). The update is not
+    reported as a success; the target is left where a fresh session can
+    update it.
+    """

@@ -118,6 +118,59 @@ def simple(op: OpCode) -> bytes:
     return bytes([op])
 
 
+@attrs.frozen
+class Request:
+    """One Control Point write, as the target reads it.
+
+    ``image_type`` is Start DFU's mode byte (``None``: the pre-SDK-7 bare ``01``);
+    ``init_phase`` is Initialize's :data:`INIT_BEGIN` / :data:`INIT_END` (``None``:
+    the pre-SDK-7 bare ``02``); ``packets`` is a PRN request's interval. ``op`` may
+    be an opcode the protocol does not define (the target answers NOT_SUPPORTED).
+    """
+
+    op: int
+    image_type: ImageType | None = None
+    init_phase: int | None = None
+    packets: int | None = None
+
+    def encode(self) -> bytes:
+        if self.op == OpCode.START_DFU and self.image_type is not None:
+            return start_dfu(self.image_type)
+        if self.op == OpCode.INITIALIZE_DFU and self.init_phase is not None:
+            return bytes([self.op, self.init_phase])
+        if self.op == OpCode.PACKET_RECEIPT_REQUEST and self.packets is not None:
+            return packet_receipt_request(self.packets)
+        return bytes([self.op])
+
+
+def parse_request(data: bytes) -> Request:
+    """Parse a Control Point write; :class:`ProtocolError` (``status`` = the opcode) when
+    its length is wrong for its opcode: Start and Initialize take one or two bytes, a PRN
+    request exactly three."""
+    if not data:
+        raise ProtocolError("empty Control Point write", operation="Control Point")
+    op = data[0]
+    if op == OpCode.START_DFU and len(data) <= 2:
+        return Request(op, image_type=ImageType(data[1] & 0x07) if len(data) == 2 else None)
+    if op == OpCode.INITIALIZE_DFU and len(data) <= 2:
+        return Request(op, init_phase=data[1] if len(data) == 2 else None)
+    if op == OpCode.PACKET_RECEIPT_REQUEST and len(data) == 3:
+        return Request(op, packets=struct.unpack_from("<H", data, 1)[0])
+    if op in (OpCode.START_DFU, OpCode.INITIALIZE_DFU, OpCode.PACKET_RECEIPT_REQUEST):
+        raise ProtocolError(
+            f"{len(data)}-byte request {data.hex(' ')}", operation="Control Point", status=op
+        )
+    return Request(op)
+
+
+def parse_size_record(data: bytes) -> tuple[int, int, int]:
+    """The 12-byte size record (SoftDevice, bootloader, application); ProtocolError if not."""
+    if len(data) != 12:
+        raise ProtocolError(f"a {len(data)}-byte size record", operation="Start DFU")
+    softdevice, bootloader, application = struct.unpack("<III", data)
+    return softdevice, bootloader, application
+
+
 # --- notifications --------------------------------------------------------------------------
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import attrs
 
+from aiodfu.core.timeouts import TimeoutsBase
+
 
 @attrs.frozen
-class Timeouts:
-    """Seconds to wait for each answer; override any with ``attrs.evolve``."""
+class Timeouts(TimeoutsBase):
+    """Seconds to wait for each answer; override any with ``attrs.evolve``, scale with
+    :meth:`~aiodfu.core.timeouts.TimeoutsBase.scaled`."""
 
     connect: float = 20.0
     """Connecting and discovering services."""
@@ -33,4 +36,21 @@ class Timeouts:
     disconnect: float = 10.0
     """The target dropping the link after Activate & Reset, Reset or a buttonless jump."""
     bootloader_search: float = 60.0
-    """Finding the bootloader after a buttonless jump or a reset (scanning, reconnecting)."""
+    """Finding the device after a buttonless jump or a reset (scanning, reconnecting)."""
+    activation: float = 3.0
+    """After Activate & Reset: how long to watch the target's addresses. The application
+    advertising, or the bootloader answering (asked what it holds), decides at once; a
+    bootloader still in DFU mode advertises continuously (every 25 ms), so its address
+    silent for all of this time -- scans and direct connects -- means it left DFU mode."""
+    release: float = 5.0
+    """Leaving the target clean when a session ends by an error or a cancel (a Reset)."""
+
+    def invariants(self) -> list[tuple[bool, str]]:
+        return [
+            (self.connect <= self.bootloader_search, "connect must not exceed bootloader_search"),
+        ]
+
+    @property
+    def open_limit(self) -> float:
+        """The most one opening may take: connect, jump, find the bootloader, connect again."""
+        return 3 * self.connect + 2 * self.gatt + self.disconnect + 2 * self.bootloader_search

@@ -23,21 +23,29 @@ state: Reset and start clean.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
-from aiodfu.core.errors import DfuError, DfuTimeoutError, LinkLostError, ProtocolError
+from aiodfu.core.errors import (
+    DfuError,
+    DfuTimeoutError,
+    LinkLostError,
+    ProtocolError,
+    UnsupportedError,
+    UsageError,
+)
 from aiodfu.core.pacing import Pacer
 from aiodfu.core.transfer import Chunk, chunk_plan
 from aiodfu.nrf5_legacy import protocol
-from aiodfu.nrf5_legacy.device import LegacyDfuTarget
-from aiodfu.nrf5_legacy.errors import PacketLossError, TargetStatusError
+from aiodfu.nrf5_legacy.device import LegacyDfuTarget, Nrf5LegacyDevice
+from aiodfu.nrf5_legacy.errors import ActivationError, PacketLossError, TargetStatusError
 from aiodfu.nrf5_legacy.package import Part
 from aiodfu.nrf5_legacy.protocol import ImageType, OpCode, Status
+from aiodfu.transports.ble_scan import Wanted
 
 log = logging.getLogger("aiodfu.nrf5_legacy")
 
-TargetOpener = Callable[[], Awaitable[LegacyDfuTarget]]
-"""Connects (again) and returns a target in DFU mode with notifications enabled."""
+ACTIVATIONS = 3
+"""Activate & Reset requests per part before a target that keeps waiting is an error."""
 
 
 class PartTransfer:
@@ -46,7 +54,7 @@ class PartTransfer:
     def __init__(
         self,
         part: Part,
-        open_target: TargetOpener,
+        device: Nrf5LegacyDevice,
         *,
         packet_size: int,
         prn: int,
@@ -56,7 +64,7 @@ class PartTransfer:
     ) -> None:
         self.part = part
         self._pacer = Pacer(max_rate)
-        self.open_target = open_target
+        self.device = device
         self.packet_size = packet_size
         self.prn = prn
         self.window = max(window, prn)
@@ -76,8 +84,8 @@ class PartTransfer:
     # --- Transfer protocol --------------------------------------------------------------------
 
     async def prepare(self, attempt: int) -> int:
-        target = self.target or await self.open_target()
-        self.target = target
+        target = await self._connected()
+        self._check_packet_size(target)
         clean, self._clean_restart = self._clean_restart, False
         if attempt > 1 and self.resume and not clean:
             offset = await self._resume_offset(target)
@@ -131,18 +139,17 @@ class PartTransfer:
         await target.request(protocol.simple(OpCode.VALIDATE), target.timeouts.validate)
 
     async def recover(self, error: DfuError, attempt: int) -> None:
-        target, self.target = self.target, None
+        self.target = None
         # Resume only what a link loss interrupted; anything else may have left a hole.
         clean = not self.resume or not isinstance(error, LinkLostError)
         if isinstance(error, TargetStatusError) and error.status == Status.OPERATION_FAILED:
             self._slow_down()
-        if target is not None:
-            if clean and target.link.is_connected:
-                await target.reset_and_wait()
-            else:
-                await target.link.aclose()
+        if clean and self.device.connected:
+            await self.device.reset()
+        else:
+            await self.device.aclose()
         self._clean_restart = clean
-        self.target = await self.open_target()
+        await self._connected()
 
     def _slow_down(self) -> None:
         """The receive pool overflowed: the flash is slower than we sent.
@@ -162,7 +169,23 @@ class PartTransfer:
             raise ProtocolError("no target connection", operation="Receive firmware")
         return self.target
 
-    async def _start(self, target: LegacyDfuTarget) -> None:
+    async def _connected(self) -> LegacyDfuTarget:
+        """The device's link, reopened (in DFU mode) if it is down."""
+        if not self.device.connected:
+            await self.device.reopen()
+        self.target = self.device.link
+        return self.target
+
+    def _check_packet_size(self, target: LegacyDfuTarget) -> None:
+        limit = target.link.max_write_without_response(protocol.PACKET_UUID)
+        if self.packet_size > limit:
+            raise UsageError(
+                f"packet size {self.packet_size} exceeds what this link can write at once "
+                f"({limit} bytes at ATT MTU {target.link.mtu})",
+                operation="Receive firmware",
+            )
+
+    async def _start(self, target: LegacyDfuTarget, *, may_reset: bool = True) -> None:
         """Start DFU, falling back as the reference's section 9.1 describes."""
         sd, bl, app = self.part.sizes()
         try:
@@ -172,12 +195,11 @@ class PartTransfer:
                 payload=protocol.size_record(sd, bl, app),
             )
         except TargetStatusError as exc:
-            if exc.status == Status.INVALID_STATE:
+            if exc.status == Status.INVALID_STATE and may_reset:
                 log.warning("the target holds an interrupted session: resetting it first")
                 self.restarts += 1
-                await target.reset_and_wait()
-                self.target = target = await self.open_target()
-                await self._start(target)
+                await self.device.reset()
+                await self._start(await self._connected(), may_reset=False)
                 return
             if exc.status == Status.NOT_SUPPORTED and self.part.image_type is ImageType.APPLICATION:
                 log.warning("Start DFU not supported: trying the DFU v1 (pre-SDK 7) form")
@@ -244,3 +266,94 @@ class PartTransfer:
                     status=count,
                 )
             self._confirmed = count
+
+    # --- activation ---------------------------------------------------------------------------
+
+    async def activate(self) -> str:
+        """Activate & Reset, then confirm the target left the bootloader; say how it did.
+
+        A lost ``05`` looks like the reset it asks for (the link drops either
+        way), so the disconnect proves nothing. The target is watched instead:
+        the application advertising, or the bootloader's address silent, means
+        it left; a bootloader that answers is asked its byte count (opcode 7):
+        zero is a fresh boot (DFU mode is where SoftDevice updates end), the
+        whole image means it still waits to activate, so it gets Validate and
+        Activate again (reference sections 3.3 and 8). Anything else is an
+        :class:`ActivationError`, never a success.
+        """
+        waiting: LegacyDfuTarget | None = None
+        for _ in range(ACTIVATIONS):
+            await self.device.reset(OpCode.ACTIVATE_AND_RESET, waiting)
+            outcome, waiting = await self._after_activation()
+            if outcome is not None:
+                return outcome
+            log.warning("the target still waits to activate (Activate was lost): again")
+        if waiting is not None:  # leave it clean: boot what it has rather than wait forever
+            await self.device.reset(OpCode.RESET, waiting)
+        raise ActivationError(
+            f"the target still waits to activate after {ACTIVATIONS} Activate & Reset requests",
+            operation="Activate and reset",
+            status=self._total,
+        )
+
+    async def _after_activation(self) -> tuple[str | None, LegacyDfuTarget | None]:
+        """How the target left the bootloader, or (None, a connection) if it still waits."""
+        device = self.device
+        bootloader = device.dfu_address or device.address
+        for _ in range(ACTIVATIONS):
+            try:
+                address = await device.locate(
+                    Wanted(addresses=device.homes),
+                    probe=bootloader,
+                    timeout=device.timeouts.activation,
+                    what="confirm activation",
+                )
+            except DfuTimeoutError:
+                return f"the bootloader at {bootloader} stopped advertising", None
+            if address != bootloader:
+                return f"the application advertises at {address}", None
+            try:
+                target = await device.open_at(address)
+            except UnsupportedError:
+                return f"an application without the DFU service answers at {address}", None
+            except (LinkLostError, DfuTimeoutError) as exc:
+                log.debug("%s vanished while checking the activation (%s)", address, exc)
+                continue
+            return await self._inspect(target, address)
+        raise ActivationError(
+            f"could not confirm the activation: {bootloader} advertises but refuses connections",
+            operation="Activate and reset",
+        )
+
+    async def _inspect(
+        self, target: LegacyDfuTarget, address: str
+    ) -> tuple[str | None, LegacyDfuTarget | None]:
+        """Who answers at the bootloader's address after Activate & Reset, and in what state."""
+        if target.in_application:
+            await target.link.aclose()
+            return f"the application answers at {address}", None
+        try:
+            received = await target.received_size()
+            if received == self._total:
+                await self._validate_again(target)
+                return None, target
+        except BaseException:
+            await target.link.aclose()
+            raise
+        await target.link.aclose()
+        if received == 0 and not self.part.image_type & ImageType.APPLICATION:
+            return f"the bootloader at {address} restarted (DFU mode, as the image requires)", None
+        raise ActivationError(
+            f"after Activate & Reset the bootloader at {address} reports {received} of "
+            f"{self._total} bytes: the new image is not running",
+            operation="Activate and reset",
+            status=received,
+        )
+
+    async def _validate_again(self, target: LegacyDfuTarget) -> None:
+        """Validate once more; INVALID_STATE here means "validated, waiting to activate"."""
+        try:
+            await target.request(protocol.simple(OpCode.VALIDATE), target.timeouts.validate)
+        except TargetStatusError as exc:
+            if exc.status != Status.INVALID_STATE:
+                raise

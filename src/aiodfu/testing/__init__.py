@@ -28,6 +28,12 @@ from aiodfu.testing.images import (
 )
 from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, notecard_i2c_bus
 from aiodfu.testing.notecard import Storage as NotecardStorage
+from aiodfu.testing.nrf5_legacy_serial import (
+    FEATHER_NRF52832,
+    FEATHER_NRF52840,
+    AdafruitBoard,
+    AdafruitSerialEmulator,
+)
 from aiodfu.testing.pty import serve_pty
 from aiodfu.testing.rainmaker import (
     FirmwareServer,
@@ -50,7 +56,11 @@ from aiodfu.testing.serial_modem.signing import (
 from aiodfu.transports.memory import FiredFault, LinkFaults, LinkModel
 
 __all__ = [
+    "FEATHER_NRF52832",
+    "FEATHER_NRF52840",
     "LINK_FAULT_KINDS",
+    "AdafruitBoard",
+    "AdafruitSerialEmulator",
     "BootMagic",
     "BootOutcome",
     "DrogueEmulator",
@@ -96,6 +106,7 @@ _BLE_NAMES = {
     "BleRadio": "aiodfu.testing.ble",
     "BumbleBleakClient": "aiodfu.testing.ble",
     "BumbleBleakScanner": "aiodfu.testing.ble",
+    "ApplicationProfile": "aiodfu.testing.nrf5_legacy",
     "BootloaderConfig": "aiodfu.testing.nrf5_legacy",
     "DrogueGattFaults": "aiodfu.testing.drogue.gatt",
     "DrogueGattHost": "aiodfu.testing.drogue.gatt",

@@ -1,11 +1,17 @@
 """The base every emulated device builds on.
 
 An :class:`Emulator` is a device whose state outlives its connections, the
-way a real board's does when a cable is pulled: :meth:`Emulator.connect`
-gives a fresh in-memory link (with a link model and faults) and serves its
-device end; :func:`aiodfu.testing.pty.serve_pty` serves a pseudo-terminal
-instead, so any serial tool can drive the device. A new connection replaces
-the previous one.
+way a real board's does when a cable is pulled. Whatever its transport, it
+has :attr:`~Emulator.image` (what it runs), :attr:`~Emulator.failures`
+(its own bugs), :meth:`~Emulator.disconnect` (pull the cable) and
+``aclose()``, so fixtures tear every emulator down alike.
+
+A byte-stream device implements :meth:`Emulator.serve`: then
+:meth:`Emulator.connect` gives a fresh in-memory link (with a link model and
+faults) and serves its device end, and :func:`aiodfu.testing.pty.serve_pty`
+serves a pseudo-terminal instead, so any serial tool can drive the device. A
+new connection replaces the previous one. A BLE device is reached over its
+radio instead (:mod:`aiodfu.testing.ble`) and leaves ``serve`` alone.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 
-from aiodfu.core.errors import LinkLostError
+from aiodfu.core.errors import LinkLostError, UsageError
 from aiodfu.core.resource import AsyncResource
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkFaults, LinkModel, MemoryLink, MemoryStream
@@ -24,11 +30,13 @@ log = logging.getLogger("aiodfu.testing")
 
 
 class Emulator(AsyncResource):
-    """A device model serving one byte-stream connection at a time.
+    """A device model whose state outlives its connections.
 
-    Subclasses implement :meth:`serve`, which talks to the host over
-    ``stream`` until the link is lost (it may simply let
-    :class:`~aiodfu.core.errors.LinkLostError` propagate).
+    Byte-stream subclasses implement :meth:`serve`, which talks to the host
+    over ``stream`` until the link is lost (it may simply let
+    :class:`~aiodfu.core.errors.LinkLostError` propagate), and are served one
+    connection at a time. Others (BLE) override :meth:`disconnect` and
+    ``aclose`` for their own transport.
     """
 
     def __init__(self, *, link_model: LinkModel | None = None) -> None:
@@ -38,9 +46,14 @@ class Emulator(AsyncResource):
         self.failures: list[BaseException] = []
         """Unexpected exceptions raised while serving: an emulator bug, never a link loss."""
 
-    @abc.abstractmethod
     async def serve(self, stream: ByteStream) -> None:
-        """Talk to the host over ``stream`` until the link is lost."""
+        """Talk to the host over ``stream`` until the link is lost (byte-stream devices)."""
+        raise UsageError(f"{type(self).__name__} is not reached over a byte stream")
+
+    @property
+    def serves_byte_stream(self) -> bool:
+        """Whether this emulator implements :meth:`serve` (and so :meth:`connect`)."""
+        return type(self).serve is not Emulator.serve
 
     @property
     @abc.abstractmethod
@@ -73,6 +86,8 @@ class Emulator(AsyncResource):
 
     def attach(self, stream: ByteStream) -> None:
         """Serve ``stream`` (replacing any current connection) in a background task."""
+        if not self.serves_byte_stream:
+            raise UsageError(f"{type(self).__name__} is not reached over a byte stream")
         self._stop_serving()
         self._task = asyncio.get_running_loop().create_task(self._serve_guarded(stream))
 

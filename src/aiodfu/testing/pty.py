@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import termios
 import tty
 from collections.abc import AsyncIterator
 
@@ -21,6 +22,12 @@ from aiodfu.core.pacing import Pacer
 from aiodfu.testing.emulator import Emulator
 from aiodfu.transports.base import Buffer
 from aiodfu.transports.memory import LinkModel
+
+_SPEEDS = {
+    getattr(termios, f"B{rate}"): rate
+    for rate in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+    if hasattr(termios, f"B{rate}")
+}
 
 
 class PtyStream:
@@ -92,6 +99,16 @@ class PtyStream:
                 await ready
             finally:
                 loop.remove_writer(self._fd)
+
+    @property
+    def baudrate(self) -> int | None:
+        """The speed the host last set on the port: a pty carries it (and paces nothing by it),
+        so an emulator can see a 1200-baud "touch"."""
+        try:
+            speed = termios.tcgetattr(self._fd)[5]
+        except termios.error:
+            return None
+        return _SPEEDS.get(speed)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -1,4 +1,11 @@
-"""A GATT link over bleak, where a dropped connection raises at once instead of hanging.
+"""The GATT transport: a Protocol, and its bleak implementation where a dropped connection
+raises at once instead of hanging.
+
+Backends type against :class:`GattTransport` (address, MTU, largest write
+without response, reads, writes, notifications, each bounded and raced
+against disconnection); :class:`GattLink` implements it over bleak. Finding
+peripherals (scanning, bootloaders that reboot to another address) is
+:mod:`aiodfu.transports.ble_scan`.
 
 bleak's own calls may wait a long time (or forever, on some platforms) when the
 peripheral vanishes mid-operation. :class:`GattLink` races every operation
@@ -20,14 +27,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from bleak import BleakClient
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError, BleakGATTProtocolError
 
-from aiodfu.core.errors import DeviceError, DfuError, LinkLostError
+from aiodfu.core.errors import DeviceError, DfuError, DfuTimeoutError, LinkLostError
 from aiodfu.core.resource import AsyncResource
 from aiodfu.core.timeouts import deadline
 
@@ -38,10 +45,89 @@ NotificationHandler = Callable[[bytes], None]
 
 _LIVENESS_POLL = 0.25
 """How often a wrapped client (whose disconnect callback is not ours) is checked."""
+_CLEANUP_TIMEOUT = 5.0
+"""Bound on disconnecting a client that failed to connect or is being closed."""
+
+
+@contextlib.contextmanager
+def stack_cancel_is_link_loss(operation: str, offset: int | None = None) -> Iterator[None]:
+    """Turn a :class:`asyncio.CancelledError` nobody asked for into :class:`LinkLostError`.
+
+    BLE stacks (Bumble among them) cancel the future of a pending GATT request
+    when the link drops, and that cancellation surfaces in the caller's task
+    although nobody cancelled it (``current_task().cancelling() == 0``). A
+    cancellation that was requested -- by the caller, or by a timeout of ours
+    -- propagates unchanged.
+    """
+    try:
+        yield
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling() == 0:
+            raise LinkLostError(
+                "the BLE link dropped (the stack abandoned the pending request)",
+                operation=operation,
+                offset=offset,
+            ) from None
+        raise
 
 
 class AttError(DeviceError):
     """The peripheral rejected a GATT request with an ATT error; ``status`` is its code."""
+
+
+@runtime_checkable
+class GattTransport(Protocol):
+    """One connection to a GATT server, as a DFU backend uses it.
+
+    :class:`GattLink` (bleak) is the implementation; a backend types against
+    this protocol, so another stack or a test double can stand in. Every
+    operation is bounded by its ``timeout`` and raced against disconnection:
+    a dropped link is :class:`~aiodfu.core.errors.LinkLostError`, an ATT
+    error :class:`AttError`, silence :class:`~aiodfu.core.errors.DfuTimeoutError`.
+    """
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def mtu(self) -> int:
+        """The negotiated ATT MTU (23 without an exchange)."""
+        ...
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    def has_characteristic(self, uuid: str) -> bool: ...
+
+    def max_write_without_response(self, uuid: str) -> int:
+        """The largest write without response ``uuid`` takes in one packet (ATT_MTU - 3)."""
+        ...
+
+    async def read(self, uuid: str, *, timeout: float, operation: str) -> bytes: ...
+
+    async def write(
+        self, uuid: str, data: bytes, *, response: bool, timeout: float, operation: str
+    ) -> None: ...
+
+    async def subscribe(
+        self, uuid: str, handler: NotificationHandler, *, timeout: float, operation: str
+    ) -> None: ...
+
+    async def wait_disconnected(self, timeout: float, operation: str) -> None: ...
+
+    async def guard(
+        self,
+        call: Awaitable[T],
+        timeout: float | None,
+        operation: str,
+        *,
+        offset: int | None = None,
+    ) -> T:
+        """Await ``call`` (e.g. a notification) under a deadline, raced against disconnection."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 class GattLink(AsyncResource):
@@ -73,14 +159,24 @@ class GattLink(AsyncResource):
             # The client's own timeout cancels its connection attempt cleanly; this outer
             # deadline is the guard against a backend that does not honour it.
             async with deadline(timeout * 1.5 + 1.0, "connect"):
-                await client.connect()
+                with stack_cancel_is_link_loss("connect"):
+                    try:
+                        await client.connect()
+                    except TimeoutError as exc:
+                        if isinstance(exc, DfuTimeoutError):
+                            raise
+                        raise DfuTimeoutError(
+                            f"could not connect to {address} within {timeout:g} s",
+                            operation="connect",
+                        ) from None
         except BleakError as exc:
             raise LinkLostError(
                 f"could not connect to {address}: {exc}", operation="connect"
             ) from exc
-        except TimeoutError:
+        except (TimeoutError, LinkLostError):
             with contextlib.suppress(Exception):
-                await client.disconnect()
+                async with asyncio.timeout(_CLEANUP_TIMEOUT):
+                    await client.disconnect()
             raise
         return link
 
@@ -169,7 +265,8 @@ class GattLink(AsyncResource):
         lost = asyncio.ensure_future(self.disconnected.wait())
         try:
             async with deadline(timeout, operation, offset=offset):
-                await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+                with stack_cancel_is_link_loss(operation, offset):
+                    await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             lost.cancel()
             if not task.done():
@@ -198,6 +295,6 @@ class GattLink(AsyncResource):
             self._watch.cancel()
         if self._owns_client:
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(5.0):
+                async with asyncio.timeout(_CLEANUP_TIMEOUT):
                     await self.client.disconnect()
         self.disconnected.set()

@@ -54,6 +54,10 @@ class SerialStream:
         except (OSError, ConnectionError) as exc:
             raise LinkLostError(f"serial port {self.port} failed: {exc}") from exc
 
+    def set_dtr(self, level: bool) -> None:
+        """Drive the DTR line (raises :class:`OSError` where the port has none, e.g. a pty)."""
+        self._writer.transport.serial.dtr = level  # type: ignore[attr-defined]
+
     async def aclose(self) -> None:
         if self._closed:
             return

@@ -1,47 +1,6 @@
-"""An emulated legacy nRF5 DFU target (SDK 11 bootloader, and an app with buttonless entry).
+"""The emulated legacy DFU target: one device, two personalities, state outliving links.
 
-The target is a GATT server on a :class:`~aiodfu.testing.ble.BleRadio` (Bumble,
-a real ATT/GATT stack), so any bleak code reaches it through
-:class:`~aiodfu.testing.ble.BumbleBleakClient`::
-
-    async with BleRadio() as radio, Nrf5LegacyEmulator(radio, mode="application") as target:
-        await target.start()
-        client = BleakClient(target.address, backend=BumbleBleakClient, radio=radio)
-
-Options (constructor):
-
-* ``address`` -- the device's own address (the application's). Entered without
-  peer data, the bootloader advertises as ``DfuTarg`` at address + 1 in the last
-  octet (:attr:`bootloader_address`); with ``peer_data=True`` it uses the same
-  address and advertises directed to the central that triggered the jump.
-* ``mode`` -- ``"bootloader"`` (no valid app, DFU mode) or ``"application"``
-  (an app exposing the DFU service with revision 0.1, for buttonless entry).
-* ``application`` -- the installed application image (makes the app valid).
-* ``config`` -- :class:`BootloaderConfig`: bank sizes, UICR device type and
-  revision, running SoftDevice FWID, init packet format (stock template or a
-  customised bootloader reading 0.6/0.7), flash write rate, erase time,
-  receive-pool size, largest Packet write (20; larger for Adafruit-style
-  builds), and the pre-SDK-7 v1 protocol.
-* ``revision`` -- the bootloader's DFU revision (``0x0008``), or ``None`` for
-  a target without the revision characteristic.
-* ``inactivity_timeout`` -- the 120 s DFU timer (restarted by Start, init
-  writes, data packets and Validate only); on expiry the target resets.
-* ``faults`` -- :class:`LegacyDfuFaults`: drop Packet writes, drop the link
-  after N data packets or on an opcode, delay notifications, and whether a
-  notification that cannot be sent resets the chip (the SDK 11 error handler).
-
-Inspection: :attr:`mode`, :attr:`machine` (the bootloader's RAM state:
-``state``, ``received``, ``prn_target``...), :attr:`application`,
-:attr:`softdevice`, :attr:`bootloader`, :attr:`application_version`,
-:attr:`boots`, :attr:`pool_overflows`, :attr:`control_point_log` (every
-request with the mode it reached), :attr:`failures` (emulator bugs).
-
-Faithful details: Control Point writes are refused with ATT error 0xFD while
-its CCCD is off and with 0x82 when longer than a single write can be (a
-prepared write); the CCCD is per connection, so it is lost with the link
-while the bootloader's state is kept; PRNs carry cumulative byte counts and
-never follow the final packet; ``10 03 01`` goes out after the final packet's
-flash write.
+See :mod:`aiodfu.testing.nrf5_legacy` for the options and what it models.
 """
 
 from __future__ import annotations
@@ -52,22 +11,16 @@ import enum
 import logging
 from typing import Any, Literal
 
-import attrs
 from bumble.att import ATT_Error
 from bumble.device import Connection
-from bumble.gatt import Characteristic, CharacteristicValue, Service
 
-from aiodfu.core.resource import AsyncResource
 from aiodfu.nrf5_legacy.protocol import (
     ATT_CCCD_IMPROPERLY_CONFIGURED,
     ATT_PREPARED_WRITE_REJECTED,
     CONTROL_POINT_MAX,
-    CONTROL_POINT_UUID,
     DFU_TARGET_NAME,
-    PACKET_UUID,
     REVISION_APPLICATION,
     REVISION_SDK11,
-    REVISION_UUID,
     SERVICE_UUID,
     ImageType,
     OpCode,
@@ -75,14 +28,16 @@ from aiodfu.nrf5_legacy.protocol import (
     Status,
     next_bootloader_address,
 )
-from aiodfu.testing.ble import BlePeripheral, BleRadio
-from aiodfu.testing.nrf5_legacy_state import (
+from aiodfu.testing.ble import BleRadio
+from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.nrf5_legacy.faults import LegacyDfuFaults
+from aiodfu.testing.nrf5_legacy.gatt import ApplicationProfile, DfuPeripheral
+from aiodfu.testing.nrf5_legacy.state import (
     Activate,
     BeginErase,
     BootloaderConfig,
     BootloaderMachine,
     Effect,
-    InitFormat,
     Notify,
     ResetTarget,
     State,
@@ -90,17 +45,7 @@ from aiodfu.testing.nrf5_legacy_state import (
 
 log = logging.getLogger("aiodfu.testing.nrf5_legacy")
 
-__all__ = [
-    "BootloaderConfig",
-    "InitFormat",
-    "LegacyDfuFaults",
-    "Mode",
-    "Nrf5LegacyEmulator",
-    "State",
-]
-
 DEFAULT_ADDRESS = "C0:FF:EE:00:00:01"
-APPLICATION_NAME = "AppDfu"
 DFU_TIMEOUT = 120.0
 
 
@@ -109,56 +54,7 @@ class Mode(enum.Enum):
     BOOTLOADER = "bootloader"
 
 
-@attrs.frozen
-class LegacyDfuFaults:
-    """Faults to inject; replace :attr:`Nrf5LegacyEmulator.faults` at any time."""
-
-    drop_packets: frozenset[int] = frozenset()
-    """Firmware data packets lost before reaching the target (numbered from 0 over the
-    emulator's life, so each is lost once)."""
-    disconnect_after_packets: int | None = None
-    """Drop the link once after this many data packets (counted over the emulator's life)."""
-    disconnect_on_opcode: int | None = None
-    """Drop the link (once) when this Control Point opcode is written, before acting on it."""
-    notification_delay: float = 0.0
-    reset_on_failed_notification: bool = True
-    """SDK 11's ``APP_ERROR_CHECK`` resets the chip when a notification cannot be sent."""
-
-
-class _Gatt:
-    """One peripheral's DFU service and the characteristic objects to notify through."""
-
-    def __init__(self, owner: Nrf5LegacyEmulator, peripheral: BlePeripheral) -> None:
-        self.peripheral = peripheral
-        props = Characteristic.Properties
-        self.control_point: Characteristic[bytes] = Characteristic(
-            CONTROL_POINT_UUID,
-            props.WRITE | props.NOTIFY,
-            Characteristic.WRITEABLE,
-            CharacteristicValue(
-                write=lambda conn, value: owner._on_control_point(self, conn, value)
-            ),
-        )
-        packet: Characteristic[bytes] = Characteristic(
-            PACKET_UUID,
-            props.WRITE_WITHOUT_RESPONSE,
-            Characteristic.WRITEABLE,
-            CharacteristicValue(write=lambda conn, value: owner._on_packet(self, conn, value)),
-        )
-        characteristics: list[Characteristic[Any]] = [self.control_point, packet]
-        if owner.revision is not None:
-            characteristics.append(
-                Characteristic(
-                    REVISION_UUID,
-                    props.READ,
-                    Characteristic.READABLE,
-                    CharacteristicValue(read=lambda conn: owner._revision_value()),
-                )
-            )
-        peripheral.add_service(Service(SERVICE_UUID, characteristics))
-
-
-class Nrf5LegacyEmulator(AsyncResource):
+class Nrf5LegacyEmulator(Emulator):
     """A legacy DFU target whose state outlives its connections; see the module docstring."""
 
     def __init__(
@@ -174,8 +70,11 @@ class Nrf5LegacyEmulator(AsyncResource):
         peer_data: bool = False,
         inactivity_timeout: float = DFU_TIMEOUT,
         faults: LegacyDfuFaults | None = None,
+        application_profile: ApplicationProfile | None = None,
     ) -> None:
+        super().__init__()
         self.radio = radio
+        self.application_profile = application_profile or ApplicationProfile()
         self.address = address.upper()
         self.bootloader_address = self.address if peer_data else next_bootloader_address(address)
         self.mode = Mode(mode)
@@ -193,15 +92,15 @@ class Nrf5LegacyEmulator(AsyncResource):
         self.pool_overflows = 0
         self.oversize_packets = 0
         self.control_point_log: list[tuple[Mode, bytes]] = []
-        self.failures: list[BaseException] = []
         self._packets_total = 0
-        self._disconnect_on_opcode_done = False
+        self._disconnects_on_opcode = 0
         self._disconnect_after_done = False
         self._generation = 0
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._gatts: dict[str, _Gatt] = {}
+        self._gatts: dict[str, DfuPeripheral] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._last_central: str | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -224,7 +123,8 @@ class Nrf5LegacyEmulator(AsyncResource):
         if self._timer is not None:
             self._timer.cancel()
         for gatt in self._gatts.values():
-            await gatt.peripheral.stop_advertising()
+            with contextlib.suppress(Exception):  # the radio may be closed already
+                await gatt.peripheral.stop_advertising()
             await gatt.peripheral.disconnect()
         worker, self._worker = self._worker, None
         if worker is not None:
@@ -235,18 +135,29 @@ class Nrf5LegacyEmulator(AsyncResource):
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await task
+        await super().aclose()
 
     async def enter_bootloader(self) -> None:
         """Reset with the DFU button held: DFU mode with fresh state, the app kept."""
-        await self.disconnect()
+        await self._drop_links()
         await self._boot(Mode.BOOTLOADER)
 
-    async def disconnect(self) -> None:
-        """Drop the current link (as if out of range); the target keeps its state."""
+    def disconnect(self) -> None:
+        """Drop the current link (as if out of range); the target keeps its state.
+
+        The link goes down in the background; the host sees the disconnection."""
+        task = asyncio.get_running_loop().create_task(self._drop_links())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drop_links(self) -> None:
         for gatt in self._gatts.values():
             await gatt.peripheral.disconnect()
 
-    def _current(self, gatt: _Gatt, connection: Any) -> bool:
+    def _current(self, gatt: DfuPeripheral, connection: Any) -> bool:
         """Whether a write came over the live link to the active personality.
 
         Writes queued behind a link the target dropped never arrived on a real
@@ -261,11 +172,16 @@ class Nrf5LegacyEmulator(AsyncResource):
         gatt = self._gatts.get(self.active_address)
         return gatt is not None and gatt.peripheral.connection is not None
 
-    async def _gatt_for(self, address: str) -> _Gatt:
+    async def _gatt_for(self, address: str) -> DfuPeripheral:
         gatt = self._gatts.get(address)
         if gatt is None:
             peripheral = await self.radio.add_peripheral(address)
-            gatt = _Gatt(self, peripheral)
+            gatt = DfuPeripheral(
+                peripheral,
+                on_control_point=self._on_control_point,
+                on_packet=self._on_packet,
+                revision=self._revision_value if self.revision is not None else None,
+            )
             peripheral.on_connect = self._on_connect
             peripheral.on_disconnect = self._on_disconnect
             self._gatts[address] = gatt
@@ -276,8 +192,12 @@ class Nrf5LegacyEmulator(AsyncResource):
         for address, gatt in self._gatts.items():
             if address != active.peripheral.address:
                 await gatt.peripheral.stop_advertising()
+        active.host(self.application_profile if self.mode is Mode.APPLICATION else None)
         if self.mode is Mode.APPLICATION:
-            await active.peripheral.advertise(APPLICATION_NAME, [SERVICE_UUID])
+            profile = self.application_profile
+            await active.peripheral.advertise(
+                profile.name, profile.service_uuids, appearance=profile.appearance
+            )
         elif self.peer_data and self._last_central is not None:
             try:
                 await active.peripheral.advertise(directed_to=self._last_central)
@@ -300,20 +220,23 @@ class Nrf5LegacyEmulator(AsyncResource):
         value = REVISION_APPLICATION if self.mode is Mode.APPLICATION else self.revision or 0
         return value.to_bytes(2, "little")
 
-    def _on_control_point(self, gatt: _Gatt, connection: Any, value: bytes) -> None:
+    def _on_control_point(self, gatt: DfuPeripheral, connection: Any, value: bytes) -> None:
         if len(value) > CONTROL_POINT_MAX:
             raise ATT_Error(ATT_PREPARED_WRITE_REJECTED)
         if not gatt.peripheral.notifications_enabled(gatt.control_point):
             raise ATT_Error(ATT_CCCD_IMPROPERLY_CONFIGURED)
         if not value:
             return
-        if self.faults.disconnect_on_opcode == value[0] and not self._disconnect_on_opcode_done:
-            self._disconnect_on_opcode_done = True
+        if (
+            self.faults.disconnect_on_opcode == value[0]
+            and self._disconnects_on_opcode < self.faults.disconnect_on_opcode_times
+        ):
+            self._disconnects_on_opcode += 1
             self._queue.put_nowait(("drop", None))
             return
         self._queue.put_nowait(("cp", (gatt, connection, bytes(value))))
 
-    def _on_packet(self, gatt: _Gatt, connection: Any, value: bytes) -> None:
+    def _on_packet(self, gatt: DfuPeripheral, connection: Any, value: bytes) -> None:
         self._queue.put_nowait(("packet", (gatt, connection, bytes(value))))
 
     # --- the one task that acts, in ATT order -------------------------------------------------
@@ -332,7 +255,7 @@ class Nrf5LegacyEmulator(AsyncResource):
     async def _handle(self, kind: str, item: Any) -> None:
         now = asyncio.get_running_loop().time()
         if kind == "drop":
-            await self.disconnect()
+            await self._drop_links()
         elif kind == "cp":
             gatt, connection, value = item
             if not self._current(gatt, connection):
@@ -363,7 +286,7 @@ class Nrf5LegacyEmulator(AsyncResource):
             log.info("DFU inactivity timer expired: resetting")
             await self._reset("inactivity timeout")
 
-    async def _packet(self, gatt: _Gatt, value: bytes, now: float) -> None:
+    async def _packet(self, gatt: DfuPeripheral, value: bytes, now: float) -> None:
         if len(value) > self.config.max_packet:
             self.oversize_packets += 1  # a real link layer could not carry it
             return
@@ -379,7 +302,7 @@ class Nrf5LegacyEmulator(AsyncResource):
                 and not self._disconnect_after_done
             ):
                 self._disconnect_after_done = True
-                await self.disconnect()
+                await self._drop_links()
                 return
             if number in self.faults.drop_packets:
                 return
@@ -389,7 +312,7 @@ class Nrf5LegacyEmulator(AsyncResource):
         self.pool_overflows += self.machine.pool_overflows - before
         await self._apply(gatt, effects)
 
-    async def _apply(self, gatt: _Gatt | None, effects: list[Effect]) -> None:
+    async def _apply(self, gatt: DfuPeripheral | None, effects: list[Effect]) -> None:
         for effect in effects:
             if isinstance(effect, Notify):
                 delay = self.faults.notification_delay
@@ -419,7 +342,7 @@ class Nrf5LegacyEmulator(AsyncResource):
             log.info("notification %s could not be sent: the error handler resets", data.hex())
             await self._reset("failed notification")
 
-    async def _application_request(self, gatt: _Gatt, value: bytes) -> None:
+    async def _application_request(self, gatt: DfuPeripheral, value: bytes) -> None:
         if value[0] != OpCode.START_DFU:
             await gatt.peripheral.notify(
                 gatt.control_point,
@@ -442,7 +365,7 @@ class Nrf5LegacyEmulator(AsyncResource):
 
     async def _reset(self, reason: str) -> None:
         log.info("target reset (%s)", reason)
-        await self.disconnect()
+        await self._drop_links()
         await self._boot(Mode.APPLICATION if self.application is not None else Mode.BOOTLOADER)
 
     async def _boot(self, mode: Mode) -> None:
@@ -458,7 +381,7 @@ class Nrf5LegacyEmulator(AsyncResource):
         await self._advertise()
 
     async def _install(self, activate: Activate) -> None:
-        await self.disconnect()
+        await self._drop_links()
         image = activate.firmware
         if activate.image_type & ImageType.APPLICATION:
             self.application = image

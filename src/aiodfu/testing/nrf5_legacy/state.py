@@ -21,6 +21,7 @@ from collections import deque
 
 import attrs
 
+from aiodfu.core.errors import ProtocolError
 from aiodfu.core.integrity import crc16_ccitt_false
 from aiodfu.nrf5_legacy.init_packet import ANY_SOFTDEVICE
 from aiodfu.nrf5_legacy.protocol import (
@@ -30,8 +31,11 @@ from aiodfu.nrf5_legacy.protocol import (
     ImageType,
     OpCode,
     PacketReceipt,
+    Request,
     Response,
     Status,
+    parse_request,
+    parse_size_record,
 )
 
 INIT_BUFFER_SIZE = 128
@@ -137,11 +141,17 @@ class BootloaderMachine:
     # --- Control Point ------------------------------------------------------------------------
 
     def control_point(self, data: bytes, now: float) -> list[Effect]:
-        op = data[0]
+        try:
+            request = parse_request(data)
+        except ProtocolError as exc:  # a length its opcode does not take
+            op = int(exc.status or 0)
+            malformed = Status.NOT_SUPPORTED if op == OpCode.PACKET_RECEIPT_REQUEST else None
+            return [_respond(op, malformed or Status.OPERATION_FAILED)]
+        op = request.op
         if op == OpCode.START_DFU:
-            return self._start(data)
+            return self._start(request)
         if op == OpCode.INITIALIZE_DFU:
-            return self._initialize(data)
+            return self._initialize(request)
         if op == OpCode.RECEIVE_FIRMWARE:
             return []  # switches the Packet char to data: nothing to answer
         if op == OpCode.VALIDATE:
@@ -150,35 +160,36 @@ class BootloaderMachine:
             return self._activate() if op == OpCode.ACTIVATE_AND_RESET else [ResetTarget("reset")]
         if op == OpCode.REPORT_RECEIVED_SIZE:
             return [Notify(Response(op, Status.SUCCESS, self.received).encode())]
-        if op == OpCode.PACKET_RECEIPT_REQUEST:
-            if len(data) != 3:
-                return [_respond(op, Status.NOT_SUPPORTED)]
-            self.prn_target = self.prn_count = struct.unpack_from("<H", data, 1)[0]
+        if op == OpCode.PACKET_RECEIPT_REQUEST and request.packets is not None:
+            self.prn_target = self.prn_count = request.packets
             return []
         return [_respond(op, Status.NOT_SUPPORTED)]
 
-    def _start(self, data: bytes) -> list[Effect]:
+    def _start(self, request: Request) -> list[Effect]:
         if self.config.v1_protocol:
-            if len(data) == 1 and self.state is State.IDLE:
+            if self.state is not State.IDLE:
+                return [_respond(OpCode.START_DFU, Status.INVALID_STATE)]
+            if request.image_type is None:
                 self.expect_v1_size = True
-                return []
-            if len(data) == 2 and self.state is State.IDLE:
+            else:
                 self.state = State.WAIT_SIZES  # reads 12 bytes, wants 4: answers NOT_SUPPORTED
-                return []
-            return [_respond(OpCode.START_DFU, Status.INVALID_STATE)]
-        if len(data) != 2:
+            return []
+        if request.image_type is None:
             return [_respond(OpCode.START_DFU, Status.OPERATION_FAILED)]
         if self.state is not State.IDLE:
             return [_respond(OpCode.START_DFU, Status.INVALID_STATE)]
-        self.image_type = ImageType(data[1] & 0x07)
+        self.image_type = request.image_type
         self.state = State.WAIT_SIZES
         return []
 
     def _sizes(self, record: bytes) -> list[Effect]:
         self.state = State.IDLE
-        if self.config.v1_protocol or len(record) != 12:
+        try:
+            sd, bl, app = parse_size_record(record)
+        except ProtocolError:
             return [_respond(OpCode.START_DFU, Status.NOT_SUPPORTED)]
-        sd, bl, app = struct.unpack("<III", record)
+        if self.config.v1_protocol:
+            return [_respond(OpCode.START_DFU, Status.NOT_SUPPORTED)]
         if app and (sd or bl):
             return [_respond(OpCode.START_DFU, Status.NOT_SUPPORTED)]
         if (sd | bl | app) & 3 or not (sd or bl or app):
@@ -200,18 +211,18 @@ class BootloaderMachine:
         self.state = State.READY if not self.config.v1_protocol else State.RX_DATA
         return [_respond(OpCode.START_DFU, Status.SUCCESS)]
 
-    def _initialize(self, data: bytes) -> list[Effect]:
-        if self.config.v1_protocol and len(data) == 1:
-            self.expect_v1_crc = True
-            return []
-        if len(data) != 2:
+    def _initialize(self, request: Request) -> list[Effect]:
+        if request.init_phase is None:
+            if self.config.v1_protocol:
+                self.expect_v1_crc = True
+                return []
             return [_respond(OpCode.INITIALIZE_DFU, Status.OPERATION_FAILED)]
-        if data[1] == INIT_BEGIN:
+        if request.init_phase == INIT_BEGIN:
             if self.state not in (State.READY, State.RX_INIT):
                 return [_respond(OpCode.INITIALIZE_DFU, Status.INVALID_STATE)]
             self.state = State.RX_INIT
             return []
-        if data[1] == INIT_END:
+        if request.init_phase == INIT_END:
             if self.state is not State.RX_INIT or not self.init:
                 return [_respond(OpCode.INITIALIZE_DFU, Status.INVALID_STATE)]
             if not self._prevalidate():

@@ -1,0 +1,255 @@
+"""The in-process radio: Bumble controllers on one link, peripherals, and a central."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid as uuid_module
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bumble.controller import Controller
+from bumble.core import AdvertisingData
+from bumble.device import AdvertisingType, Connection, Device
+from bumble.gatt import Characteristic, Service
+from bumble.hci import (
+    Address,
+    HCI_ErrorCode,
+    HCI_LE_Connection_Complete_Event,
+    HCI_LE_Create_Connection_Cancel_Command,
+    HCI_StatusReturnParameters,
+    Role,
+)
+from bumble.host import Host
+from bumble.link import LocalLink
+from bumble.transport.common import AsyncPipeSink
+
+from aiodfu.core.resource import AsyncResource
+from aiodfu.testing.ble.uuids import short_uuid
+
+log = logging.getLogger("aiodfu.testing.ble")
+
+_ADVERTISING_INTERVAL_MS = 1.0  # fast enough that connecting and scanning take milliseconds
+
+
+class _Controller(Controller):
+    """Bumble's emulated controller, with LE Create Connection Cancel as the spec has it.
+
+    Bumble 0.0.236 answers the cancel with SUCCESS and does nothing: the
+    connection stays pending, the host waits for its completion forever, and
+    every later LE Create Connection is refused with COMMAND_DISALLOWED. A
+    controller (Core spec Vol 4, Part E, 7.8.13) ends the pending connection
+    with an LE Connection Complete event carrying UNKNOWN_CONNECTION_IDENTIFIER
+    after the command completes, and refuses a cancel with nothing pending.
+    """
+
+    def on_hci_le_create_connection_cancel_command(
+        self, command: HCI_LE_Create_Connection_Cancel_Command
+    ) -> HCI_StatusReturnParameters:
+        pending = self.pending_le_connection
+        if pending is None:
+            return HCI_StatusReturnParameters(HCI_ErrorCode.COMMAND_DISALLOWED_ERROR)
+        self.pending_le_connection = None
+        cancelled = HCI_LE_Connection_Complete_Event(
+            status=HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR,
+            connection_handle=0,
+            role=Role.CENTRAL,
+            peer_address_type=pending.peer_address_type,
+            peer_address=pending.peer_address,
+            connection_interval=0,
+            peripheral_latency=0,
+            supervision_timeout=0,
+            central_clock_accuracy=0,
+        )
+        # After the Command Complete this handler's return value becomes.
+        asyncio.get_running_loop().call_soon(self.send_hci_packet, cancelled)
+        return HCI_StatusReturnParameters(HCI_ErrorCode.SUCCESS)
+
+
+class BleRadio(AsyncResource):
+    """Bumble devices sharing one in-process link; the central is created on demand."""
+
+    def __init__(self) -> None:
+        asyncio.get_running_loop()  # Bumble's controllers need one; fail early and clearly
+        self.link = LocalLink()  # type: ignore[no-untyped-call]
+        self._devices: list[Device] = []
+        self._central: Device | None = None
+        self._central_lock = asyncio.Lock()
+        self.connect_lock = asyncio.Lock()
+        self.peripherals: dict[str, BlePeripheral] = {}
+
+    def create_device(self, address: str, name: str = "") -> Device:
+        """A Bumble device on this radio (not yet powered on)."""
+        controller = _Controller(name or address, link=self.link, public_address=address)
+        device = Device(
+            name=name or None,
+            address=Address(address),
+            host=Host(controller, AsyncPipeSink(controller)),
+        )
+        self._devices.append(device)
+        return device
+
+    async def add_peripheral(self, address: str, name: str = "") -> BlePeripheral:
+        peripheral = BlePeripheral(self, address.upper(), name)
+        await peripheral.device.power_on()
+        self.peripherals[address.upper()] = peripheral
+        return peripheral
+
+    async def central(self) -> Device:
+        """The radio's central device (address ``F0:00:00:00:00:01``)."""
+        async with self._central_lock:
+            if self._central is None:
+                central = self.create_device("F0:00:00:00:00:01", "aiodfu-central")
+                await central.power_on()
+                self._central = central
+            return self._central
+
+    async def aclose(self) -> None:
+        for device in self._devices:
+            for connection in list(device.connections.values()):
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(1.0):
+                        await connection.disconnect()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await device.power_off()
+        self._devices.clear()
+        self._central = None
+
+
+class BlePeripheral:
+    """A GATT server device on a :class:`BleRadio`, one connection at a time.
+
+    ``on_connect`` and ``on_disconnect`` (plain callables) tell the owner about
+    the link; :attr:`connection` is the current one or ``None``.
+    """
+
+    def __init__(self, radio: BleRadio, address: str, name: str) -> None:
+        self.radio = radio
+        self.address = address
+        self.name = name
+        self.device = radio.create_device(address, name)
+        self.connection: Connection | None = None
+        self.on_connect: Callable[[Connection], None] | None = None
+        self.on_disconnect: Callable[[Connection], None] | None = None
+        self.att_requests = 0
+        """ATT requests and commands received (service discovery included), over its life."""
+        self.drop_at_request: int | None = None
+        """Fault: the request with this number (from 1, see :attr:`att_requests`) is not
+        served; the link drops instead -- a radio lost mid-discovery, mid-read, mid-write."""
+        self.device.on(Device.EVENT_CONNECTION, self._connected)
+        server = self.device.gatt_server
+        self._default_services = len(server.services)
+        serve = server.on_gatt_pdu
+
+        def on_request(bearer: Any, pdu: Any) -> None:
+            self.att_requests += 1
+            if self.att_requests == self.drop_at_request:
+                log.info("%s: dropping the link at ATT request %d", address, self.att_requests)
+                asyncio.get_running_loop().create_task(self.disconnect())
+                return
+            serve(bearer, pdu)
+
+        server.on_gatt_pdu = on_request  # type: ignore[method-assign, assignment]
+
+    def add_service(self, service: Service) -> None:
+        self.device.add_service(service)
+
+    def set_services(self, services: Iterable[Service]) -> None:
+        """Replace the attribute table's services (GAP and GATT stay) -- a reboot into
+        firmware with another table at the same address. Call it while disconnected."""
+        server = self.device.gatt_server
+        defaults = server.services[: self._default_services]
+        server.services, server.attributes, server.attributes_by_handle = [], [], {}
+        for service in (*defaults, *services):
+            server.add_service(service)
+
+    async def advertise(
+        self,
+        name: str | None = None,
+        service_uuids: Iterable[str] = (),
+        *,
+        appearance: int | None = None,
+        directed_to: str | None = None,
+    ) -> None:
+        """Advertise ``name``, ``appearance`` and ``service_uuids``; directed to a central if
+        given. Bluetooth SIG UUIDs go in the complete 16-bit list, others in the incomplete
+        128-bit list (as SDK 11 examples and bootloaders advertise them)."""
+        if self.device.is_advertising:
+            await self.device.stop_advertising()
+        fields: list[tuple[int, bytes]] = [(AdvertisingData.FLAGS, bytes([0x06]))]
+        if name:
+            fields.append((AdvertisingData.COMPLETE_LOCAL_NAME, name.encode()))
+        if appearance is not None:
+            fields.append((AdvertisingData.APPEARANCE, appearance.to_bytes(2, "little")))
+        short = b"".join(short_uuid(u) or b"" for u in service_uuids)
+        if short:
+            fields.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, short))
+        long = b"".join(
+            uuid_module.UUID(u).bytes[::-1] for u in service_uuids if short_uuid(u) is None
+        )
+        if long:
+            fields.append((AdvertisingData.INCOMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, long))
+        data = bytes(AdvertisingData(fields))
+        if directed_to is not None:
+            await self.device.start_advertising(
+                advertising_type=AdvertisingType.DIRECTED_CONNECTABLE_LOW_DUTY,
+                target=Address(directed_to),
+                advertising_interval_min=_ADVERTISING_INTERVAL_MS,
+                advertising_interval_max=_ADVERTISING_INTERVAL_MS,
+            )
+            return
+        await self.device.start_advertising(
+            advertising_data=data,
+            advertising_interval_min=_ADVERTISING_INTERVAL_MS,
+            advertising_interval_max=_ADVERTISING_INTERVAL_MS,
+        )
+
+    async def stop_advertising(self) -> None:
+        if self.device.is_advertising:
+            await self.device.stop_advertising()
+
+    @property
+    def is_advertising(self) -> bool:
+        return bool(self.device.is_advertising)
+
+    async def disconnect(self) -> None:
+        """Drop the current connection from the device side (a reset, a timeout)."""
+        connection = self.connection
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await connection.disconnect()
+
+    def notifications_enabled(self, characteristic: Characteristic[Any]) -> bool:
+        """Whether the connected central enabled notifications in ``characteristic``'s CCCD."""
+        if self.connection is None:
+            return False
+        value = self.device.gatt_server.read_cccd(self.connection, characteristic)
+        return bool(value[0] & 0x01)
+
+    async def notify(self, characteristic: Characteristic[Any], value: bytes) -> bool:
+        """Notify the connected central; False when no one is connected and subscribed."""
+        connection = self.connection
+        if connection is None or not self.notifications_enabled(characteristic):
+            return False
+        try:
+            await self.device.notify_subscriber(connection, characteristic, value)
+        except Exception as exc:  # the link went down while notifying
+            log.debug("%s: notification failed: %s", self.address, exc)
+            return False
+        return True
+
+    def _connected(self, connection: Connection) -> None:
+        self.connection = connection
+
+        def disconnected(reason: int) -> None:
+            if self.connection is connection:
+                self.connection = None
+            if self.on_disconnect is not None:
+                self.on_disconnect(connection)
+
+        connection.on(Connection.EVENT_DISCONNECTION, disconnected)
+        if self.on_connect is not None:
+            self.on_connect(connection)
