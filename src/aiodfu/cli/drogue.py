@@ -31,7 +31,7 @@ from click.core import ParameterSource
 from aiodfu.cli.fleet import fleet_options, run_updates
 from aiodfu.cli.options import ENV_PORT, resolve_ports
 from aiodfu.cli.output import Reporter, result_rows
-from aiodfu.cli.probe import Probe, probe_bound, probe_option, probed_port, wire_time
+from aiodfu.cli.probe import Probe, chosen_probe, probe_option, probed_port, wire_time
 from aiodfu.cli.runner import Context, run
 from aiodfu.cli.verify import DemoVerificationError, report_demo
 from aiodfu.core.errors import DfuError
@@ -85,8 +85,7 @@ def probe_for(baudrate: int, bound: float) -> Probe:
 async def _serial_session(
     port: str, baud: int, rtscts: bool, probe_timeout: float | None, **options: Any
 ) -> AsyncIterator[DrogueSession]:
-    bound = probe_bound(probe_timeout, default_probe_bound(baud))
-    probe = None if bound is None else probe_for(baud, bound)
+    probe = chosen_probe(probe_timeout, baud, default_probe_bound, probe_for)
     async with (
         probed_port(port, baud, rtscts=rtscts, probe=probe) as connector,
         DrogueSession(serial_connector(connector), **options) as session,

@@ -25,7 +25,8 @@ from click.core import ParameterSource
 from aiodfu.cli.fleet import fleet_options, run_updates
 from aiodfu.cli.options import ENV_PORT, resolve_ports
 from aiodfu.cli.output import Reporter
-from aiodfu.cli.probe import Probe, probe_bound, probe_option, probed_port
+from aiodfu.cli.outputs import per_device
+from aiodfu.cli.probe import Probe, chosen_probe, probe_option, probed_port
 from aiodfu.cli.runner import NothingToDo, run
 from aiodfu.cli.verify import DemoVerificationError, report_demo
 from aiodfu.core.image import FirmwareImage
@@ -47,8 +48,6 @@ from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
 
 _MODES = {"auto": None, "base64": False, "binary": True}
-PORT_FIELD = "{port}"
-"""In ``update --output`` with several ports: the port's name (``ttyUSB0``)."""
 
 
 # --- the probe ---------------------------------------------------------------------------------
@@ -115,8 +114,7 @@ class _Link:
                 yield card
             return
         assert self.port is not None
-        bound = probe_bound(self.probe_timeout, default_probe_bound(self.baud))
-        probe = None if bound is None else probe_for(self.baud, bound)
+        probe = chosen_probe(self.probe_timeout, self.baud, default_probe_bound, probe_for)
         async with (
             probed_port(self.port, self.baud, rtscts=False, probe=probe) as connector,
             NotecardSession(connector, baudrate=self.baud, **options) as card,
@@ -279,20 +277,6 @@ def status(
     run(ctx, job)
 
 
-def _outputs(links: list[_Link], output: Path) -> dict[str, Path]:
-    """Each card's output file: ``output`` itself, or with several, ``{port}`` filled in."""
-    if len(links) == 1:
-        return {links[0].label: output}
-    if PORT_FIELD not in str(output):
-        raise click.UsageError(
-            f"with several ports, --output must contain {PORT_FIELD} (e.g. 'host-{{port}}.bin'), "
-            "which becomes each port's name"
-        )
-    return {
-        link.label: Path(str(output).replace(PORT_FIELD, Path(link.label).name)) for link in links
-    }
-
-
 @command.command("update")
 @_link(many=True)
 @click.option(
@@ -322,8 +306,8 @@ def update(
     """Retrieve and verify the host image, write it to --output, then close out the card's DFU.
 
     With no image ready on the card, there is nothing to do (exit 3)."""
-    outputs = _outputs(links, output)
     by_label = {link.label: link for link in links}
+    outputs = per_device(list(by_label), output)
 
     async def update_one(label: str, progress: ProgressCallback | None) -> UpdateResult:
         path = outputs[label]

@@ -271,3 +271,15 @@ def probe_bound(given: float | None, default: float) -> float | None:
     if given is None:
         return default
     return given or None
+
+
+def chosen_probe(
+    given: float | None,
+    baudrate: int,
+    default: Callable[[int], float],
+    make: Callable[[int, float], Probe],
+) -> Probe | None:
+    """A backend's probe with the bound ``--probe-timeout`` gave (``given``), else its
+    ``default(baudrate)``; None when the probe is turned off."""
+    bound = probe_bound(given, default(baudrate))
+    return None if bound is None else make(baudrate, bound)

@@ -25,7 +25,8 @@ from aiodfu.at.client import looks_like_at
 from aiodfu.cli.fleet import fleet_options, run_updates
 from aiodfu.cli.options import port_option, ports_option
 from aiodfu.cli.output import Reporter
-from aiodfu.cli.probe import Probe, probe_bound, probe_option, probed_port
+from aiodfu.cli.outputs import per_device
+from aiodfu.cli.probe import Probe, chosen_probe, probe_option, probed_port
 from aiodfu.cli.runner import NothingToDo, run
 from aiodfu.cli.verify import report_demo
 from aiodfu.core.image import FirmwareImage
@@ -49,8 +50,6 @@ from aiodfu.transports.memory import LinkModel
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-PORT_FIELD = "{port}"
-"""In ``update --output`` with several ports: the port's name (``ttyUSB0``)."""
 _VERSION_LINES = {
     "AT version:": "at_version",
     "SDK version:": "sdk_version",
@@ -89,8 +88,7 @@ def probe_for(baudrate: int, bound: float) -> Probe:
 async def _session(
     port: str, baud: int, rtscts: bool, probe_timeout: float | None, **options: Any
 ) -> AsyncIterator[RainMakerSession]:
-    bound = probe_bound(probe_timeout, default_probe_bound(baud))
-    probe = None if bound is None else probe_for(baud, bound)
+    probe = chosen_probe(probe_timeout, baud, default_probe_bound, probe_for)
     async with (
         probed_port(port, baud, rtscts=rtscts, probe=probe) as connector,
         RainMakerSession(connector, baudrate=baud, **options) as session,
@@ -253,18 +251,6 @@ def wait(
     run(ctx, job)
 
 
-def _outputs(ports: tuple[str, ...], output: Path) -> dict[str, Path]:
-    """Each module's output file: ``output`` itself, or with several, ``{port}`` filled in."""
-    if len(ports) == 1:
-        return {ports[0]: output}
-    if PORT_FIELD not in str(output):
-        raise click.UsageError(
-            f"with several ports, --output must contain {PORT_FIELD} (e.g. 'host-{{port}}.bin'), "
-            "which becomes each port's name"
-        )
-    return {port: Path(str(output).replace(PORT_FIELD, Path(port).name)) for port in ports}
-
-
 @command.command("update")
 @ports_option("rainmaker")
 @_common
@@ -309,7 +295,7 @@ def update(
     """Download the pending job, verify it, write it to OUTPUT, report success (or the failure).
 
     With no job pending, there is nothing to do (exit 3)."""
-    outputs = _outputs(ports, output)
+    outputs = per_device(ports, output)
 
     async def update_one(port: str, progress: ProgressCallback | None) -> UpdateResult:
         path = outputs[port]

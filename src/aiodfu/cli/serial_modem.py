@@ -22,7 +22,7 @@ from aiodfu.at.client import looks_like_at
 from aiodfu.cli.fleet import fleet_options, run_updates
 from aiodfu.cli.options import port_option, ports_option
 from aiodfu.cli.output import Reporter
-from aiodfu.cli.probe import Probe, probe_bound, probe_option, probed_port, wire_time
+from aiodfu.cli.probe import Probe, chosen_probe, probe_option, probed_port, wire_time
 from aiodfu.cli.runner import run
 from aiodfu.cli.verify import report_demo
 from aiodfu.core.errors import CommandRejectedError, ImageError, ImageFileNotFoundError
@@ -105,8 +105,7 @@ def probe_for(baudrate: int, bound: float) -> Probe:
 async def _session(
     port: str, baud: int, rtscts: bool, probe_timeout: float | None, **options: Any
 ) -> AsyncIterator[SerialModemSession]:
-    bound = probe_bound(probe_timeout, default_probe_bound(baud))
-    probe = None if bound is None else probe_for(baud, bound)
+    probe = chosen_probe(probe_timeout, baud, default_probe_bound, probe_for)
     async with (
         probed_port(port, baud, rtscts=rtscts, probe=probe) as connector,
         SerialModemSession(connector, baudrate=baud, **options) as session,
