@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aiodfu.core.errors import LinkLostError
@@ -37,6 +37,7 @@ HYPOTHESIS = settings(
 
 
 @given(drop_at=st.integers(min_value=1, max_value=WIRE_SPAN), upstream=st.booleans())
+@example(drop_at=2048, upstream=True)  # a Status read on the lost link, answered on the new one
 @HYPOTHESIS
 async def test_link_loss_anywhere_resumes_with_identical_image(
     drop_at: int, upstream: bool

@@ -126,7 +126,17 @@ class DrogueDevice(DeviceLink[UpdateLink]):
         operation = type(command).__name__
         if self._pending is None:
             raise RuntimeError("a command must answer a Status")  # a bug in the caller
-        link = await self._open()
+        if not self.connected:
+            # The Status was read on a link that has since failed: the device on a new
+            # link opens with a Status of its own, so a command sent now would answer
+            # the wrong one and every later command would be one Status behind.
+            self._pending = None
+            raise LinkLostError(
+                "the link was lost before the command could answer its Status",
+                operation=operation,
+                offset=offset,
+            )
+        link = self.link
         self._pending = None
         try:
             await wait_within(link.send(command), self.timeouts.send, operation, offset=offset)

@@ -10,15 +10,32 @@ imported on first use.
 
 from typing import Any
 
+from aiodfu.testing.device_faults import (
+    DEVICE_FAULT_KINDS,
+    AfterSeconds,
+    AtOffset,
+    DeviceFault,
+    DeviceFaults,
+    ErrorReply,
+    FiredDeviceFault,
+    Latency,
+    OnCommand,
+    Reboot,
+    Silence,
+    Unsolicited,
+)
 from aiodfu.testing.drogue import BootMagic, BootOutcome, DrogueEmulator, DrogueFaults
 from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.faults import (
     LINK_FAULT_KINDS,
+    FaultVocabulary,
     FaultyFirstLink,
     FaultyLinks,
     LinkPlan,
+    random_device_fault,
     random_link_plan,
 )
+from aiodfu.testing.faulty_device import FaultyDevice
 from aiodfu.testing.i2c import EmulatedI2cBus, I2cBusModel, I2cFaults, PeripheryI2c
 from aiodfu.testing.images import (
     build_full_modem_package,
@@ -56,19 +73,28 @@ from aiodfu.testing.serial_modem.signing import (
 from aiodfu.transports.memory import FiredFault, LinkFaults, LinkModel
 
 __all__ = [
+    "DEVICE_FAULT_KINDS",
     "FEATHER_NRF52832",
     "FEATHER_NRF52840",
     "LINK_FAULT_KINDS",
     "AdafruitBoard",
     "AdafruitSerialEmulator",
+    "AfterSeconds",
+    "AtOffset",
     "BootMagic",
     "BootOutcome",
+    "DeviceFault",
+    "DeviceFaults",
     "DrogueEmulator",
     "DrogueFaults",
     "EmulatedI2cBus",
     "Emulator",
+    "ErrorReply",
+    "FaultVocabulary",
+    "FaultyDevice",
     "FaultyFirstLink",
     "FaultyLinks",
+    "FiredDeviceFault",
     "FiredFault",
     "FirmwareGeneration",
     "FirmwareServer",
@@ -76,17 +102,22 @@ __all__ = [
     "HttpFaults",
     "I2cBusModel",
     "I2cFaults",
+    "Latency",
     "LinkFaults",
     "LinkModel",
     "LinkPlan",
     "NotecardEmulator",
     "NotecardFaults",
     "NotecardStorage",
+    "OnCommand",
     "PeripheryI2c",
     "RainMakerEmulator",
     "RainMakerFaults",
+    "Reboot",
     "SerialModemEmulator",
     "SerialModemFaults",
+    "Silence",
+    "Unsolicited",
     "UrcOrder",
     "build_full_modem_package",
     "build_mcuboot_image",
@@ -95,6 +126,7 @@ __all__ = [
     "build_signed_modem_bootloader",
     "build_signed_modem_delta",
     "notecard_i2c_bus",
+    "random_device_fault",
     "random_firmware",
     "random_link_plan",
     "serve_pty",

@@ -8,19 +8,27 @@ command line the way AT firmware does: the name up to ``=`` or ``?``
 outside double quotes. What differs between dialects is an option here
 (ESP-AT keeps ``\\,``-style escapes inside quotes; the Serial Modem trims
 blanks around parameters) or stays in the dialect's own module (how bytes
-become lines, the grammar check, line limits). All of it is free of I/O.
+become lines, the grammar check, line limits). All of it is free of I/O,
+except :class:`AtEmulator`: the shared device faults
+(:class:`~aiodfu.testing.faulty_device.FaultyDevice`) as both AT emulators
+take them, one command line at a time.
 """
 
 from __future__ import annotations
 
+import abc
 import enum
 
 import attrs
+
+from aiodfu.testing.device_faults import ErrorReply
+from aiodfu.testing.faulty_device import FaultyDevice, Outcome
 
 __all__ = [
     "ERROR",
     "OK",
     "AtCommand",
+    "AtEmulator",
     "CommandKind",
     "info",
     "int_param",
@@ -103,3 +111,30 @@ def int_param(text: str, low: int = 0, high: int | None = None) -> int | None:
         return None
     value = int(text)
     return value if low <= value and (high is None or value <= high) else None
+
+
+class AtEmulator(FaultyDevice):
+    """An emulated AT device: every command line is recorded, then the device faults act on it.
+
+    The dialect says what an :class:`~aiodfu.testing.device_faults.ErrorReply`
+    is in its protocol (:meth:`answer_fault`).
+    """
+
+    commands: list[str]
+    """Every command line received, in order (as the emulator chooses to show it)."""
+
+    async def take_line(self, text: str, *, shown: str | None = None) -> bool:
+        """Record the command line ``text`` and let the faults act; whether to go on with it.
+
+        ``shown`` is how the line is recorded (e.g. with a URL redacted).
+        """
+        shown = text if shown is None else shown
+        self.commands.append(shown)
+        outcome = await self.take_command(text, shown=shown)
+        if isinstance(outcome, ErrorReply):
+            return await self.answer_fault(outcome, text)
+        return outcome is Outcome.PROCEED
+
+    @abc.abstractmethod
+    async def answer_fault(self, error: ErrorReply, text: str) -> bool:
+        """Answer an injected error to the command ``text``; whether the command still runs."""

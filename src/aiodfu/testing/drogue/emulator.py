@@ -44,8 +44,10 @@ Options (keyword arguments, also attributes):
     (``backoff_ms // 1000``, the reference's integer division); a command's
     ``poll`` > 0 replaces it. The reference default 1000 makes one block a second.
 ``erase_time`` / ``reboot_time`` / ``watchdog_time``
-    Seconds a ``Write`` at offset 0 erases for, a reset takes, and a hung
-    firmware runs before the watchdog resets it.
+    Seconds a ``Write`` at offset 0 erases for, a reset takes (what arrives
+    meanwhile is lost), and a hung firmware runs before the watchdog resets it.
+``command_latency``
+    Seconds the device spends on each command before its next Status.
 ``stale_offset``
     ``FirmwareManager::start`` keeps its old next offset (the embassy quirk):
     a second update started in one boot fails every write until a reset.
@@ -60,11 +62,23 @@ Options (keyword arguments, also attributes):
 ``link_model`` / ``faults``
     The default link of :meth:`connect` and ``serve_pty``; a :class:`DrogueFaults`.
 
-Faults (``device.faults``, mutable while it runs): ``new_firmware_fails_to_boot``
-(the swapped-in image hangs, the watchdog resets, the bootloader reverts),
-``flash_errors`` (offsets whose next write fails: no progress, as on a real
-device), ``extra_bytes`` (sent once before the next Status: desynchronises the
-stream), ``silent`` (the device stops reporting).
+Faults (``device.faults``, a :class:`DrogueFaults`, mutable while it runs):
+``new_firmware_fails_to_boot`` (the swapped-in image hangs, the watchdog
+resets, the bootloader reverts), ``flash_errors`` (offsets whose next write
+fails: no progress, as on a real device), and those every emulated device has
+(:class:`~aiodfu.testing.device_faults.DeviceFaults`): ``unsolicited`` (stray
+bytes, one item before each Status: they desynchronise the stream;
+``extra_bytes`` is the older name), ``silent`` (the device stops reporting and
+loses what it receives) and a ``plan`` of triggered faults. Commands are named
+``Write``, ``Swap``, ``Sync`` and ``Wait`` for :class:`~aiodfu.testing.device_faults.OnCommand`;
+a ``Write`` covering an :class:`~aiodfu.testing.device_faults.AtOffset` triggers it. The
+protocol has no error reply: an :class:`~aiodfu.testing.device_faults.ErrorReply`
+is a flash error of embassy's kind (``"Flash"``, ``"WrongOffset"``,
+``"Unaligned"``, ``"OutOfBounds"``; ``None``: ``"Flash"``) in the command -- a
+``Write`` stores nothing (the offset does not advance), a ``Swap`` cannot mark
+the update (no reset), a ``Sync`` cannot confirm -- logged in ``errors``, and
+the updater reports again. A :class:`~aiodfu.testing.device_faults.Reboot` is
+:meth:`DrogueEmulator.reset`.
 
 Inspection: ``image`` (ACTIVE, what ``--save-image`` writes), ``version``,
 ``boot_state`` (:class:`BootMagic`), ``next_version``/``next_offset`` (the
@@ -80,13 +94,14 @@ reachable over either transport.
 HTTP-style use (no link): :meth:`status_cbor` gives the Status in serde_cbor's
 packed or named form, :meth:`apply_cbor` applies a CBOR command (either form;
 text or indefinite-length byte strings and out-of-range integers are rejected).
+
+(A little over 400 lines: a quarter of them is this page, the device's documentation.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -97,8 +112,10 @@ from aiodfu.drogue.errors import MalformedMessageError
 from aiodfu.drogue.protocol import cbor, postcard
 from aiodfu.drogue.protocol.messages import Command, Status, Swap, Sync, UpdateStatus, Wait, Write
 from aiodfu.drogue.serial import FRAME_SIZE, FrameReader
+from aiodfu.testing.device_faults import DeviceFaults, ErrorReply
 from aiodfu.testing.drogue.boot import Bootloader, BootMagic, BootOutcome, FlashError
-from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.faults import FaultVocabulary
+from aiodfu.testing.faulty_device import FaultyDevice, Outcome
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
 
@@ -108,17 +125,47 @@ __all__ = ["BootMagic", "BootOutcome", "DrogueEmulator", "DrogueFaults"]
 
 
 @attrs.define
-class DrogueFaults:
+class DrogueFaults(DeviceFaults):
     """Faults to inject; see the module docstring."""
 
     new_firmware_fails_to_boot: bool = False
     flash_errors: set[int] = attrs.field(factory=set)
-    extra_bytes: bytes = b""
-    silent: bool = False
+
+    @property
+    def extra_bytes(self) -> bytes:
+        """Deprecated name of ``unsolicited``: bytes sent once, before the next Status."""
+        return b"".join(self.unsolicited)
+
+    @extra_bytes.setter
+    def extra_bytes(self, data: bytes) -> None:
+        self.unsolicited[:] = [data] if data else []
 
 
-class DrogueEmulator(Emulator):
+FLASH_ERRORS = ("Flash", "WrongOffset", "Unaligned", "OutOfBounds")
+"""embassy's ``FirmwareManager`` failures an :class:`ErrorReply` can name."""
+
+
+def command_name(command: Command) -> str:
+    """How a command is named for :class:`~aiodfu.testing.device_faults.OnCommand`."""
+    if isinstance(command, Write):
+        return f"Write offset={command.offset} length={len(command.data)}"
+    return type(command).__name__
+
+
+class DrogueEmulator(FaultyDevice):
     """A Drogue device on embassy-boot; see the module docstring."""
+
+    FAULT_VOCABULARY = FaultVocabulary(
+        "drogue",
+        commands=(("Write", 8), ("Swap", 1), ("Sync", 1)),
+        errors=(None, *FLASH_ERRORS),
+        offset_errors=(None, *FLASH_ERRORS),
+        unsolicited=(b"\x00", b"\x07", b"\xff\xff\xff\xff"),
+        error_commands=("Write", "Swap"),
+    )
+    """A flash error at ``Sync`` is modelled but no host can notice it: the device took the
+    command and its Status looks the same; the next reset reverts. Draws leave it out."""
+    faults: DrogueFaults
 
     def __init__(
         self,
@@ -133,6 +180,7 @@ class DrogueEmulator(Emulator):
         backoff_ms: int = 1000,
         erase_time: float = 0.0,
         reboot_time: float = 0.0,
+        command_latency: float = 0.0,
         watchdog_time: float = 5.0,
         stale_offset: bool = False,
         verify_checksum: bool = False,
@@ -140,16 +188,19 @@ class DrogueEmulator(Emulator):
         link_model: LinkModel | None = None,
         faults: DrogueFaults | None = None,
     ) -> None:
-        super().__init__(link_model=link_model)
+        super().__init__(
+            faults=faults or DrogueFaults(),
+            link_model=link_model,
+            reboot_time=reboot_time,
+            command_latency=command_latency,
+        )
         self.mtu = mtu
         self.timeout_ms = timeout_ms
         self.backoff_ms = backoff_ms
         self.erase_time = erase_time
-        self.reboot_time = reboot_time
         self.watchdog_time = watchdog_time
         self.partial_reads = partial_reads
         self.verify_checksum = verify_checksum
-        self.faults = faults or DrogueFaults()
         self.bootloader = Bootloader(
             image if image is not None else bytes(range(256)) * 16,
             version,
@@ -165,7 +216,6 @@ class DrogueEmulator(Emulator):
         self.checksums: list[bytes] = []
         self.boots: list[BootOutcome] = []
         self._buffer = bytearray(FRAME_SIZE)  # one buffer for both directions: stale tails
-        self._busy_until = 0.0
 
     # --- inspection ----------------------------------------------------------------------------
 
@@ -227,7 +277,13 @@ class DrogueEmulator(Emulator):
         return self._pause(command.poll)
 
     def reset(self) -> float:
-        """Reset the device (power cycle, or the reset after Swap); returns seconds it is away."""
+        """Reset the device (power cycle, or the reset after Swap); returns seconds it is away.
+
+        What arrives over serial meanwhile is lost.
+        """
+        return self.reboot()
+
+    def restart(self) -> tuple[bytes, float]:
         self.next_version, self.next_offset = None, 0
         self._buffer[:] = bytes(FRAME_SIZE)  # RAM starts zeroed
         outcome = self.bootloader.boot()
@@ -237,19 +293,26 @@ class DrogueEmulator(Emulator):
             log.info("new firmware hangs; the watchdog resets the device")
             self.boots.append(self.bootloader.boot())
             away += self.watchdog_time + self.reboot_time
-        self._busy_until = time.monotonic() + away
-        return away
+        return b"", away  # no banner: the next Status says it is back
 
     def start_update(self, version: bytes) -> None:
         """Begin an update of ``version``: offset 0, DFU partition erased (``prepare_update``)."""
         self.next_version, self.next_offset = version, 0
         self.bootloader.start(version)
 
-    def write_block(self, offset: int, data: bytes, version: bytes) -> bool:
-        """Store a block of ``version`` at ``offset``; on failure only :attr:`errors` tells."""
+    def write_block(
+        self, offset: int, data: bytes, version: bytes, *, failure: str | None = None
+    ) -> bool:
+        """Store a block of ``version`` at ``offset``; on failure only :attr:`errors` tells.
+
+        ``failure``: an injected flash error of that kind.
+        """
         try:
+            if failure is not None:
+                raise FlashError(failure, "injected write failure")
             if offset in self.faults.flash_errors:
                 self.faults.flash_errors.discard(offset)
+                self.faults.record("error", f"offset {offset}", "flash_errors")
                 raise FlashError("Flash", "injected write failure")
             self.bootloader.write(offset, data)
         except FlashError as exc:
@@ -259,13 +322,37 @@ class DrogueEmulator(Emulator):
         self.next_offset = offset + len(data)
         return True
 
-    def _write(self, command: Write) -> float:
+    def _write(self, command: Write, failure: str | None = None) -> float:
         delay = 0.0
         if command.offset == 0:
             self.start_update(command.version)
             delay = self.erase_time
-        self.write_block(command.offset, command.data, command.version)
+        self.write_block(command.offset, command.data, command.version, failure=failure)
         return delay + self._pause(None)
+
+    def _fail(self, command: Command, error: ErrorReply) -> float:
+        """``command`` meets an injected flash error; returns the seconds the updater sleeps."""
+        kind = "Flash" if error.code is None else str(error.code)
+        self.commands.append(command)
+        if isinstance(command, Write):
+            return self._write(command, kind)
+        self.errors.append(f"{kind}: injected failure ({type(command).__name__})")
+        return self._pause(getattr(command, "poll", None))
+
+    async def _take(self, command: Command) -> float:
+        """The device faults act on ``command``, then it is applied (or fails, or is lost)."""
+        outcome = await self.take_command(command_name(command))
+        if isinstance(command, Write) and outcome is not Outcome.HALT:
+            waiting = self.next_fault_offset(command.offset, command.offset + len(command.data))
+            if waiting is not None:
+                at_offset = await self.take_offset(waiting)
+                if at_offset is Outcome.HALT or isinstance(outcome, Outcome):
+                    outcome = at_offset
+        if outcome is Outcome.HALT:
+            return 0.0
+        if isinstance(outcome, ErrorReply):
+            return self._fail(command, outcome)
+        return self.apply(command)
 
     def _pause(self, poll: int | None) -> float:
         return float(poll) if poll else float(self.backoff_ms // 1000)
@@ -273,13 +360,11 @@ class DrogueEmulator(Emulator):
     # --- the serial updater loop ---------------------------------------------------------------
 
     async def serve(self, stream: ByteStream) -> None:
+        self._stream = stream
         frames = FrameReader(stream)
         while True:
-            await asyncio.sleep(max(self._busy_until - time.monotonic(), 0.0))
-            if self.faults.silent:
-                await asyncio.sleep(0.05)
-                continue
-            await self._send_status(stream)
+            await self.sit_out(stream)  # rebooting or silent: what arrives is lost
+            await self._send_status()
             try:
                 async with asyncio.timeout(self.timeout_ms / 1000):
                     data = await self._read_command(stream, frames)
@@ -297,13 +382,15 @@ class DrogueEmulator(Emulator):
                 self.errors.append(str(exc))
                 await asyncio.sleep(self._pause(None))
                 continue
-            await asyncio.sleep(self.apply(command))
+            pause = await self._take(command)
+            if not self.unresponsive:
+                await asyncio.sleep(pause)
 
-    async def _send_status(self, stream: ByteStream) -> None:
+    async def _send_status(self) -> None:
         body = postcard.encode(self.status())
         self._buffer[: len(body)] = body
-        extra, self.faults.extra_bytes = self.faults.extra_bytes, b""
-        await stream.write(extra + bytes(self._buffer))
+        await self.idle()  # stray bytes go out before a Status
+        await self.send(bytes(self._buffer))
 
     async def _read_command(self, stream: ByteStream, frames: FrameReader) -> bytes:
         if self.partial_reads:

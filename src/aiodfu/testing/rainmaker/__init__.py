@@ -71,8 +71,13 @@ Faults (``module.faults``, a :class:`RainMakerFaults`, mutable while running):
 ``error_after_chunks`` sends ``ERR CODE:0x010a7000`` + ``ERROR`` after that many
 chunks of the next download (once); ``reset_after_chunks`` resets the module
 after that many chunks (the download stops dead, ``ready`` follows, RAM state
-is lost); ``unsolicited`` lines are sent before the next answer;
-``notify_between_chunks`` interleaves a URC between two chunks. HTTP faults
+is lost); ``unsolicited`` lines are sent one before each answer;
+``notify_between_chunks`` interleaves a URC between two chunks; ``silent``
+stops the module answering; and a ``plan`` of the shared triggered faults
+(:mod:`aiodfu.testing.device_faults`): an ``ErrorReply`` at a command answers
+``ERROR`` (with ``ERR CODE:<code>`` after ``AT+SYSLOG=1``), at an offset ends
+the download there with that code; offsets are image offsets (a ``Range:
+bytes=N-`` header's N included). ``RainMakerEmulator.FAULT_VOCABULARY`` lists the codes. HTTP faults
 (status codes, reset mid-body, body corruption, ``Content-Length`` mismatch,
 URL expiry, a silent server, a slow body) live on the server
 (:class:`~aiodfu.testing.rainmaker.server.HttpFaults`).

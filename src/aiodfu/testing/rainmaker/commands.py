@@ -12,10 +12,13 @@ The raw-data half of ``AT+HTTPURLCFG`` / ``AT+HTTPCHEAD`` (after ``>``) is
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiodfu.rainmaker.protocol import ErrCode, OtaStatus, err_code, unquote
+from aiodfu.testing.device_faults import ErrorReply
+from aiodfu.testing.faulty_device import Outcome
 from aiodfu.testing.rainmaker.http_client import HttpFailure, http_get
 from aiodfu.testing.rainmaker_at import OK, EspCommand, Kind, int_param
 
@@ -29,6 +32,14 @@ COUNT_MISMATCH = err_code(0x06)
 UNSUPPORTED = err_code(0x09)
 FAILED = err_code(0x0A)
 CONNECTION_FAILED = err_code(0x0A, 0x7000)
+
+COMMAND_ERRORS = (INVALID, COUNT_MISMATCH, UNSUPPORTED, FAILED, err_code(0x03), err_code(0x04))
+"""The ``ERR CODE`` values a command can fail with (no ``AT``, too long included)."""
+DOWNLOAD_ERRORS = (
+    CONNECTION_FAILED,
+    *(err_code(0x0A, 0x7000 + status) for status in (400, 403, 404, 416, 500, 503)),
+)
+"""What a failed ``AT+HTTPCGET`` reports: connection lost, or the HTTP status."""
 
 INT32_MAX = 2**31 - 1
 PROMPTED = ("AT+HTTPURLCFG", "AT+HTTPCHEAD")
@@ -248,6 +259,7 @@ async def stream_body(module: RainMakerEmulator, url: str, rx: int, timeout: flo
     fail_after, faults.error_after_chunks = faults.error_after_chunks, None
     reset_after, faults.reset_after_chunks = faults.reset_after_chunks, None
     chunks = 0
+    offset = range_start(module.headers)
     pending = bytearray()
     body = http_get(url, module.headers, timeout=timeout, accept_partial=module.accept_partial)
     try:
@@ -259,11 +271,28 @@ async def stream_body(module: RainMakerEmulator, url: str, rx: int, timeout: flo
                     chunk = bytes(pending[:size])
                     del pending[:size]
                     if fail_after is not None and chunks >= fail_after:
+                        faults.record("error", f"chunk {chunks}", "error_after_chunks")
                         raise HttpFailure(None)
                     if reset_after is not None and chunks >= reset_after:
+                        faults.record("reboot", f"chunk {chunks}", "reset_after_chunks")
                         module.reset()  # the download stops dead: no OK, no ERROR
                         return
+                    waiting = module.next_fault_offset(offset, offset + len(chunk))
+                    if waiting is not None and waiting > offset:  # send up to the fault first
+                        pending[:0] = chunk[waiting - offset :]
+                        chunk = chunk[: waiting - offset]
+                    elif waiting is not None:
+                        outcome = await module.take_offset(offset)
+                        if isinstance(outcome, ErrorReply):
+                            code = outcome.code
+                            await module.answer_error(
+                                CONNECTION_FAILED if code is None else ErrCode(int(code))
+                            )
+                            return
+                        if outcome is Outcome.HALT:
+                            return  # rebooted or silent: the download stops dead
                     await module.send(b"+HTTPCGET:%d," % len(chunk) + chunk + b"\r\n")
+                    offset += len(chunk)
                     chunks += 1
                     if faults.notify_between_chunks is not None:
                         await module.send(faults.notify_between_chunks)
@@ -275,3 +304,15 @@ async def stream_body(module: RainMakerEmulator, url: str, rx: int, timeout: flo
         )
         return
     await module.answer_ok()
+
+
+_RANGE = re.compile(r"^\s*range\s*:\s*bytes\s*=\s*(\d+)-", re.IGNORECASE)
+
+
+def range_start(headers: list[str]) -> int:
+    """Where the download starts in the image: a ``Range: bytes=N-`` header's N, else 0."""
+    for header in headers:
+        match = _RANGE.match(header)
+        if match is not None:
+            return int(match.group(1))
+    return 0

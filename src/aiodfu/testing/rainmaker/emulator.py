@@ -10,19 +10,22 @@ the whole device.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
 
 import attrs
 
 from aiodfu.core.errors import LinkLostError
 from aiodfu.rainmaker.protocol import ErrCode, OtaStatus, err_code, format_fw_notify, redact
-from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.at_device import AtEmulator
+from aiodfu.testing.device_faults import DeviceFaults, ErrorReply
+from aiodfu.testing.faults import FaultVocabulary
 from aiodfu.testing.rainmaker.cloud import HostJob, Presign, RainMakerCloud, ReportedResult
 from aiodfu.testing.rainmaker.commands import (
+    COMMAND_ERRORS,
     COMMANDS,
+    DOWNLOAD_ERRORS,
+    FAILED,
     UNSUPPORTED,
     CommandError,
     prompt_length,
@@ -47,15 +50,18 @@ PROMPT = OK + b"\r\n>"
 
 
 @attrs.define
-class RainMakerFaults:
-    """Module faults; each one-shot knob is cleared when it fires."""
+class RainMakerFaults(DeviceFaults):
+    """Module faults; each one-shot knob is cleared when it fires.
+
+    ``plan``, ``silent`` and ``unsolicited`` (one line before each answer) come
+    from :class:`~aiodfu.testing.device_faults.DeviceFaults`; the knobs below
+    are the module's own.
+    """
 
     error_after_chunks: int | None = None
     """``ERR CODE:0x010a7000`` + ``ERROR`` after that many chunks of the next download."""
     reset_after_chunks: int | None = None
     """The module resets after that many chunks of the next download (``ready`` follows)."""
-    unsolicited: list[bytes] = attrs.field(factory=list)
-    """Sent before the next answer."""
     notify_between_chunks: bytes | None = None
     """Sent between two chunks of the next download."""
 
@@ -69,8 +75,25 @@ class _Prompt:
     received: bytearray = attrs.field(factory=bytearray)
 
 
-class RainMakerEmulator(Emulator):
+class RainMakerEmulator(AtEmulator):
     """An ESP32 running ESP-AT with RainMaker; see :mod:`aiodfu.testing.rainmaker`."""
+
+    FAULT_VOCABULARY = FaultVocabulary(
+        "rainmaker",
+        commands=(
+            ("AT+RMOTAFETCH", 1),
+            ("AT+RMOTARESULT", 2),
+            ("AT+HTTPURLCFG", 1),
+            ("AT+HTTPCGET", 1),
+        ),
+        errors=(None, *(code.value for code in COMMAND_ERRORS)),
+        offset_errors=(None, *(code.value for code in DOWNLOAD_ERRORS)),
+        unsolicited=(b"WIFI DISCONNECT\r\n", b"WIFI CONNECTED\r\n", b"WIFI GOT IP\r\n"),
+    )
+    """``ErrorReply``: at a command, ``ERROR`` (after ``ERR CODE:<code>`` with ``AT+SYSLOG=1``;
+    ``None``: 0x010A0000, failed) instead of acting; at an offset, the download in flight ends
+    there with that code (``None``: 0x010A7000, connection lost)."""
+    faults: RainMakerFaults
 
     def __init__(
         self,
@@ -93,7 +116,12 @@ class RainMakerEmulator(Emulator):
         job_version: str | None = "1.0.0",
         job_id: str = "aiodfuEmulatedJob01",
     ) -> None:
-        super().__init__(link_model=link_model)
+        super().__init__(
+            faults=faults or RainMakerFaults(),
+            link_model=link_model,
+            reboot_time=reboot_time,
+            command_latency=command_latency,
+        )
         self.node_initialised = node_initialised
         self.wifi_connected = wifi_connected
         self.cloud_connected = cloud_connected
@@ -103,9 +131,6 @@ class RainMakerEmulator(Emulator):
         self.has_httpchead = has_httpchead
         self.accept_partial = accept_partial
         self.delayed_bug = delayed_bug
-        self.command_latency = command_latency
-        self.reboot_time = reboot_time
-        self.faults = faults or RainMakerFaults()
         self.cloud = RainMakerCloud(presign)
         self.serve_image = serve_image
         self.job_version = job_version
@@ -122,13 +147,10 @@ class RainMakerEmulator(Emulator):
         self.resets = 0
         self.rng = random.Random(seed)
         """Chunk sizes: seeded, so a run replays."""
-        self._stream: ByteStream | None = None
         self._busy = False
-        self._booting = False
         self._reader = EspLineReader()
         self._prompt: _Prompt | None = None
         self._running: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
 
     # --- the cloud, as attributes of the module (for tests) ----------------------------------
 
@@ -199,6 +221,9 @@ class RainMakerEmulator(Emulator):
         A command in flight (a download streaming) stops where it is, with no
         final result; input that arrives before ``ready`` is lost.
         """
+        self.reboot()
+
+    def restart(self) -> tuple[bytes, float]:
         self.echo = self.echo_at_boot
         self.syslog = False
         self.host_ota_pending = False
@@ -213,13 +238,7 @@ class RainMakerEmulator(Emulator):
         self._busy = False
         self._reader.reset()
         self._prompt = None
-        self._booting = True
-
-        async def boot() -> None:
-            self._booting = False
-            await self.send_line(b"ready")
-
-        self.later(self.reboot_time, boot)
+        return b"ready\r\n", self.reboot_time
 
     # --- the AT port ---------------------------------------------------------------------------
 
@@ -241,16 +260,16 @@ class RainMakerEmulator(Emulator):
         self._prompt = None
         try:
             while True:
-                data = await stream.read()
-                while data and not self._booting:
-                    data = await self._take(stream, data)
+                data = await self.receive(stream)
+                while data and not self.unresponsive:
+                    data = await self._take(data)
         finally:
             if self._running is not None:
                 self._running.cancel()
                 self._running = None
             self._stream = None
 
-    async def _take(self, stream: ByteStream, data: bytes) -> bytes:
+    async def _take(self, data: bytes) -> bytes:
         """Consume a prefix of ``data`` (prompted bytes, or up to one line); return the rest."""
         if self._prompt is not None:
             prompt = self._prompt
@@ -262,21 +281,21 @@ class RainMakerEmulator(Emulator):
             return data[len(take) :]
         consumed, line = self._reader.feed(data)
         if self.echo:
-            await stream.write(data[:consumed])
+            await self.send(data[:consumed])
         if line is None:
             return data[consumed:]
         if self._busy:
-            await stream.write(BUSY)
+            await self.send(BUSY)
             return data[consumed:]
         command = parse_line(line)
         length = prompt_length(self, command) if isinstance(command, EspCommand) else None
         if isinstance(command, EspCommand) and length is not None:
-            self.commands.append(line.decode("latin-1"))
-            await self.send(PROMPT)
-            self._prompt = _Prompt(command.name, length)
-        else:
-            self._busy = True
-            self._running = asyncio.get_running_loop().create_task(self._run(line, command))
+            if await self.take_line(line.decode("latin-1")):
+                await self.send(PROMPT)
+                self._prompt = _Prompt(command.name, length)
+            return data[consumed:]
+        self._busy = True
+        self._running = asyncio.get_running_loop().create_task(self._run(line, command))
         return data[consumed:]
 
     async def _run(self, line: bytes, command: EspCommand | BadLine) -> None:
@@ -288,12 +307,10 @@ class RainMakerEmulator(Emulator):
             self._busy = False
 
     async def _execute(self, line: bytes, command: EspCommand | BadLine) -> None:
-        if self.command_latency:
-            await asyncio.sleep(self.command_latency)
-        for extra in self.faults.unsolicited:
-            await self.send(extra)
-        self.faults.unsolicited.clear()
-        self.commands.append(redact(line.decode("latin-1")))
+        text = line.decode("latin-1")
+        if not await self.take_line(text, shown=redact(text)):
+            return
+        await self.idle()  # one unsolicited line before the answer
         if isinstance(command, BadLine):
             await self.answer_error(err_code(int(command)))
             return
@@ -305,12 +322,12 @@ class RainMakerEmulator(Emulator):
         except CommandError as exc:
             await self.answer_error(exc.code)
 
-    # --- answering (for the command handlers) --------------------------------------------------
+    async def answer_fault(self, error: ErrorReply, text: str) -> bool:
+        code = FAILED if error.code is None else ErrCode(int(error.code))
+        await self.answer_error(code)
+        return False
 
-    async def send(self, data: bytes) -> None:
-        """Write ``data`` to the host now, if one is connected."""
-        if self._stream is not None:
-            await self._stream.write(data)
+    # --- answering (for the command handlers) --------------------------------------------------
 
     async def send_line(self, text: bytes) -> None:
         await self.send(text + b"\r\n")
@@ -324,21 +341,7 @@ class RainMakerEmulator(Emulator):
             await self.send(f"ERR CODE:{code}\r\n".encode())
         await self.send(ERROR)
 
-    def later(self, delay: float, action: Callable[[], Awaitable[None]]) -> None:
-        """Run ``action`` after ``delay`` seconds (a URC the module prints on its own)."""
-
-        async def run() -> None:
-            await asyncio.sleep(delay)
-            with contextlib.suppress(LinkLostError):
-                await action()
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     async def aclose(self) -> None:
-        for task in list(self._background):
-            task.cancel()
         await super().aclose()
         if self.server is not None:
             await self.server.aclose()

@@ -73,6 +73,15 @@ Faults are set on ``device.faults`` at any time, for example::
     device.faults.fail_chunks = {3}       # the 4th chunk stores half, then reports #XDFU: t,1,-1
     device.faults.reject_commands["AT#XDFUWRITE"] = 1
     device.faults.unsolicited.append(b"\\r\\n+CEREG: 5\\r\\n")
+    device.faults.add(DeviceFault(OnCommand(2, "AT#XDFUAPPLY"), Reboot()))
+
+The shared device faults (:mod:`aiodfu.testing.device_faults`: a ``plan`` of
+triggered faults, ``silent``, ``unsolicited``, and what fired) work as
+``SerialModemEmulator.FAULT_VOCABULARY`` says: an ``ErrorReply("ERROR")``
+answers ``ERROR``; ``ErrorReply(-1)`` makes ``AT#XDFUWRITE`` report
+``#XDFU: t,1,-1`` (half the chunk stored) and ``AT#XDFUAPPLY`` report
+``#XDFU: t,2,-1``; at an offset, the chunk in flight fails from that byte.
+Offsets count the data bytes taken since the last ``AT#XDFUINIT`` (or boot).
 
 Connecting prints no banner (the device booted before the host came), and a
 new connection finds the device as the last one left it, even mid-chunk. A

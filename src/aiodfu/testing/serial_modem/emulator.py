@@ -1,7 +1,7 @@
 """The emulated Serial Modem's UART: command mode, data mode, the commands, reboots.
 
 See :mod:`aiodfu.testing.serial_modem` for the options, faults and what tests inspect.
-A little over 400 lines, on purpose: this is one state machine -- the loop
+Over 400 lines, on purpose: this is one state machine -- the loop
 that decides whether a byte is a command or data, and the command table it
 dispatches to -- and splitting the handlers from the loop would scatter it.
 The DFU state, targets, line discipline and signatures live in their own modules.
@@ -10,7 +10,6 @@ The DFU state, targets, line discipline and signatures live in their own modules
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiodfu.serial_modem.protocol import (
@@ -21,7 +20,10 @@ from aiodfu.serial_modem.protocol import (
     format_modem_reset,
     format_supported_types,
 )
-from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.at_device import AtEmulator
+from aiodfu.testing.device_faults import ErrorReply
+from aiodfu.testing.faults import FaultVocabulary
+from aiodfu.testing.faulty_device import Outcome
 from aiodfu.testing.serial_modem.at import (
     ERROR,
     OK,
@@ -46,9 +48,25 @@ _READ_SIZE = 4096
 
 Handler = Callable[[AtCommand], Awaitable[None]]
 
+_XDFU_COMMANDS = ("AT#XDFUWRITE", "AT#XDFUAPPLY")
 
-class SerialModemEmulator(SerialModemState, Emulator):
+
+class SerialModemEmulator(SerialModemState, AtEmulator):
     """A Nordic Serial Modem device; see the module documentation for options and inspection."""
+
+    FAULT_VOCABULARY = FaultVocabulary(
+        "serial-modem",
+        commands=(("AT#XDFUINIT", 1), ("AT#XDFUWRITE", 3), ("AT#XDFUAPPLY", 1), ("AT#XRESET", 1)),
+        errors=(None, "ERROR", -1),
+        offset_errors=(None, -1),
+        unsolicited=(b"\r\n+CEREG: 5\r\n", b"\r\n#XMODEM: 1\r\n", b"\r\n+CSCON: 1\r\n"),
+    )
+    """``ErrorReply``: ``"ERROR"`` (or ``None``) answers ``ERROR`` instead of acting; a
+    (negative) status makes ``AT#XDFUWRITE`` store half its chunk and report ``#XDFU: t,1,<s>``
+    and ``AT#XDFUAPPLY`` report ``#XDFU: t,2,<s>`` without applying (other commands: ``ERROR``).
+    At an offset, the chunk in flight stores nothing from there on and reports ``-1`` (or the
+    status)."""
+    faults: SerialModemFaults
 
     def __init__(
         self,
@@ -77,7 +95,13 @@ class SerialModemEmulator(SerialModemState, Emulator):
             raise ValueError(f"datamode_buffer must be positive, not {datamode_buffer}")
         if flash_write_rate is not None and flash_write_rate <= 0:
             raise ValueError(f"flash_write_rate must be positive, not {flash_write_rate}")
-        Emulator.__init__(self, link_model=link_model)
+        AtEmulator.__init__(
+            self,
+            faults=faults if faults is not None else SerialModemFaults(),
+            link_model=link_model,
+            reboot_time=reboot_time,
+            command_latency=command_latency,
+        )
         SerialModemState.__init__(
             self,
             slot_size=slot_size,
@@ -87,20 +111,17 @@ class SerialModemEmulator(SerialModemState, Emulator):
         )
         self.supported_types = tuple(sorted(set(supported_types)))
         self.firmware = firmware
-        self.command_latency = command_latency
         self.flash_write_rate = flash_write_rate
         self.datamode_buffer = datamode_buffer
         self.delta_erase_time = delta_erase_time
-        self.reboot_time = reboot_time
         self.urc_order = urc_order
         self.legacy_urc_format = legacy_urc_format
         self.terminator = terminator
         self.echo = echo
-        self.faults = faults if faults is not None else SerialModemFaults()
         self.commands: list[str] = []
         self._chunks_seen = 0
         self._data_bytes_seen = 0
-        self._stream: ByteStream | None = None
+        self._forced_status: int | None = None
         self._normal_handlers: dict[str, Handler] = {
             "AT": self._cmd_at,
             "ATE0": self._cmd_echo,
@@ -135,6 +156,7 @@ class SerialModemEmulator(SerialModemState, Emulator):
         self._reader = AtLineReader(self.terminator)
         self._inbox = bytearray()
         self._chunk: DataChunk | None = None
+        self._offset = 0  # data bytes taken since the last INIT or boot: the transfer offset
 
     # --- the device loop ---------------------------------------------------------------------
 
@@ -144,8 +166,8 @@ class SerialModemEmulator(SerialModemState, Emulator):
             if not self._inbox:
                 chunk = self._chunk
                 want = _READ_SIZE if chunk is None else self._data_room(chunk)
-                self._inbox += await stream.read(want)
-            if self.faults.silent:
+                self._inbox += await self.receive(stream, want)
+            if self.unresponsive:
                 self._inbox.clear()
             elif self._chunk is not None:
                 await self._take_data(self._chunk)
@@ -171,12 +193,25 @@ class SerialModemEmulator(SerialModemState, Emulator):
         if limit is not None and self._data_bytes_seen + count >= limit:
             self._data_bytes_seen = max(limit, self._data_bytes_seen)
             self.faults.reboot_after_data_bytes = None
-            await self._reboot()
+            self.faults.record("reboot", f"data byte {limit}", "reboot_after_data_bytes")
+            self.reboot()
             return
+        waiting = self.next_fault_offset(self._offset, self._offset + count)
+        if waiting == self._offset:
+            outcome = await self.take_offset(waiting)
+            if outcome is Outcome.HALT or self._chunk is not chunk:
+                return
+            if isinstance(outcome, ErrorReply):  # the target fails from this byte on
+                chunk.accept_limit = min(chunk.accept_limit, chunk.length - chunk.remaining)
+                chunk.forced_status = outcome.code if isinstance(outcome.code, int) else None
+            return  # the next call takes the data, up to the next fault
+        if waiting is not None:
+            count = waiting - self._offset
         chunk.ring += self._inbox[:count]
         del self._inbox[:count]
         chunk.remaining -= count
         self._data_bytes_seen += count
+        self._offset += count
         if len(chunk.ring) >= self.datamode_buffer or chunk.remaining == 0:
             await self._flush(chunk)
         if chunk.remaining == 0:
@@ -207,16 +242,16 @@ class SerialModemEmulator(SerialModemState, Emulator):
     # --- output ------------------------------------------------------------------------------
 
     async def _send(self, data: bytes) -> None:
-        if self.faults.silent or self._stream is None:
-            return
-        await self._stream.write(data)
+        await self.send(data)
 
     async def _final(self, response: bytes) -> None:
         """Send a final response (or URC group); the idle moment after it lets out one
         unrelated URC."""
-        await self._send(response)
-        if self.faults.unsolicited:
-            await self._send(self.faults.unsolicited.pop(0))
+        await self.send(response)
+        await self.idle()
+
+    async def announce(self, banner: bytes) -> None:
+        await self._final(banner)  # a boot banner, then an idle moment
 
     def _xdfu(self, dfu_type: int, operation: int, status: int) -> bytes:
         """The ``#XDFU`` URC, framed as ``sm_at_dfu.c`` prints it: no leading CRLF."""
@@ -229,10 +264,11 @@ class SerialModemEmulator(SerialModemState, Emulator):
     # --- commands ----------------------------------------------------------------------------
 
     async def _execute(self, text: str) -> None:
-        self.commands.append(text)
-        if self.command_latency > 0:
-            await asyncio.sleep(self.command_latency)
+        self._forced_status = None
+        if not await self.take_line(text):
+            return
         if self._rejected(text):
+            self.faults.record("error", f"command ({text})", "reject_commands")
             await self._final(ERROR)
             return
         command = parse_command(text)
@@ -241,6 +277,13 @@ class SerialModemEmulator(SerialModemState, Emulator):
             await self._final(ERROR)
             return
         await handler(command)
+
+    async def answer_fault(self, error: ErrorReply, text: str) -> bool:
+        if isinstance(error.code, int) and text.upper().startswith(_XDFU_COMMANDS):
+            self._forced_status = error.code  # the command runs, and reports this status
+            return True
+        await self._final(ERROR)
+        return False
 
     def _rejected(self, text: str) -> bool:
         upper = text.upper()
@@ -289,7 +332,7 @@ class SerialModemEmulator(SerialModemState, Emulator):
             self.request_bootloader_mode()
             if self.firmware is FirmwareGeneration.PR421:
                 await self._send(OK)
-            await self._reboot()
+            self._reboot()
             return
         size = parse_uint(command.params[1]) if len(command.params) > 1 else None
         if dfu_type is None or size is None:
@@ -301,11 +344,13 @@ class SerialModemEmulator(SerialModemState, Emulator):
             if self.delta_dirty:
                 await asyncio.sleep(self.delta_erase_time)
             self.open_delta()
+            self._offset = 0
             await self._final(OK)
         elif size > self.slot_size:
             await self._final(ERROR)
         else:
             self.open_mcuboot(dfu_type)
+            self._offset = 0
             await self._final(OK)
 
     async def _cmd_dfu_write(self, command: AtCommand) -> None:
@@ -323,10 +368,13 @@ class SerialModemEmulator(SerialModemState, Emulator):
             return
         index = self._chunks_seen
         self._chunks_seen += 1
-        failing = index in self.faults.fail_chunks
-        self.faults.fail_chunks.discard(index)
+        failing = index in self.faults.fail_chunks or self._forced_status is not None
+        if index in self.faults.fail_chunks:
+            self.faults.fail_chunks.discard(index)
+            self.faults.record("error", f"chunk {index}", "fail_chunks")
         # Data mode starts while the command is processed, before the OK goes out.
         self._chunk = DataChunk(dfu_type, address, length, length // 2 if failing else length)
+        self._chunk.forced_status = self._forced_status
         if self.faults.ok_delay > 0:
             await asyncio.sleep(self.faults.ok_delay)
         await self._send(OK)
@@ -339,7 +387,10 @@ class SerialModemEmulator(SerialModemState, Emulator):
         if dfu_type is None:
             await self._final(ERROR)
             return
-        failing = self.faults.fail_apply
+        if self.faults.fail_apply:
+            self.faults.record("error", f"command ({command.text})", "fail_apply")
+        failing = self.faults.fail_apply or self._forced_status is not None
+        failed = -1 if self._forced_status is None else self._forced_status
         if dfu_type != 2:
             ok = not failing and self.apply(dfu_type)
         elif self.full_modem_phase == "bootloader":
@@ -347,23 +398,23 @@ class SerialModemEmulator(SerialModemState, Emulator):
         elif not failing and self.apply_modem_firmware():
             if self.firmware is FirmwareGeneration.PR421:
                 await self._send(OK + self._xdfu(2, Operation.APPLY, 0))
-            await self._reboot()
+            self._reboot()
             return
         else:
             ok = False
-        await self._final(OK + self._xdfu(dfu_type, Operation.APPLY, 0 if ok else -1))
+        await self._final(OK + self._xdfu(dfu_type, Operation.APPLY, 0 if ok else failed))
 
     async def _cmd_reset(self, command: AtCommand) -> None:
         if command.kind is not CommandKind.EXECUTE:
             await self._final(ERROR)
             return
         await self._send(OK)
-        await self._reboot()
+        self._reboot()
 
     async def _cmd_bootloader_reset(self, command: AtCommand) -> None:
         if self.firmware is FirmwareGeneration.PR421:
             await self._send(OK)
-        await self._reboot()
+        self._reboot()
 
     async def _cmd_modem_reset(self, command: AtCommand) -> None:
         if command.kind is not CommandKind.EXECUTE:
@@ -412,25 +463,14 @@ class SerialModemEmulator(SerialModemState, Emulator):
 
     # --- reboots -----------------------------------------------------------------------------
 
-    async def _reboot(self) -> None:
+    def _reboot(self) -> None:
         """Cold reboot: state changes at once, the banner follows after ``reboot_time``.
 
         Changing the state before waiting means a link lost (or replaced)
         during the reboot still finds the rebooted device.
         """
-        self._reset_uart()
-        output = self.boot()
-        await self._discard_input(self.reboot_time)
-        await self._final(output)
+        self.reboot()
 
-    async def _discard_input(self, seconds: float) -> None:
-        """Lose everything received until the device listens again."""
-        self._inbox.clear()
-        if seconds <= 0 or self._stream is None:
-            return
-        stream = self._stream
-        deadline = asyncio.get_running_loop().time() + seconds
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(deadline):
-                while True:
-                    await stream.read()
+    def restart(self) -> tuple[bytes, float]:
+        self._reset_uart()
+        return self.boot(), self.reboot_time

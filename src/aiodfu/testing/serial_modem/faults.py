@@ -6,6 +6,8 @@ import enum
 
 import attrs
 
+from aiodfu.testing.device_faults import DeviceFaults
+
 __all__ = ["FirmwareGeneration", "SerialModemFaults", "UrcOrder"]
 
 
@@ -28,8 +30,15 @@ class UrcOrder(enum.Enum):
 
 
 @attrs.define
-class SerialModemFaults:
+class SerialModemFaults(DeviceFaults):
     """Faults to inject; tests may change them while the device runs.
+
+    The faults every device has come from
+    :class:`~aiodfu.testing.device_faults.DeviceFaults`: a ``plan`` of
+    triggered faults, ``silent`` (the device answers nothing at all, but keeps
+    consuming what it receives) and ``unsolicited`` lines (e.g.
+    ``b"\\r\\n+CEREG: 5\\r\\n"``, one sent after each final response, URC group
+    or banner). The knobs below are the Serial Modem's own.
 
     One-shot faults are consumed as they fire: ``fail_chunks`` indices are
     removed, ``reject_commands`` counts go down, ``reboot_after_data_bytes``
@@ -44,12 +53,7 @@ class SerialModemFaults:
     answer ``ERROR`` instead of acting."""
     reboot_after_data_bytes: int | None = None
     """Reboot once this many data-mode bytes have arrived in total (RAM DFU state lost)."""
-    unsolicited: list[bytes] = attrs.field(factory=list)
-    """Unrelated lines (e.g. ``b"\\r\\n+CEREG: 5\\r\\n"``), one sent after each final response,
-    URC group or banner."""
     ok_delay: float = 0.0
     """Extra seconds before the OK of ``AT#XDFUWRITE`` (data mode is already active)."""
     fail_apply: bool = False
     """``AT#XDFUAPPLY`` answers OK, then ``#XDFU: t,2,-1``."""
-    silent: bool = False
-    """The device answers nothing at all, but keeps consuming what it receives."""

@@ -30,6 +30,8 @@ class DataChunk:
     ring: bytearray = attrs.field(factory=bytearray)
     accepted: int = 0
     failed: bool = False
+    forced_status: int | None = None
+    """The status an injected fault reports (a failure, so the chunk fails too)."""
 
     def __attrs_post_init__(self) -> None:
         self.remaining = self.length
@@ -37,7 +39,9 @@ class DataChunk:
     @property
     def status(self) -> int:
         """The ``#XDFU: t,1,<status>`` value: -1 on any target failure or a short write."""
-        return -1 if self.failed or self.accepted != self.length else 0
+        if self.failed or self.accepted != self.length:
+            return -1 if self.forced_status is None else self.forced_status
+        return 0
 
 
 class DeltaArea:
