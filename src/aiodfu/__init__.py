@@ -3,10 +3,13 @@
 from aiodfu._version import __version__
 from aiodfu.core import (
     DfuError,
+    FileSink,
     FirmwareImage,
     ImageKind,
+    MemorySink,
     Phase,
     Progress,
+    PulledFile,
     PullSession,
     RetryPolicy,
     UpdateResult,
@@ -18,11 +21,14 @@ from aiodfu.formats import load_image
 
 __all__ = [
     "DfuError",
+    "FileSink",
     "FirmwareImage",
     "ImageKind",
+    "MemorySink",
     "Phase",
     "Progress",
     "PullSession",
+    "PulledFile",
     "RetryPolicy",
     "UpdateResult",
     "UpdateSession",

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import tracemalloc
+from pathlib import Path
 
 import pytest
 
 from aiodfu.core.errors import ImageIntegrityError, InstallFailedError, UsageError
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import ProgressTracker
-from aiodfu.core.pull import Retrieved, UnverifiedImageError, install_pulled, verify_pulled
+from aiodfu.core.pull import (
+    FileSink,
+    MemorySink,
+    PulledFile,
+    PulledImage,
+    PullSink,
+    Retrieved,
+    UnverifiedImageError,
+    filling,
+    install_pulled,
+    verify_pulled,
+)
 from aiodfu.core.session import Verification, VerificationMethod
 from aiodfu.formats.own_integrity import check_own_integrity
-from aiodfu.testing.images import build_mcuboot_image
+from aiodfu.testing.images import build_mcuboot_image, random_firmware
 
 RAW = FirmwareImage(b"firmware" * 100)
 UNCHECKED = Verification.none("the protocol gives only the size")
@@ -142,3 +155,99 @@ async def test_an_esp_idf_app_image_verifies_itself_only_with_its_appended_sha25
     )
     assert isinstance(error, ImageIntegrityError)
     assert installed == [] and report.outcomes[0].startswith("failed")
+
+
+# --- pulls into a file: verified by reading the file back, never held whole ------------------
+
+
+def pulled_into_file(data: bytes, path: Path) -> PulledFile:
+    sink = FileSink(path)
+    view = memoryview(data)
+    for offset in range(0, len(data), 4096):
+        sink.write(offset, view[offset : offset + 4096])
+    return sink.image(source="test")
+
+
+async def test_a_file_pull_is_verified_from_the_file_and_installed_as_a_file(
+    tmp_path: Path,
+) -> None:
+    data = build_mcuboot_image(b"\x22" * 5000)
+    pulled = pulled_into_file(data, tmp_path / "image.bin")
+    installed, report, result = await pull(
+        Retrieved(pulled, MD5, {"mode": "binary"}),
+        expected_sha256=hashlib.sha256(data).digest(),
+        self_check=check_own_integrity,
+    )
+    assert installed == [pulled] and report.outcomes == ["succeeded"]
+    assert result.image == pulled  # type: ignore[attr-defined]
+    assert result.details == {"mode": "binary", "path": str(tmp_path / "image.bin")}  # type: ignore[attr-defined]
+    detail = result.verification.detail  # type: ignore[attr-defined]
+    assert "expected digest" in detail and "MCUboot SHA-256" in detail and "MD5" in detail
+
+
+async def test_a_corrupted_file_pull_is_never_installed_and_leaves_no_file(
+    tmp_path: Path,
+) -> None:
+    corrupted = bytearray(build_mcuboot_image(b"\x33" * 5000))
+    corrupted[1000] ^= 0x04
+    sink = FileSink(tmp_path / "image.bin")
+    installed: list[PulledImage] = []
+    report = Report()
+
+    async def pull_corrupted() -> None:
+        with filling(sink):
+            sink.write(0, bytes(corrupted))
+            await install_pulled(
+                Retrieved(sink.image(source=None), UNCHECKED),
+                install=installed.append,
+                report=report,
+                tracker=ProgressTracker(len(corrupted)),
+                self_check=check_own_integrity,
+            )
+
+    with pytest.raises(ImageIntegrityError, match="MCUboot SHA-256"):
+        await pull_corrupted()
+    assert installed == [] and report.outcomes[0].startswith("failed: verification failed")
+    assert not (tmp_path / "image.bin").exists()
+
+
+@pytest.mark.parametrize("into_file", [True, False])
+async def test_a_file_pull_never_holds_the_image_whole(tmp_path: Path, into_file: bool) -> None:
+    """Peak allocation while filling, verifying and installing (streamed to a hash, as to
+    flash): a small fraction of the image for a file sink; the whole image for a memory sink,
+    which shows the measurement sees it."""
+    data = build_mcuboot_image(random_firmware(4 * 1024 * 1024, seed=9))
+    flashed = hashlib.sha256()
+
+    def flash(image: PulledImage) -> None:
+        blocks = image.blocks() if isinstance(image, PulledFile) else [image.data]
+        for block in blocks:
+            flashed.update(block)
+
+    tracemalloc.start()
+    try:
+        sink: PullSink[PulledImage] = (
+            FileSink(tmp_path / "image.bin") if into_file else MemorySink()
+        )
+        view = memoryview(data)
+        with filling(sink):
+            for offset in range(0, len(data), 4096):
+                sink.write(offset, view[offset : offset + 4096])
+            result = await install_pulled(
+                Retrieved(sink.image(source=None), UNCHECKED),
+                install=flash,
+                report=Report(),
+                tracker=ProgressTracker(len(data)),
+                expected_sha256=hashlib.sha256(data).digest(),
+                require_verified=True,
+                self_check=check_own_integrity,
+            )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert flashed.digest() == hashlib.sha256(data).digest()
+    assert "MCUboot SHA-256" in result.verification.detail
+    if into_file:
+        assert peak < len(data) // 16, f"peak {peak} bytes for a {len(data)}-byte image"
+    else:
+        assert peak >= len(data)

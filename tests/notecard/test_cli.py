@@ -194,6 +194,31 @@ def test_emulate_saves_the_image_the_card_delivered(tmp_path: Path) -> None:
     assert "no image" not in rest and f"saved {len(IMAGE)} bytes" in rest
 
 
+def test_update_streams_to_a_part_file_and_moves_it_into_place(
+    served: tuple[NotecardEmulator, str], tmp_path: Path
+) -> None:
+    card, path = served
+    output = tmp_path / "host.bin"
+    output.write_bytes(b"the image installed last time")
+    result = CliRunner().invoke(command, ["update", "--port", path, "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert output.read_bytes() == IMAGE and list(tmp_path.glob("*.part")) == []
+    assert card.mode == "completed"
+
+
+def test_a_failed_update_leaves_an_earlier_output_as_it_was(
+    served: tuple[NotecardEmulator, str], tmp_path: Path
+) -> None:
+    card, path = served
+    card.body["md5"] = "0" * 32  # the card announces another image than it serves
+    output = tmp_path / "host.bin"
+    output.write_bytes(b"the image installed last time")
+    result = CliRunner().invoke(command, ["update", "--port", path, "--output", str(output)])
+    assert result.exit_code != 0
+    assert output.read_bytes() == b"the image installed last time"
+    assert list(tmp_path.glob("*.part")) == [] and card.mode == "error"
+
+
 # --- info, JSON, several cards at once, the quick probe (the card served by the test's loop) ------
 
 

@@ -108,6 +108,28 @@ def test_update_with_a_wrong_digest_installs_nothing_and_reports_failure(
     assert process.communicate(timeout=10)[0].strip() == "success"
 
 
+def test_a_failed_update_leaves_an_earlier_output_as_it_was(
+    served: tuple[str, subprocess.Popen[str], bytes], tmp_path: Path
+) -> None:
+    """The download streams to OUTPUT.part; only a verified image replaces OUTPUT."""
+    path, process, image = served
+    output = tmp_path / "installed.bin"
+    output.write_bytes(b"the image installed last time")
+    result = CliRunner().invoke(
+        command,
+        ["update", "--port", path, "--output", str(output), "--expected-sha256", "00" * 32],
+        obj=Context(json_lines=True),
+    )
+    assert result.exit_code != 0
+    assert output.read_bytes() == b"the image installed last time"
+    assert list(tmp_path.glob("*.part")) == []
+    records = invoke("update", "--port", path, "--output", str(output))
+    assert output.read_bytes() == image and list(tmp_path.glob("*.part")) == []
+    assert "path" not in records[-1]  # OUTPUT is where the image is
+    process.terminate()
+    process.communicate(timeout=10)
+
+
 # --- info, nothing to do, several modules, the quick probe (the module served by the test's loop) -
 
 GMR = (

@@ -25,7 +25,7 @@ from click.core import ParameterSource
 from aiodfu.cli.fleet import fleet_options, run_updates
 from aiodfu.cli.options import ENV_PORT, resolve_ports
 from aiodfu.cli.output import Reporter
-from aiodfu.cli.outputs import per_device
+from aiodfu.cli.outputs import as_installed, per_device, staged
 from aiodfu.cli.probe import Probe, chosen_probe, probe_option, probed_port
 from aiodfu.cli.runner import NothingToDo, run
 from aiodfu.cli.verify import DemoVerificationError, report_demo
@@ -305,22 +305,21 @@ def update(
 ) -> None:
     """Retrieve and verify the host image, write it to --output, then close out the card's DFU.
 
-    With no image ready on the card, there is nothing to do (exit 3)."""
+    The image streams to OUTPUT.part and is moved to OUTPUT once verified; a failed update
+    leaves OUTPUT as it was. With no image ready on the card, there is nothing to do (exit 3).
+    """
     by_label = {link.label: link for link in links}
     outputs = per_device(list(by_label), output)
 
     async def update_one(label: str, progress: ProgressCallback | None) -> UpdateResult:
-        path = outputs[label]
-
-        def install(image: FirmwareImage) -> None:
-            path.write_bytes(image.data)
-
+        sink, install = staged(outputs[label])
         options = {"chunk_size": chunk_size, "binary": _MODES[mode]}
         try:
             async with by_label[label].session(**options) as card:
-                return await card.update(install=install, progress=progress)
+                result = await card.update(install=install, sink=sink, progress=progress)
         except ImageNotReadyError as exc:
             raise NothingToDo(exc.message.split(";")[0], status=exc.status) from exc
+        return as_installed(result)
 
     extra: dict[str, object] | None = {"output": str(output)} if len(links) == 1 else None
     run_updates(

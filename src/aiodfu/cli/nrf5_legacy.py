@@ -130,9 +130,15 @@ _emulated_option = click.option("--emulated", is_flag=True, hidden=True)
 )
 @click.option(
     "--resume/--no-resume",
-    default=False,
-    show_default=True,
-    help="Resume after a link loss with opcode 7 (else reset and restart).",
+    default=None,
+    help="Resume after a link loss with opcode 7, or reset and restart "
+    "[default: resume Adafruit bootloaders, restart others].",
+)
+@click.option(
+    "--bootloader-name",
+    "bootloader_names",
+    multiple=True,
+    help="A name the bootloader may advertise besides DfuTarg and AdaDFU (e.g. 4631_DFU).",
 )
 @_emulated_option
 @click.pass_context
@@ -143,7 +149,8 @@ def update(
     prn: int,
     window: int,
     packet_size: int,
-    resume: bool,
+    resume: bool | None,
+    bootloader_names: tuple[str, ...],
     max_rate: float | None,
     emulated: bool,
 ) -> None:
@@ -157,6 +164,7 @@ def update(
             "packet_size": packet_size,
             "resume": resume,
             "max_rate": max_rate,
+            "bootloader_names": bootloader_names,
         }
         async with _maybe_emulated(target if emulated else None) as env:
             session = Nrf5LegacySession(

@@ -25,7 +25,7 @@ from aiodfu.at.client import looks_like_at
 from aiodfu.cli.fleet import fleet_options, run_updates
 from aiodfu.cli.options import port_option, ports_option
 from aiodfu.cli.output import Reporter
-from aiodfu.cli.outputs import per_device
+from aiodfu.cli.outputs import as_installed, per_device, staged
 from aiodfu.cli.probe import Probe, chosen_probe, probe_option, probed_port
 from aiodfu.cli.runner import NothingToDo, run
 from aiodfu.cli.verify import report_demo
@@ -294,15 +294,13 @@ def update(
 ) -> None:
     """Download the pending job, verify it, write it to OUTPUT, report success (or the failure).
 
-    With no job pending, there is nothing to do (exit 3)."""
+    The image streams to OUTPUT.part and is moved to OUTPUT once verified; a failed update
+    leaves OUTPUT as it was. With no job pending, there is nothing to do (exit 3).
+    """
     outputs = per_device(ports, output)
 
     async def update_one(port: str, progress: ProgressCallback | None) -> UpdateResult:
-        path = outputs[port]
-
-        def install(image: FirmwareImage) -> None:
-            path.write_bytes(image.data)
-
+        sink, install = staged(outputs[port])
         options = {
             "retry": RetryPolicy(attempts=retries),
             "resume": resume,
@@ -310,8 +308,9 @@ def update(
         }
         try:
             async with _session(port, baud, rtscts, probe_timeout, **options) as session:
-                return await session.update(
+                result = await session.update(
                     install=install,
+                    sink=sink,
                     accept=lambda found: (
                         found.version not in reject_version or f"version {found.version} refused"
                     ),
@@ -321,6 +320,7 @@ def update(
                 )
         except NoUpdateError as exc:
             raise NothingToDo(exc.message, job=None) from exc
+        return as_installed(result)
 
     extra: dict[str, object] | None = {"output": str(output)} if len(ports) == 1 else None
     run_updates(

@@ -32,7 +32,6 @@ from aiodfu.core.session import UpdateResult
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.formats import identify, load_image
 from aiodfu.serial_modem import (
-    DEFAULT_CHUNK_SIZE,
     Mode,
     SerialModemDevice,
     SerialModemSession,
@@ -108,7 +107,7 @@ async def _session(
     probe = chosen_probe(probe_timeout, baud, default_probe_bound, probe_for)
     async with (
         probed_port(port, baud, rtscts=rtscts, probe=probe) as connector,
-        SerialModemSession(connector, baudrate=baud, **options) as session,
+        SerialModemSession(connector, baudrate=baud, flow_control=rtscts, **options) as session,
     ):
         yield session
 
@@ -178,7 +177,11 @@ def _read(file: Path, force: bool) -> FirmwareImage:
     help="Send an image that fails its checks, even one that does not parse (types 0, 1, 3): "
     "the device checks it itself.",
 )
-@click.option("--chunk-size", default=DEFAULT_CHUNK_SIZE, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    help="Fixed chunk size in bytes. Default: sized from the link's baud rate and round trip.",
+)
 @probe_option
 @fleet_options
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -191,7 +194,7 @@ def update(
     type_name: str | None,
     reset: bool,
     force: bool,
-    chunk_size: int,
+    chunk_size: int | None,
     probe_timeout: float | None,
     report: Path | None,
     jobs: int | None,

@@ -30,6 +30,7 @@ from aiodfu.core.session import (
     Verification,
     VerificationMethod,
 )
+from aiodfu.core.sinks import FileSink, MemorySink, PulledFile, PullSink, PullSinkError
 from aiodfu.core.transfer import Chunk, RetryPolicy, Transfer, chunk_plan, run_transfer
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "DeviceResetError",
     "DfuError",
     "DfuTimeoutError",
+    "FileSink",
     "FirmwareImage",
     "ImageError",
     "ImageFileNotFoundError",
@@ -52,12 +54,16 @@ __all__ = [
     "InstallFailedError",
     "LinkLostError",
     "LinkedSession",
+    "MemorySink",
     "Phase",
     "Progress",
     "ProgressCallback",
     "ProgressTracker",
     "ProtocolError",
     "PullSession",
+    "PullSink",
+    "PullSinkError",
+    "PulledFile",
     "RetriesExhaustedError",
     "RetryPolicy",
     "Transfer",

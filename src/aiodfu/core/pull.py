@@ -17,30 +17,69 @@ Verification combines every check that applies, and the result says which:
 
 When none applies the image is unverified: installed all the same, and the
 result says so -- unless ``require_verified=True``, which refuses it.
+
+Where the bytes go while they arrive is the caller's choice of
+:class:`~aiodfu.core.sinks.PullSink` (``sink=`` of a pull backend's
+``update``): a :class:`~aiodfu.core.sinks.MemorySink` by default (``install``
+receives a :class:`~aiodfu.core.image.FirmwareImage`), or a
+:class:`~aiodfu.core.sinks.FileSink` (``install`` receives a
+:class:`~aiodfu.core.sinks.PulledFile`, and every check above reads the file
+back in bounded blocks). :func:`filling` discards what a failed pull stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
-from collections.abc import Callable, Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
 from aiodfu.core.errors import DfuError, ImageIntegrityError, InstallFailedError, UsageError
-from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import Phase, ProgressTracker
-from aiodfu.core.session import (
-    InstallCallback,
-    UpdateResult,
-    Verification,
-    VerificationMethod,
+from aiodfu.core.session import UpdateResult, Verification, VerificationMethod
+from aiodfu.core.sinks import (
+    BLOCK_SIZE,
+    FileSink,
+    MemorySink,
+    PulledFile,
+    PulledImage,
+    PullSink,
+    PullSinkError,
+    read_blocks,
 )
+
+__all__ = [
+    "BLOCK_SIZE",
+    "FileSink",
+    "MemorySink",
+    "OutcomeReport",
+    "PullInstaller",
+    "PullSink",
+    "PullSinkError",
+    "PulledFile",
+    "PulledImage",
+    "Retrieved",
+    "SelfCheck",
+    "UnverifiedImageError",
+    "filling",
+    "install_pulled",
+    "parse_sha256",
+    "read_blocks",
+    "verify_pulled",
+]
 
 log = logging.getLogger("aiodfu.pull")
 
-SelfCheck = Callable[[FirmwareImage], Verification | None]
+ImageT = TypeVar("ImageT", bound=PulledImage)
+
+PullInstaller = Callable[[ImageT], Awaitable[object] | object]
+"""Installs a verified pulled image (sync or async): a ``FirmwareImage`` from the default
+:class:`MemorySink`, a :class:`PulledFile` from a :class:`FileSink`."""
+
+SelfCheck = Callable[[PulledImage], Verification | None]
 """Checks an image by its own integrity: a verification, ``None`` if it has none, or
 :class:`~aiodfu.core.errors.ImageIntegrityError` if that integrity does not hold."""
 
@@ -53,13 +92,21 @@ class UnverifiedImageError(ImageIntegrityError):
 class Retrieved:
     """What a pull backend retrieved: the image, what the protocol checked, and its details.
 
-    ``checked`` is the protocol's own end-to-end check (``Verification.none``
-    with the reason when it has none).
+    ``image`` is what the pull's sink handed over (a ``FirmwareImage`` or a
+    :class:`PulledFile`); ``checked`` is the protocol's own end-to-end check
+    (``Verification.none`` with the reason when it has none).
     """
 
-    image: FirmwareImage
+    image: PulledImage
     checked: Verification
     details: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def result_details(self) -> dict[str, str]:
+        """``details`` for the result, plus ``path`` when the image was pulled into a file."""
+        if isinstance(self.image, PulledFile):
+            return {**self.details, "path": str(self.image.path)}
+        return dict(self.details)
 
 
 class OutcomeReport(Protocol):
@@ -124,7 +171,7 @@ def verify_pulled(
 async def install_pulled(
     retrieved: Retrieved,
     *,
-    install: InstallCallback,
+    install: PullInstaller[Any],
     report: OutcomeReport,
     tracker: ProgressTracker,
     expected_sha256: str | bytes | None = None,
@@ -132,6 +179,9 @@ async def install_pulled(
     self_check: SelfCheck | None = None,
 ) -> UpdateResult:
     """Verify ``retrieved``, ``install`` it, report the outcome, and return the result.
+
+    ``install`` receives ``retrieved.image`` (the backend's ``update`` ties
+    its type to the sink's).
 
     A failed verification or install is reported to the device and raised
     (:class:`~aiodfu.core.errors.ImageIntegrityError`,
@@ -160,5 +210,21 @@ async def install_pulled(
     await report.succeeded(retrieved)
     tracker.set_phase(Phase.DONE)
     return UpdateResult.from_tracker(
-        retrieved.image, tracker, verification=verification, details=retrieved.details
+        retrieved.image, tracker, verification=verification, details=retrieved.result_details
     )
+
+
+@contextlib.contextmanager
+def filling(sink: PullSink[PulledImage] | None) -> Iterator[PullSink[PulledImage]]:
+    """One pull into ``sink`` (``None``: a new :class:`MemorySink`), which it yields.
+
+    The sink starts empty, and whatever ends the pull early -- a failed
+    retrieval, verification or install, cancellation -- discards what it stored.
+    """
+    into: PullSink[PulledImage] = MemorySink() if sink is None else sink
+    into.truncate(0)
+    try:
+        yield into
+    except BaseException:
+        into.discard()
+        raise

@@ -19,6 +19,7 @@ import attrs
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.progress import ProgressCallback, ProgressTracker
 from aiodfu.core.resource import AsyncResource
+from aiodfu.core.sinks import PulledImage
 
 T = TypeVar("T")
 
@@ -81,10 +82,12 @@ class UpdateResult:
 
     ``bytes_moved`` counts the bytes of every chunk the device confirmed in this
     session, including those of attempts that were later restarted, so
-    ``bytes_moved / len(image)`` shows the cost of recovery.
+    ``bytes_moved / len(image)`` shows the cost of recovery. ``image`` is the
+    image sent, or the one pulled: a :class:`~aiodfu.core.sinks.PulledFile`
+    (its ``path`` says where) when a pull streamed it to a file.
     """
 
-    image: FirmwareImage
+    image: PulledImage
     attempts: int
     bytes_moved: int
     elapsed: float
@@ -94,7 +97,7 @@ class UpdateResult:
     @classmethod
     def from_tracker(
         cls,
-        image: FirmwareImage,
+        image: PulledImage,
         tracker: ProgressTracker,
         *,
         verification: Verification,
@@ -130,7 +133,10 @@ class PullSession(AsyncResource):
 
     The device (a Notecard, an ESP-AT module) has downloaded or can download
     the image; the session retrieves and verifies it, calls ``install``, and
-    reports the outcome back through the device.
+    reports the outcome back through the device. Backends also take ``sink=``
+    (:mod:`aiodfu.core.sinks`): where the image goes while it arrives -- in
+    memory by default, or a file, never held whole -- and what ``install``
+    receives.
     """
 
     @abc.abstractmethod

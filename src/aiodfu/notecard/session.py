@@ -9,10 +9,11 @@ to the shared pull engine (:func:`aiodfu.core.pull.install_pulled`), which
 verifies it (the card's MD5, the caller's ``expected_sha256``, the image's
 own hash), calls ``install`` (sync or async) and has the outcome reported
 with ``dfu.status stop`` -- ``status`` on success, ``err`` when verifying or
-installing failed. A link failure does *not* stop the DFU: ``stop`` deletes
-the card's copy of the image, and a later attempt can still use it. However
-the update ends, the device's release leaves DFU mode and empties the binary
-store it used (:class:`~aiodfu.notecard.device.NotecardDevice`).
+installing failed. The image is held in memory or, with
+``sink=FileSink(path)``, streamed to a file (:mod:`aiodfu.core.sinks`). A link
+failure does *not* stop the DFU: ``stop`` deletes the card's copy, and a later
+attempt can still use it. However the update ends, the device's release leaves
+DFU mode and empties the binary store it used; a failed pull leaves no file.
 """
 
 from __future__ import annotations
@@ -20,13 +21,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack, overload
 
 from aiodfu.core.errors import DfuError
-from aiodfu.core.image import FirmwareImage
 from aiodfu.core.link import LinkedSession
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
-from aiodfu.core.pull import Retrieved, install_pulled
+from aiodfu.core.pull import (
+    PulledImage,
+    PullInstaller,
+    PullSink,
+    Retrieved,
+    filling,
+    install_pulled,
+)
 from aiodfu.core.session import (
     Connector,
     InstallCallback,
@@ -64,6 +71,8 @@ SUCCESS_STATUS = "firmware update successful"
 
 Installer = InstallCallback
 """Writes the verified image (e.g. to the inactive flash slot); may be sync or async."""
+
+ImageT = TypeVar("ImageT", bound=PulledImage)
 
 MD5_CHECKED = Verification(
     VerificationMethod.HOST_DIGEST,
@@ -195,24 +204,56 @@ class NotecardSession(LinkedSession[NotecardDevice], PullSession):
 
     # --- the update --------------------------------------------------------------------------
 
-    async def retrieve(self, *, progress: ProgressCallback | None = None) -> UpdateResult:
+    async def retrieve(
+        self,
+        *,
+        progress: ProgressCallback | None = None,
+        sink: PullSink[PulledImage] | None = None,
+    ) -> UpdateResult:
         """Retrieve and verify the ready image and leave DFU mode -- without closing out.
 
         The card keeps the image and its ``ready`` state; :meth:`update` is
-        this plus installing and ``dfu.status stop``.
+        this plus installing and ``dfu.status stop``. ``sink`` as for :meth:`update`.
         """
         tracker = ProgressTracker(0, progress)
         async with self.device.releasing():
-            retrieved = await self._retrieve(tracker)
+            with filling(sink) as into:
+                retrieved = await self._retrieve(tracker, into)
         tracker.set_phase(Phase.DONE)
+        details = retrieved.result_details
         return UpdateResult.from_tracker(
-            retrieved.image, tracker, verification=retrieved.checked, details=retrieved.details
+            retrieved.image, tracker, verification=retrieved.checked, details=details
         )
 
+    @overload
     async def update(
         self,
         install: Installer | None = None,
         *,
+        sink: None = None,
+        progress: ProgressCallback | None = None,
+        success_status: str = SUCCESS_STATUS,
+        expected_sha256: str | bytes | None = None,
+        require_verified: bool = False,
+    ) -> UpdateResult: ...
+
+    @overload
+    async def update(
+        self,
+        install: PullInstaller[ImageT] | None = None,
+        *,
+        sink: PullSink[ImageT],
+        progress: ProgressCallback | None = None,
+        success_status: str = SUCCESS_STATUS,
+        expected_sha256: str | bytes | None = None,
+        require_verified: bool = False,
+    ) -> UpdateResult: ...
+
+    async def update(
+        self,
+        install: PullInstaller[Any] | None = None,
+        *,
+        sink: PullSink[PulledImage] | None = None,
         progress: ProgressCallback | None = None,
         success_status: str = SUCCESS_STATUS,
         expected_sha256: str | bytes | None = None,
@@ -220,27 +261,29 @@ class NotecardSession(LinkedSession[NotecardDevice], PullSession):
     ) -> UpdateResult:
         """Retrieve, verify, install, then ``dfu.status stop`` with the outcome.
 
-        ``install`` receives the verified :class:`FirmwareImage` (``None``:
-        nothing to install, the result's ``image`` is all). If verification
-        (the card's MD5; ``expected_sha256``; an MCUboot image's own hash)
-        fails, nothing is installed; if ``install`` raises, the card is told
-        (``stop`` + ``err``) and :class:`InstallFailedError` is raised from the
-        callback's exception. The result says how the image was verified.
+        ``install`` gets the verified image: a :class:`FirmwareImage`, or with
+        ``sink=FileSink(path)`` a :class:`~aiodfu.core.sinks.PulledFile` (also
+        the result's ``image``); ``None``: the result's ``image`` is all. If
+        verification (the card's MD5, ``expected_sha256``, an MCUboot or
+        ESP-IDF image's own hash) fails, nothing is installed and no file is
+        left; if ``install`` raises, the card is told (``stop`` + ``err``) and
+        :class:`InstallFailedError` is raised from the callback's exception.
         """
         tracker = ProgressTracker(0, progress)
         async with self.device.releasing():
-            retrieved = await self._retrieve(tracker)
-            return await install_pulled(
-                retrieved,
-                install=install or _keep,
-                report=_CloseOut(self, success_status),
-                tracker=tracker,
-                expected_sha256=expected_sha256,
-                require_verified=require_verified,
-                self_check=check_own_integrity,
-            )
+            with filling(sink) as into:
+                retrieved = await self._retrieve(tracker, into)
+                return await install_pulled(
+                    retrieved,
+                    install=install or (lambda image: None),  # it is in the result
+                    report=_CloseOut(self, success_status),
+                    tracker=tracker,
+                    expected_sha256=expected_sha256,
+                    require_verified=require_verified,
+                    self_check=check_own_integrity,
+                )
 
-    async def _retrieve(self, tracker: ProgressTracker) -> Retrieved:
+    async def _retrieve(self, tracker: ProgressTracker, sink: PullSink[PulledImage]) -> Retrieved:
         tracker.set_phase(Phase.CONNECTING)
         status = await self.device.robustly(self.dfu_status, "dfu.status")
         if not status.ready:
@@ -260,6 +303,7 @@ class NotecardSession(LinkedSession[NotecardDevice], PullSession):
             binary=mode.binary,
             store_cleared=mode.store_cleared,
             tracker=tracker,
+            sink=sink,
         )
         try:
             await run_transfer(retrieval, tracker, self.retry, what="image retrieval")
@@ -278,16 +322,11 @@ class NotecardSession(LinkedSession[NotecardDevice], PullSession):
         }
         if info.version:
             details["version"] = info.version
-        image = FirmwareImage(bytes(retrieval.received), details=info, source=info.name)
-        return Retrieved(image, MD5_CHECKED, details)
+        return Retrieved(sink.image(source=info.name, details=info), MD5_CHECKED, details)
 
 
 Notecard = NotecardSession
 """The session's earlier name, kept."""
-
-
-def _keep(image: FirmwareImage) -> None:
-    """``update()`` without ``install``: the verified image is in the result."""
 
 
 class _CloseOut:

@@ -6,8 +6,10 @@ if the probe fails) and returns the length verified so far, so after a link
 loss the engine continues there and no chunk is fetched twice once it
 verified. ``move`` fetches one chunk (base64 ``dfu.get``, or ``dfu.get
 binary:true`` + ``card.binary.get``), checks its length and MD5 and only then
-appends it. ``complete`` checks the whole image against the announced length,
-MD5 and CRC-32 -- nothing is returned for installing before that passes.
+writes it to the pull's sink (:mod:`aiodfu.core.sinks`: memory, or a file).
+``complete`` checks the whole image against the announced length, MD5 and
+CRC-32, reading the sink back in blocks -- nothing is handed over for
+installing before that passes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
 import logging
+import zlib
 from collections.abc import Iterable
 
 import attrs
@@ -24,6 +28,7 @@ import attrs
 from aiodfu.core import integrity
 from aiodfu.core.errors import DfuError, ProtocolError
 from aiodfu.core.progress import ProgressTracker
+from aiodfu.core.sinks import MemorySink, PulledImage, PullSink, read_blocks
 from aiodfu.core.transfer import Chunk, chunk_plan
 from aiodfu.notecard.device import NotecardDevice
 from aiodfu.notecard.errors import (
@@ -154,7 +159,7 @@ class DfuModeKeeper:
 
 
 class ImageRetrieval:
-    """Pulls one image; ``received`` holds only verified bytes, in order."""
+    """Pulls one image into ``sink``, which holds only verified chunks, in order."""
 
     def __init__(
         self,
@@ -165,6 +170,7 @@ class ImageRetrieval:
         binary: bool,
         tracker: ProgressTracker | None = None,
         store_cleared: bool = False,
+        sink: PullSink[PulledImage] | None = None,
     ) -> None:
         if not 0 < chunk_size <= MAX_CHUNK:
             raise ValueError(f"chunk_size must be within 1..{MAX_CHUNK}, not {chunk_size}")
@@ -173,7 +179,7 @@ class ImageRetrieval:
         self.chunk_size = chunk_size
         self.binary = binary
         self.dfu_mode = DfuModeKeeper(device)
-        self.received = bytearray()
+        self.sink: PullSink[PulledImage] = MemorySink() if sink is None else sink
         self.fetched_chunks = 0
         self._store_cleared = store_cleared and binary
         self._tracker = tracker
@@ -201,7 +207,7 @@ class ImageRetrieval:
             await self._learn_info_from_first_chunk()
         if self._tracker is not None:
             self._tracker.total = self.total
-        return len(self.received)
+        return len(self.sink)
 
     def plan(self, start: int) -> Iterable[Chunk]:
         return chunk_plan(self.total, self.chunk_size, start)
@@ -212,21 +218,22 @@ class ImageRetrieval:
             data = await self._fetch(chunk)
         except DfuError as exc:
             raise exc.locate(offset=chunk.offset) from None
-        if chunk.offset != len(self.received):
-            raise AssertionError("chunks must arrive in order")
-        self.received += data
+        self.sink.write(chunk.offset, data)
 
     async def complete(self) -> None:
         info = self.info
         assert info is not None
-        data = bytes(self.received)
+        md5, crc32 = hashlib.md5(usedforsecurity=False), 0
+        for block in read_blocks(self.sink):
+            md5.update(block)
+            crc32 = zlib.crc32(block, crc32)
         problems = []
-        if len(data) != info.length:
-            problems.append(f"length {len(data)} != {info.length}")
-        if info.md5 is not None and integrity.md5(data).hex() != info.md5:
-            problems.append(f"MD5 {integrity.md5(data).hex()} != {info.md5}")
-        if info.crc32 is not None and integrity.crc32(data) != info.crc32:
-            problems.append(f"CRC-32 {integrity.crc32(data)} != {info.crc32}")
+        if len(self.sink) != info.length:
+            problems.append(f"length {len(self.sink)} != {info.length}")
+        if info.md5 is not None and md5.hexdigest() != info.md5:
+            problems.append(f"MD5 {md5.hexdigest()} != {info.md5}")
+        if info.crc32 is not None and crc32 != info.crc32:
+            problems.append(f"CRC-32 {crc32} != {info.crc32}")
         if info.md5 is None and info.crc32 is None:
             problems.append("the card announced neither an MD5 nor a CRC-32 of the image")
         if problems:
@@ -357,7 +364,8 @@ class ImageRetrieval:
         data = self._decode_payload(response, chunk)
         self._verify_chunk(data, response.get("status"), chunk)
         self.fetched_chunks += 1
-        self.received[:] = data
+        self.sink.truncate(0)
+        self.sink.write(0, data)
 
     async def _check_image_unchanged(self) -> None:
         """After a failure, make sure the card still offers the image being retrieved."""

@@ -11,7 +11,10 @@ the stored URL, **verify** (``expected_sha256=``, the image's own integrity
 via :func:`aiodfu.formats.own_integrity.check_own_integrity`), **install**,
 and **report** *success* -- or *failed* with a reason when any step fails.
 RainMaker itself carries no digest: without one of those checks the result
-says the image is unverified (``require_verified=True`` refuses it).
+says the image is unverified (``require_verified=True`` refuses it). The
+image is held in memory, or streamed to a file with ``sink=FileSink(path)``
+(:mod:`aiodfu.core.sinks`) and read back in blocks to verify it; a resumed
+download truncates the sink to where it continues.
 """
 
 from __future__ import annotations
@@ -19,12 +22,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar, overload
 
 from aiodfu.core.errors import DfuError
-from aiodfu.core.image import FirmwareImage
 from aiodfu.core.link import LinkedSession
 from aiodfu.core.progress import ProgressCallback, ProgressTracker
-from aiodfu.core.pull import Retrieved, install_pulled
+from aiodfu.core.pull import (
+    PulledImage,
+    PullInstaller,
+    PullSink,
+    Retrieved,
+    filling,
+    install_pulled,
+)
 from aiodfu.core.session import Connector, InstallCallback, PullSession, UpdateResult, Verification
 from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.formats.own_integrity import check_own_integrity
@@ -46,6 +56,8 @@ MODULE_OTA_DONE = frozenset({2, 3, 4, 5})
 
 DEFAULT_RETRY = RetryPolicy(attempts=4)
 """Attempts per step (and per download without progress) unless the caller gives a policy."""
+
+ImageT = TypeVar("ImageT", bound=PulledImage)
 
 UNCHECKED = Verification.none(
     "ESP RainMaker gives no digest of the image: only its size was checked"
@@ -114,10 +126,37 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
 
     # --- the update --------------------------------------------------------------------------
 
+    @overload
     async def update(
         self,
         *,
         install: InstallCallback,
+        sink: None = None,
+        accept: Accept | None = None,
+        job: FirmwareNotification | None = None,
+        progress: ProgressCallback | None = None,
+        expected_sha256: str | bytes | None = None,
+        require_verified: bool = False,
+    ) -> UpdateResult: ...
+
+    @overload
+    async def update(
+        self,
+        *,
+        install: PullInstaller[ImageT],
+        sink: PullSink[ImageT],
+        accept: Accept | None = None,
+        job: FirmwareNotification | None = None,
+        progress: ProgressCallback | None = None,
+        expected_sha256: str | bytes | None = None,
+        require_verified: bool = False,
+    ) -> UpdateResult: ...
+
+    async def update(
+        self,
+        *,
+        install: PullInstaller[Any],
+        sink: PullSink[PulledImage] | None = None,
         accept: Accept | None = None,
         job: FirmwareNotification | None = None,
         progress: ProgressCallback | None = None,
@@ -126,11 +165,15 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
     ) -> UpdateResult:
         """Download the pending job's image, verify it, ``install`` it, and report the outcome.
 
-        ``job`` defaults to :meth:`fetch`. The result's ``details`` hold the job
-        ID, version, the status reported and the number of resumes; its
-        ``verification`` says what checked the image. However the update ends
-        (an error, retries exhausted, cancellation), the module is left without
-        the stored URL and a failed job stays open for a later session.
+        ``install`` receives a :class:`~aiodfu.core.image.FirmwareImage`, or with
+        ``sink=FileSink(path)`` a :class:`~aiodfu.core.sinks.PulledFile` (the
+        image streamed to ``path``; the result's ``image`` is that file, removed
+        again if the update fails). ``job`` defaults to :meth:`fetch`. The
+        result's ``details`` hold the job ID, version, the status reported and
+        the number of resumes; its ``verification`` says what checked the
+        image. However the update ends (an error, retries exhausted,
+        cancellation), the module is left without the stored URL and a failed
+        job stays open for a later session.
         """
         await self.connect()
         async with self.device.releasing():
@@ -139,16 +182,17 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
             tracker = ProgressTracker(job.size, progress)
             if self.report_progress:
                 await self.device.report(job, OtaStatus.IN_PROGRESS, "downloading")
-            retrieved = await self._retrieve(job, tracker)
-            result = await install_pulled(
-                retrieved,
-                install=install,
-                report=_JobOutcome(self, job),
-                tracker=tracker,
-                expected_sha256=expected_sha256,
-                require_verified=require_verified,
-                self_check=check_own_integrity,
-            )
+            with filling(sink) as into:
+                retrieved = await self._retrieve(job, tracker, into)
+                result = await install_pulled(
+                    retrieved,
+                    install=install,
+                    report=_JobOutcome(self, job),
+                    tracker=tracker,
+                    expected_sha256=expected_sha256,
+                    require_verified=require_verified,
+                    self_check=check_own_integrity,
+                )
         await self._restart_module_if_due()
         return result
 
@@ -162,9 +206,11 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
             f"job {job.job_id} rejected: {reason}", operation="AT+RMOTARESULT", status=5
         )
 
-    async def _retrieve(self, job: FirmwareNotification, tracker: ProgressTracker) -> Retrieved:
+    async def _retrieve(
+        self, job: FirmwareNotification, tracker: ProgressTracker, sink: PullSink[PulledImage]
+    ) -> Retrieved:
         """The download (engine-driven, resumed); the stored URL cleared once it is over."""
-        transfer = DownloadTransfer(self.device, job, resume=self.resume)
+        transfer = DownloadTransfer(self.device, job, resume=self.resume, sink=sink)
         try:
             await run_transfer(transfer, tracker, self.retry, what=f"download of job {job.job_id}")
         except DfuError as exc:
@@ -175,7 +221,7 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
         await self._clear_secrets()
         job = transfer.notification  # presigned again if the URL expired meanwhile
         return Retrieved(
-            FirmwareImage(bytes(transfer.received), source=f"rainmaker job {job.job_id}"),
+            sink.image(source=f"rainmaker job {job.job_id}"),
             UNCHECKED,
             {
                 "job": job.job_id,

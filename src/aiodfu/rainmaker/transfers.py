@@ -12,8 +12,9 @@ with ``Range: bytes=<k - overlap>-`` (set with ``AT+HTTPCHEAD``). The first
 honoured the range; if it did not (a ``200`` with the whole body), if it
 answered ``416``, if the module treats ``206`` as a failure, or if it has no
 ``AT+HTTPCHEAD``, resume is switched off and the download restarts cleanly
-from byte 0. Nothing is ever appended twice: the host owns the buffer and
-trims it to the offset it continues from.
+from byte 0. Nothing is ever appended twice: the pull's sink (memory, or a
+file: :mod:`aiodfu.core.sinks`) is truncated to the offset the download
+continues from, and the overlap is read back from it.
 
 For an HTTP status of 400 or more the module still streams the response
 body (S3's XML error) as ``+HTTPCGET`` chunks, and only its final ``ERROR``
@@ -33,6 +34,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiodfu.core.errors import DfuError, ProtocolError
+from aiodfu.core.sinks import MemorySink, PulledImage, PullSink
 from aiodfu.core.transfer import Chunk, chunk_plan
 from aiodfu.rainmaker.device import RainMakerDevice
 from aiodfu.rainmaker.errors import DownloadFailedError, DownloadSizeError, EspAtError
@@ -52,15 +54,20 @@ class RangeIgnoredError(ProtocolError):
 
 
 class DownloadTransfer:
-    """Pull ``notification``'s image through ``device`` into :attr:`received`."""
+    """Pull ``notification``'s image through ``device`` into :attr:`sink`."""
 
     def __init__(
-        self, device: RainMakerDevice, notification: FirmwareNotification, *, resume: bool
+        self,
+        device: RainMakerDevice,
+        notification: FirmwareNotification,
+        *,
+        resume: bool,
+        sink: PullSink[PulledImage] | None = None,
     ) -> None:
         self.device = device
         self.notification = notification
         self.resume = resume
-        self.received = bytearray()
+        self.sink: PullSink[PulledImage] = MemorySink() if sink is None else sink
         self.resumes = 0
         self._verify: bytes = b""
         self._attempt_start = 0
@@ -75,12 +82,12 @@ class DownloadTransfer:
     async def prepare(self, attempt: int) -> int:
         await self.device.set_url(self.notification.url)
         self._verify = b""
-        start = len(self.received) if self.resume else 0
+        start = len(self.sink) if self.resume else 0
         if start:
             start = await self._ask_range(start)
         elif self.device.headers_set:
             await self.device.clear_headers()
-        del self.received[start:]
+        self.sink.truncate(start)
         self._attempt_start = start
         self._anomaly = None
         self._arrived.clear()
@@ -100,7 +107,7 @@ class DownloadTransfer:
             self.resume = False
             self.device.headers_set = False
             return 0
-        self._verify = bytes(self.received[start - overlap : start])
+        self._verify = self.sink.read(start - overlap, overlap)
         self.resumes += 1
         log.info("resuming the download at byte %d", start)
         return start
@@ -114,18 +121,18 @@ class DownloadTransfer:
                 self._anomaly = RangeIgnoredError(
                     "the server did not honour the Range request; restarting from byte 0",
                     operation="AT+HTTPCGET",
-                    offset=len(self.received),
+                    offset=len(self.sink),
                 )
                 return
             self._verify, data = self._verify[take:], data[take:]
-        if len(self.received) + len(data) > self.size:
+        if len(self.sink) + len(data) > self.size:
             self._anomaly = DownloadSizeError(
                 f"the server sent more than the {self.size} bytes +RMFWNOTIFY announced",
                 operation="AT+HTTPCGET",
-                offset=len(self.received),
+                offset=len(self.sink),
             )
             return
-        self.received += data
+        self.sink.write(len(self.sink), data)
         self._arrived.set()
 
     async def _finish(self, task: asyncio.Task[None]) -> None:
@@ -134,7 +141,7 @@ class DownloadTransfer:
             await task
         except DownloadFailedError as exc:
             if exc.http_status is not None and exc.http_status >= 400:
-                del self.received[self._attempt_start :]  # the server's error body, not image
+                self.sink.truncate(self._attempt_start)  # the server's error body, not image
             raise
         if isinstance(self._anomaly, RangeIgnoredError):
             self.resume = False
@@ -147,7 +154,7 @@ class DownloadTransfer:
     async def move(self, chunk: Chunk) -> None:
         task = self._task
         assert task is not None
-        while len(self.received) < chunk.end:
+        while len(self.sink) < chunk.end:
             if task.done():
                 await self._finish(task)  # the download's error, if it failed
                 raise self._short()
@@ -164,16 +171,16 @@ class DownloadTransfer:
     async def complete(self) -> None:
         assert self._task is not None
         await self._finish(self._task)
-        if len(self.received) != self.size:
+        if len(self.sink) != self.size:
             raise self._short()
 
     def _short(self) -> DownloadSizeError:
         """The body ended early with ``OK`` (a short ``Content-Length``): ask for the rest."""
         error = DownloadSizeError(
-            f"the download ended after {len(self.received)} of the {self.size} bytes "
+            f"the download ended after {len(self.sink)} of the {self.size} bytes "
             "+RMFWNOTIFY announced",
             operation="AT+HTTPCGET",
-            offset=len(self.received),
+            offset=len(self.sink),
         )
         error.transient = True
         return error
