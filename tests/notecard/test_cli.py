@@ -293,6 +293,38 @@ async def test_update_of_several_cards_at_once(tmp_path: Path) -> None:
     assert not (tmp_path / f"host-{Path(two).name}.bin").exists()
 
 
+def _part_files(directory: Path) -> list[Path]:
+    return list(directory.glob("*.part"))
+
+
+async def test_each_card_of_several_gets_its_own_part_file(tmp_path: Path) -> None:
+    """A card whose image fails verification leaves its earlier file; the other's is replaced."""
+    good, bad = NotecardEmulator(image=IMAGE), NotecardEmulator(image=IMAGE)
+    bad.body["md5"] = "0" * 32  # the card announces another image than it serves
+    async with good, bad, serve_pty(good) as one, serve_pty(bad) as two:
+        files = {port: tmp_path / f"host-{Path(port).name}.bin" for port in (one, two)}
+        for file in files.values():
+            file.write_bytes(b"the image installed last time")
+        result, records = await aiodfu_json(
+            "notecard",
+            "update",
+            "--port",
+            one,
+            "--port",
+            two,
+            "--output",
+            str(tmp_path / "host-{port}.bin"),
+        )
+    assert result.exit_code == 1, result.output
+    assert_valid(records)
+    outcomes = {r["device"]: r["status"] for r in records if r["event"] == "device_result"}
+    assert outcomes == {one: "updated", two: "failed"}
+    assert files[one].read_bytes() == IMAGE
+    assert files[two].read_bytes() == b"the image installed last time"
+    assert _part_files(tmp_path) == []
+    assert (good.mode, bad.mode) == ("completed", "error")
+
+
 def test_the_default_probe_bound_is_about_five_seconds() -> None:
     assert cli.default_probe_bound(115_200) <= PROBE_LIMIT
 
