@@ -10,14 +10,22 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from aiodfu.cli import drogue as cli
+from aiodfu.cli import main
+from aiodfu.cli import ports as port_list
 from aiodfu.cli.drogue import command, demo, emulator_factory
 from aiodfu.cli.output import Reporter
+from aiodfu.cli.probe import PROBE_LIMIT
 from aiodfu.core.integrity import sha256
+from aiodfu.drogue import Write
+from aiodfu.drogue import open as drogue_open
 from aiodfu.testing.drogue import BootMagic, DrogueEmulator
 from aiodfu.testing.pty import serve_pty
 from aiodfu.transports.memory import LinkModel
+from tests.cli.conftest import assert_valid, json_lines
+from tests.cli.ptys import NOISE, aiodfu, aiodfu_json, quiet_pty
 
-from .conftest import NEW, OLD, emulator
+from .conftest import FAST_RETRY, FAST_TIMEOUTS, NEW, OLD, emulator
 
 
 def test_metadata_prints_drgdfu_json_with_sha256(tmp_path: Path) -> None:
@@ -79,8 +87,9 @@ async def test_demo_verifies_byte_for_byte(capsys: pytest.CaptureFixture[str]) -
     with Reporter(json_lines=True) as reporter:
         await demo(reporter, 5000, 1_000_000)
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    (table,) = [event for event in events if event["event"] == "drogue"]
-    assert table["byte-for-byte"] == "identical" and table["device state"] == "BOOT"
+    (table,) = [e for e in events if e["event"] == "demo_result" and e["backend"] == "drogue"]
+    assert table["identical"] is True and table["details"]["device_state"] == "BOOT"
+    assert_valid(events)
 
 
 def test_update_over_ble_against_the_emulated_device(tmp_path: Path) -> None:
@@ -98,9 +107,117 @@ def test_update_over_ble_against_the_emulated_device(tmp_path: Path) -> None:
     [[], ["--port", "/dev/null", "--ble", "C0:FF:EE:00:D0:07"], ["--port", "x", "--emulated"]],
     ids=["neither", "both", "emulated-serial"],
 )
-def test_update_needs_exactly_one_transport(tmp_path: Path, where: list[str]) -> None:
+def test_update_needs_exactly_one_transport(
+    tmp_path: Path, where: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(port_list, "list_ports", list)  # no port to fall back on
+    monkeypatch.delenv("AIODFU_PORT", raising=False)
     file = tmp_path / "app.bin"
     file.write_bytes(NEW)
     result = CliRunner().invoke(command, ["update", *where, "--version", "0.2.0", str(file)])
     assert result.exit_code == 2
     assert "--ble" in result.output
+
+
+# --- info, several ports, the quick probe (the device on a pty, the command in a thread) -------
+
+
+async def test_info_over_a_pty_nudges_a_device_that_spoke_before_the_port_opened() -> None:
+    """The firmware's defaults: a 15-s wait for a command after each Status, a 1-s backoff.
+    The Status sent before the port opened is lost; the probe's Wait brings the next at once."""
+    device = DrogueEmulator(version=b"0.1.0", image=OLD, timeout_ms=15_000, backoff_ms=1000)
+    async with device, serve_pty(device) as path:
+        await asyncio.sleep(0.2)  # the device has spoken; nobody was listening
+        result, records = await aiodfu_json("drogue", "info", "--port", path)
+    assert result.exit_code == 0, result.output
+    assert_valid(records)
+    assert records[-1] == {
+        "event": "info",
+        "port": path,
+        "version": "0.1.0",
+        "next_version": None,
+        "offset": None,
+        "mtu": device.mtu,
+    }
+
+
+async def test_info_shows_an_update_in_progress() -> None:
+    device = emulator(timeout_ms=200)
+    async with device, serve_pty(device) as path:
+        async with drogue_open(path, timeouts=FAST_TIMEOUTS, retry=FAST_RETRY) as session:
+            status = await session.device.status()
+            await session.device.send(Write(b"0.2.0", status.correlation_id, 0, NEW[:512]))
+            await session.device.status()  # the device took the block
+        result = await aiodfu("drogue", "info", "--port", path)
+    assert result.exit_code == 0, result.output
+    assert "next version  0.2.0" in result.stdout and "offset        512" in result.stdout
+
+
+def test_info_over_ble_against_the_emulated_device() -> None:
+    args = ["--json", "drogue", "info", "--ble", "C0:FF:EE:00:D0:08", "--emulated"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    records = json_lines(result.stdout)
+    assert_valid(records)
+    assert records[-1]["version"] == "0.1.0" and records[-1]["ble"] == "C0:FF:EE:00:D0:08"
+
+
+async def test_update_of_several_ports_at_once(tmp_path: Path) -> None:
+    file = tmp_path / "app.bin"
+    file.write_bytes(NEW)
+    devices = [emulator(timeout_ms=200) for _ in range(2)]
+    async with devices[0], devices[1], serve_pty(devices[0]) as one, serve_pty(devices[1]) as two:
+        result, records = await aiodfu_json(
+            "drogue", "update", "--port", one, "--port", two, "--version", "0.2.0", str(file)
+        )
+    assert result.exit_code == 0, result.output
+    assert_valid(records)
+    results = [r for r in records if r["event"] == "device_result"]
+    assert {r["device"] for r in results} == {one, two}
+    assert all(r["status"] == "updated" and r["bytes"] == len(NEW) for r in results)
+    assert records[-1]["event"] == "fleet" and records[-1]["updated"] == 2
+    for device in devices:
+        assert device.image == NEW and device.boot_state is BootMagic.BOOT
+
+
+def test_the_default_probe_bound_is_about_five_seconds() -> None:
+    assert cli.default_probe_bound(115_200) <= PROBE_LIMIT
+
+
+async def test_a_silent_port_is_reported_within_the_probe_bound() -> None:
+    async with quiet_pty() as path:
+        result, records = await aiodfu_json("drogue", "info", "--port", path)
+        configured = await aiodfu(
+            "--json", "drogue", "info", "--port", path, "--probe-timeout", "1"
+        )
+    assert result.exit_code == 1
+    assert_valid(records)
+    assert records[-1]["type"] == "NoAnswerError"
+    assert f"within {cli.default_probe_bound(115_200):.1f} s" in records[-1]["message"]
+    for advice in ("aiodfu ports", "powered", "cable", "--baud"):
+        assert advice in records[-1]["hint"]
+    assert "within 1.0 s" in json_lines(configured.stdout)[-1]["message"]
+
+
+async def test_noise_is_reported_as_a_likely_wrong_baud_rate() -> None:
+    async with quiet_pty(noise=NOISE) as path:
+        result, records = await aiodfu_json("drogue", "info", "--port", path)
+    assert result.exit_code == 1
+    assert_valid(records)
+    assert records[-1]["type"] == "UnrecognisedBytesError"
+    assert "not Drogue Status frames" in records[-1]["message"]
+    assert "wrong baud rate?" in records[-1]["message"]
+
+
+def test_metadata_with_json_is_an_event(tmp_path: Path) -> None:
+    file = tmp_path / "app.bin"
+    file.write_bytes(NEW)
+    result = CliRunner().invoke(
+        main, ["--json", "drogue", "metadata", "--version", "0.2.0", str(file)]
+    )
+    assert result.exit_code == 0, result.output
+    records = json_lines(result.stdout)
+    assert_valid(records)
+    assert records == [
+        {"event": "metadata", "version": "0.2.0", "size": len(NEW), "checksum": sha256(NEW).hex()}
+    ]

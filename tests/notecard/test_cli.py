@@ -4,6 +4,7 @@ plus the demo and the emulator factory the shared CLI registers."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import signal
 import subprocess
 import sys
@@ -14,13 +15,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from aiodfu.cli import notecard as cli
+from aiodfu.cli import ports as port_list
 from aiodfu.cli.notecard import command, demo, emulator_factory
 from aiodfu.cli.output import Reporter
+from aiodfu.cli.probe import PROBE_LIMIT
 from aiodfu.notecard import i2c as i2c_module
 from aiodfu.testing.i2c import EmulatedI2cBus, I2cBusModel
 from aiodfu.testing.notecard import NotecardEmulator, notecard_i2c_bus
 from aiodfu.testing.pty import serve_pty
 from aiodfu.transports.memory import LinkModel
+from tests.cli.conftest import assert_valid, json_lines
+from tests.cli.ptys import NOISE, aiodfu, aiodfu_json, quiet_pty
 
 from .conftest import IMAGE
 
@@ -77,7 +83,7 @@ def test_nofu_configures_card_dfu(served: tuple[NotecardEmulator, str]) -> None:
     assert card.card_dfu == {"name": "stm32", "on": True}
 
 
-def test_update_without_an_image_is_a_clear_error(
+def test_update_without_an_image_is_nothing_to_do(
     served: tuple[NotecardEmulator, str], tmp_path: Path
 ) -> None:
     card, path = served
@@ -85,7 +91,7 @@ def test_update_without_an_image_is_a_clear_error(
     card.mode = "idle"
     output = tmp_path / "host.bin"
     result = CliRunner().invoke(command, ["update", "--port", path, "--output", str(output)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # nothing to do: not a failure
     assert "no image ready" in result.output and not output.exists()
 
 
@@ -149,7 +155,11 @@ def test_status_and_nofu_over_i2c(i2c_card: tuple[NotecardEmulator, list[str]]) 
         (["status", "--i2c", "/dev/i2c-1", "--address", "card"], "not a number"),
     ],
 )
-def test_link_options_are_checked(arguments: list[str], message: str) -> None:
+def test_link_options_are_checked(
+    arguments: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(port_list, "list_ports", list)  # no port to fall back on
+    monkeypatch.delenv("AIODFU_PORT", raising=False)
     result = CliRunner().invoke(command, arguments)
     assert result.exit_code == 2 and message in result.output
 
@@ -207,3 +217,138 @@ def test_a_failed_update_leaves_an_earlier_output_as_it_was(
     assert result.exit_code != 0
     assert output.read_bytes() == b"the image installed last time"
     assert list(tmp_path.glob("*.part")) == [] and card.mode == "error"
+
+
+# --- info, JSON, several cards at once, the quick probe (the card served by the test's loop) ------
+
+
+async def test_info_reports_card_firmware_dfu_mode_and_the_pending_image() -> None:
+    card = NotecardEmulator(image=IMAGE, image_version="3.1.4", firmware_version="8.1.3")
+    async with card, serve_pty(card) as path:
+        result, records = await aiodfu_json("notecard", "info", "--port", path)
+    assert result.exit_code == 0, result.output
+    assert_valid(records)
+    (info,) = records
+    body = card.body
+    assert info["event"] == "info" and info["port"] == path
+    assert info["card_firmware"] == "notecard-8.1.3"
+    assert info["dfu_mode"] == "ready" and info["downloads"] == "on"
+    assert info["image_name"] == body["name"] and info["image_size"] == len(IMAGE)
+    assert info["image_md5"] == hashlib.md5(IMAGE).hexdigest()
+    assert info["image_version"] == "3.1.4"
+
+
+async def test_info_without_an_image_and_every_command_in_json(tmp_path: Path) -> None:
+    card = NotecardEmulator(image=None)
+    async with card, serve_pty(card) as path:
+        info, info_records = await aiodfu_json("notecard", "info", "--port", path)
+        status, status_records = await aiodfu_json(
+            "notecard", "status", "--port", path, "--downloads", "off"
+        )
+        nofu, nofu_records = await aiodfu_json("notecard", "nofu", "--port", path, "--on")
+        empty, empty_records = await aiodfu_json(
+            "notecard", "update", "--port", path, "--output", str(tmp_path / "x.bin")
+        )
+    assert (info.exit_code, status.exit_code, nofu.exit_code) == (0, 0, 0)
+    assert empty.exit_code == 3
+    assert_valid(info_records + status_records + nofu_records + empty_records)
+    assert info_records[-1]["image_name"] is None and info_records[-1]["image_size"] is None
+    assert status_records[-1]["downloads"] == "off"
+    assert empty_records[-1]["event"] == "nothing_to_do"
+    assert "no image ready" in str(empty_records[-1]["message"])
+
+
+async def test_update_reports_typed_rows(tmp_path: Path) -> None:
+    card = NotecardEmulator(image=IMAGE, image_version="3.1.4")
+    output = tmp_path / "host.bin"
+    async with card, serve_pty(card) as path:
+        result, records = await aiodfu_json(
+            "notecard", "update", "--port", path, "--output", str(output)
+        )
+    assert result.exit_code == 0, result.output
+    assert_valid(records)
+    final = records[-1]
+    assert final["event"] == "retrieved" and final["output"] == str(output)
+    assert final["bytes"] == len(IMAGE) and final["verified"] is True
+    assert final["verification"] == "host-digest" and final["mode"] in ("binary", "base64")
+    assert card.mode == "completed"
+
+
+async def test_update_of_several_cards_at_once(tmp_path: Path) -> None:
+    cards = [NotecardEmulator(image=IMAGE), NotecardEmulator(image=None)]
+    output = tmp_path / "host-{port}.bin"
+    async with cards[0], cards[1], serve_pty(cards[0]) as one, serve_pty(cards[1]) as two:
+        unnamed, _ = await aiodfu_json(
+            "notecard", "update", "--port", one, "--port", two, "--output", str(tmp_path / "x")
+        )
+        result, records = await aiodfu_json(
+            "notecard", "update", "--port", one, "--port", two, "--output", str(output)
+        )
+    assert unnamed.exit_code == 2  # several cards into one file: refused
+    assert result.exit_code == 0, result.output  # one updated, one with nothing to do
+    assert_valid(records)
+    outcomes = {r["device"]: r["status"] for r in records if r["event"] == "device_result"}
+    assert outcomes == {one: "updated", two: "nothing_to_do"}
+    assert (tmp_path / f"host-{Path(one).name}.bin").read_bytes() == IMAGE
+    assert not (tmp_path / f"host-{Path(two).name}.bin").exists()
+
+
+def _part_files(directory: Path) -> list[Path]:
+    return list(directory.glob("*.part"))
+
+
+async def test_each_card_of_several_gets_its_own_part_file(tmp_path: Path) -> None:
+    """A card whose image fails verification leaves its earlier file; the other's is replaced."""
+    good, bad = NotecardEmulator(image=IMAGE), NotecardEmulator(image=IMAGE)
+    bad.body["md5"] = "0" * 32  # the card announces another image than it serves
+    async with good, bad, serve_pty(good) as one, serve_pty(bad) as two:
+        files = {port: tmp_path / f"host-{Path(port).name}.bin" for port in (one, two)}
+        for file in files.values():
+            file.write_bytes(b"the image installed last time")
+        result, records = await aiodfu_json(
+            "notecard",
+            "update",
+            "--port",
+            one,
+            "--port",
+            two,
+            "--output",
+            str(tmp_path / "host-{port}.bin"),
+        )
+    assert result.exit_code == 1, result.output
+    assert_valid(records)
+    outcomes = {r["device"]: r["status"] for r in records if r["event"] == "device_result"}
+    assert outcomes == {one: "updated", two: "failed"}
+    assert files[one].read_bytes() == IMAGE
+    assert files[two].read_bytes() == b"the image installed last time"
+    assert _part_files(tmp_path) == []
+    assert (good.mode, bad.mode) == ("completed", "error")
+
+
+def test_the_default_probe_bound_is_about_five_seconds() -> None:
+    assert cli.default_probe_bound(115_200) <= PROBE_LIMIT
+
+
+async def test_a_silent_port_is_reported_within_the_probe_bound() -> None:
+    async with quiet_pty() as path:
+        result, records = await aiodfu_json("notecard", "info", "--port", path)
+        configured = await aiodfu(
+            "--json", "notecard", "info", "--port", path, "--probe-timeout", "1.5"
+        )
+    assert result.exit_code == 1
+    assert_valid(records)
+    assert records[-1]["type"] == "NoAnswerError"
+    assert f"within {cli.default_probe_bound(115_200):.1f} s" in records[-1]["message"]
+    for advice in ("aiodfu ports", "powered", "cable", "--baud"):
+        assert advice in records[-1]["hint"]
+    assert "within 1.5 s" in json_lines(configured.stdout)[-1]["message"]
+
+
+async def test_noise_is_reported_as_a_likely_wrong_baud_rate() -> None:
+    async with quiet_pty(noise=NOISE) as path:
+        result, records = await aiodfu_json("notecard", "info", "--port", path)
+    assert result.exit_code == 1
+    assert_valid(records)
+    assert records[-1]["type"] == "UnrecognisedBytesError"
+    assert "not Notecard JSON" in records[-1]["message"]
+    assert "wrong baud rate?" in records[-1]["message"]

@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from aiodfu.cli import rainmaker as cli
+from aiodfu.cli.probe import PROBE_LIMIT
 from aiodfu.cli.rainmaker import command
 from aiodfu.cli.runner import Context
+from aiodfu.testing.pty import serve_pty
+from aiodfu.testing.rainmaker import RainMakerEmulator
+from aiodfu.testing.rainmaker.commands import COMMANDS
+from tests.cli.conftest import assert_valid, json_lines
+from tests.cli.ptys import NOISE, aiodfu, aiodfu_json, quiet_pty
 
 from .conftest import firmware
 
@@ -121,3 +128,124 @@ def test_a_failed_update_leaves_an_earlier_output_as_it_was(
     assert "path" not in records[-1]  # OUTPUT is where the image is
     process.terminate()
     process.communicate(timeout=10)
+
+
+# --- info, nothing to do, several modules, the quick probe (the module served by the test's loop) -
+
+GMR = (
+    b"AT version:2.4.0.0(s-4c6eb65 - ESP32 - May 20 2022 03:12:58)\r\n"
+    b"SDK version:qa-test-v4.3.3-20220423\r\n"
+    b"compile time(4cb0a6e):May 23 2022 03:43:12\r\n"
+    b"Bin version:2.4.0(WROOM-32)\r\n\r\nOK\r\n"
+)
+
+
+@pytest.fixture
+def with_gmr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulated module answers AT+GMR as ESP-AT v2.4 does (the emulator lacks it)."""
+
+    async def gmr(module: RainMakerEmulator, cmd: object) -> None:
+        await module.send(GMR)
+
+    monkeypatch.setitem(COMMANDS, "AT+GMR", gmr)
+
+
+async def test_info_reports_versions_cloud_and_the_pending_job(with_gmr: None) -> None:
+    module = RainMakerEmulator(serve_image=firmware(5_000, seed=8), job_version="2.0.0")
+    async with module, serve_pty(module) as path:
+        result, records = await aiodfu_json("rainmaker", "info", "--port", path)
+    assert result.exit_code == 0, result.output
+    assert_valid(records)
+    (info,) = records
+    assert info["at_version"] == "2.4.0.0(s-4c6eb65 - ESP32 - May 20 2022 03:12:58)"
+    assert info["sdk_version"] == "qa-test-v4.3.3-20220423"
+    assert info["bin_version"] == "2.4.0(WROOM-32)"
+    assert info["cloud"] == "connected" and info["job"] == module.job_id
+    assert info["job_version"] == "2.0.0" and info["job_size"] == 5_000
+    assert str(info["job_url"]).endswith("?<redacted>")
+
+
+async def test_info_of_a_module_off_the_cloud_and_without_version_query() -> None:
+    module = RainMakerEmulator(serve_image=firmware(5_000, seed=8), cloud_connected=False)
+    async with module, serve_pty(module) as path:
+        result, records = await aiodfu_json("rainmaker", "info", "--port", path)
+    assert result.exit_code == 0, result.output
+    assert_valid(records)
+    info = records[-1]
+    assert info["at_version"] is None  # AT+GMR refused: unknown, not a failure
+    assert str(info["cloud"]).startswith("not ready") and info["job"] is None
+
+
+async def test_no_pending_job_is_nothing_to_do(tmp_path: Path) -> None:
+    module = RainMakerEmulator(serve_image=None)
+    output = tmp_path / "host.bin"
+    async with module, serve_pty(module) as path:
+        info, info_records = await aiodfu_json(
+            "rainmaker", "info", "--port", path, "--fetch-timeout", "0.5"
+        )
+        wait, wait_records = await aiodfu_json(
+            "rainmaker", "wait", "--port", path, "--fetch-timeout", "0.5"
+        )
+        update, update_records = await aiodfu_json(
+            "rainmaker", "update", "--port", path, "--output", str(output), "--fetch-timeout", "0.5"
+        )
+    assert info.exit_code == 0 and info_records[-1]["job"] is None
+    assert "no pending job seen within 0.5 s" in str(info_records[-1]["note"])
+    assert (wait.exit_code, update.exit_code) == (3, 3)
+    assert_valid(info_records + wait_records + update_records)
+    assert wait_records[-1]["event"] == update_records[-1]["event"] == "nothing_to_do"
+    assert not output.exists()
+
+
+async def test_update_of_several_modules_at_once(tmp_path: Path) -> None:
+    image = firmware(20_000, seed=9)
+    modules = [RainMakerEmulator(serve_image=image), RainMakerEmulator(serve_image=image)]
+    output = tmp_path / "host-{port}.bin"
+    async with (
+        modules[0],
+        modules[1],
+        serve_pty(modules[0]) as one,
+        serve_pty(modules[1]) as two,
+    ):
+        result, records = await aiodfu_json(
+            "rainmaker", "update", "--port", one, "--port", two, "--output", str(output)
+        )
+    assert result.exit_code == 0, result.output
+    assert_valid(records)
+    results = [r for r in records if r["event"] == "device_result"]
+    assert {r["device"] for r in results} == {one, two}
+    assert all(r["status"] == "updated" and r["bytes"] == len(image) for r in results)
+    for path in (one, two):
+        assert (tmp_path / f"host-{Path(path).name}.bin").read_bytes() == image
+    assert all(module.job_status[module.job_id] == "success" for module in modules)
+
+
+def test_the_default_probe_bound_is_about_five_seconds() -> None:
+    assert cli.default_probe_bound(115_200) <= PROBE_LIMIT
+
+
+async def test_a_silent_port_is_reported_within_the_probe_bound(tmp_path: Path) -> None:
+    async with quiet_pty() as path:
+        result, records = await aiodfu_json(
+            "rainmaker", "update", "--port", path, "--output", str(tmp_path / "x.bin")
+        )
+        configured = await aiodfu(
+            "--json", "rainmaker", "info", "--port", path, "--probe-timeout", "1.5"
+        )
+    assert result.exit_code == 1
+    assert_valid(records)
+    assert records[-1]["type"] == "NoAnswerError"
+    assert f"within {cli.default_probe_bound(115_200):.1f} s" in records[-1]["message"]
+    for advice in ("aiodfu ports", "powered", "cable", "--baud"):
+        assert advice in records[-1]["hint"]
+    assert "within 1.5 s" in json_lines(configured.stdout)[-1]["message"]
+
+
+async def test_noise_is_reported_as_a_likely_wrong_baud_rate() -> None:
+    async with quiet_pty(noise=NOISE) as path:
+        result, records = await aiodfu_json("rainmaker", "wait", "--port", path)
+    assert result.exit_code == 1
+    assert_valid(records)
+    assert records[-1]["type"] == "UnrecognisedBytesError"
+    assert "not ESP-AT" in records[-1]["message"]
+    assert "wrong baud rate?" in records[-1]["message"]

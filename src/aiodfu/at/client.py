@@ -499,3 +499,37 @@ class AtClient(AsyncResource):
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
             raise LinkLostError(self._failure.message)
+
+
+# --- diagnosis -------------------------------------------------------------------------------
+
+_AT_LINE_STARTS = (
+    b"OK",
+    b"ERROR",
+    b"AT",  # an echo
+    b"+",  # information lines and URCs: +CME ERROR, +RMFWNOTIFY, +HTTPCGET
+    b"#",  # Nordic's #XDFU, #XFOTA
+    b"%",  # %SHORTSWVER
+    b"busy p",
+    b"ready",
+    b"Ready",
+    b"Bootloader mode ready",
+    b"SET OK",
+    b"ERR CODE",
+)
+
+
+def looks_like_at(data: bytes) -> bool:
+    """Whether ``data`` read from a port holds a line an AT device sends -- a result code, an
+    echo, an information line or a URC -- rather than noise, which is what a link at the wrong
+    baud rate delivers.
+
+    A diagnosis aid, not used by the client: ``aiodfu``'s quick probe tells a wrong baud rate
+    from a device that answers with it (:mod:`aiodfu.cli.probe`).
+    """
+    for raw in data.split(b"\n"):
+        line = raw.strip(b"\r\t ")
+        printable = all(32 <= byte < 127 for byte in line)
+        if len(line) >= 2 and printable and line.startswith(_AT_LINE_STARTS):
+            return True
+    return False

@@ -23,10 +23,11 @@ import contextlib
 import logging
 import os
 
-from aiodfu.core.errors import UsageError
+from aiodfu.core.errors import DfuTimeoutError, UsageError
+from aiodfu.core.timeouts import wait_within
 from aiodfu.drogue.errors import MalformedMessageError
 from aiodfu.drogue.protocol import postcard
-from aiodfu.drogue.protocol.messages import Command, Status
+from aiodfu.drogue.protocol.messages import Command, Status, Wait
 from aiodfu.transports.base import ByteStream
 
 log = logging.getLogger("aiodfu.drogue")
@@ -151,3 +152,49 @@ class SerialUpdateLink:
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):
             await self.stream.aclose()
+
+
+# --- diagnosis ---------------------------------------------------------------------------------
+
+
+async def probe_status(
+    link: SerialUpdateLink, *, listen: float, nudged: float, boundary_gap: float
+) -> Status:
+    """The device's Status on a freshly opened port, nudged out of it if need be.
+
+    A diagnosis aid for a quick "does it answer" check (:mod:`aiodfu.cli.probe`). The
+    device speaks first and then waits -- up to its ``timeout_ms``, 15 s by default --
+    for a command, so a Status sent before the port was opened is lost and the line
+    stays silent. This listens ``listen`` s; if nothing came, it sends ``Wait``, which
+    the device takes as the answer to that lost Status (it sleeps its backoff and
+    reports again), and listens ``nudged`` s more. The Status read is answered with
+    ``Wait`` too, keeping the lock-step: the device reports again after its backoff,
+    and whoever reads the link next reads that report. Raises
+    :class:`~aiodfu.core.errors.DfuTimeoutError` on silence.
+    """
+    try:
+        status = await wait_within(link.read_status(boundary_gap=boundary_gap), listen, "status")
+    except DfuTimeoutError:
+        log.debug("no Status within %.1f s: nudging the device with Wait", listen)
+        await link.send(Wait())
+        status = await wait_within(link.read_status(boundary_gap=boundary_gap), nudged, "status")
+    await link.send(Wait(status.correlation_id))
+    return status
+
+
+def looks_like_status_frames(data: bytes) -> bool:
+    """Whether ``data`` read from a port holds a Status frame (rather than noise: what a
+    link at the wrong baud rate delivers), wherever in ``data`` the frame starts.
+
+    A Status counts when it decodes with a printable version of 3 to 16 bytes (``0.1.0``);
+    random bytes decode as one that long by chance too rarely to matter.
+    """
+    for start in range(len(data)):
+        try:
+            status = postcard.decode_status(data[start : start + FRAME_SIZE])
+        except (MalformedMessageError, ValueError):
+            continue
+        version = status.version
+        if 3 <= len(version) <= 16 and all(32 <= byte < 127 for byte in version):
+            return True
+    return False

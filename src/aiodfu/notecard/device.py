@@ -375,3 +375,18 @@ class NotecardDevice(DeviceLink[ByteStream]):
 
 NotecardClient = NotecardDevice
 """The device's earlier name (it was only the request client then), kept."""
+
+
+# --- diagnosis -----------------------------------------------------------------------------------
+
+
+def looks_like_notecard(data: bytes) -> bool:
+    """Whether ``data`` read from a port is what a Notecard sends -- CR/LF answering a bare
+    newline (the reset), or a JSON object -- rather than noise, which is what a link at the
+    wrong baud rate delivers.
+
+    A diagnosis aid for a quick "does it answer" check (:mod:`aiodfu.cli.probe`).
+    """
+    if data and not data.strip(b"\r\n"):
+        return True
+    return b'{"' in data and b"}" in data

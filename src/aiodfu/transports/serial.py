@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable
 
 import serial_asyncio
@@ -82,8 +83,23 @@ async def open_serial(port: str, baudrate: int = 115200, *, rtscts: bool = True)
             f"open {port}",
         )
     except OSError as exc:
-        raise LinkLostError(f"cannot open serial port {port}: {exc}", operation="open") from exc
+        raise LinkLostError(
+            f"cannot open serial port {port}: {open_failure(exc)}", operation="open"
+        ) from exc
     return SerialStream(reader, writer, port)
+
+
+def open_failure(exc: OSError) -> str:
+    """Why a port did not open, said once.
+
+    pyserial wraps the system's error in its own, repeating the port and the
+    errno (``[Errno 2] could not open port X: [Errno 2] No such file or
+    directory: 'X'``); the system's own text for the errno is what a person
+    needs. Without an errno (pyserial on Windows) its message is kept.
+    """
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc)
 
 
 def port_connector(
