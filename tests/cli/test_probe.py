@@ -11,7 +11,7 @@ import importlib
 
 import pytest
 
-from aiodfu.at.client import looks_like_at
+from aiodfu.at.diagnosis import looks_like_at
 from aiodfu.cli.probe import (
     PROBE_LIMIT,
     NoAnswerError,

@@ -1,8 +1,10 @@
 """AT command framing shared by the AT-speaking backends (Serial Modem, ESP-AT)."""
 
-from aiodfu.at.client import AtClient, AtCommandError, AtResponse, LineWaiter, response_prefix_of
+from aiodfu.at.client import AtClient
 from aiodfu.at.device import AtDevice
 from aiodfu.at.lines import DataChunk, LineSplitter, Prompt
+from aiodfu.at.responses import AtCommandError, AtResponse, response_prefix_of
+from aiodfu.at.waiters import LineWaiter
 
 __all__ = [
     "AtClient",

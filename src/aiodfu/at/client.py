@@ -34,6 +34,11 @@ pending command and waiter fails at once with
 :class:`~aiodfu.core.errors.LinkLostError`, and :meth:`AtClient.wait_lost`
 returns: link loss is an event of its own (wsproto's ``receive_data(None)``),
 so a wait for something other than a line can be raced against it.
+
+Over 400 lines on purpose: this is one object -- the read loop and the
+dispatch of every kind of line to the command in flight, its waiters and its
+listeners -- and its pieces share its state; what stands alone (responses,
+line waiters, line splitting, diagnosis) lives in its own module.
 """
 
 from __future__ import annotations
@@ -42,14 +47,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import Any, Self
 
 import attrs
 
 from aiodfu.at.lines import DataChunk, LineSplitter, Prompt
+from aiodfu.at.responses import AtCommandError, AtResponse, response_prefix_of
+from aiodfu.at.waiters import LinePredicate, LineWaiter
 from aiodfu.core.errors import (
-    CommandRejectedError,
     DfuError,
     LinkLostError,
     ProtocolError,
@@ -59,46 +64,10 @@ from aiodfu.core.resource import AsyncResource
 from aiodfu.core.timeouts import deadline, wait_within
 from aiodfu.transports.base import Buffer, ByteStream
 
-LinePredicate = Callable[[str], bool]
 LineListener = Callable[[str], None]
 DataListener = Callable[[bytes], None]
 
 DEFAULT_ERROR_PREFIXES = ("ERROR", "+CME ERROR", "+CMS ERROR")
-
-
-@attrs.frozen
-class AtResponse:
-    """A completed command: its information lines and the final result code."""
-
-    command: str
-    lines: tuple[str, ...]
-    final: str
-    detail: str | None = None
-    """An error-detail line (``ERR CODE:0x...``) that came before the final result."""
-
-
-class AtCommandError(CommandRejectedError):
-    """An error result; ``response`` keeps the final line and any error detail.
-
-    ``status`` is the detail line where the device sent one, else the final line.
-    """
-
-    def __init__(self, message: str, *, response: AtResponse, offset: int | None = None) -> None:
-        self.response = response
-        super().__init__(
-            message,
-            operation=response.command,
-            offset=offset,
-            status=response.detail or response.final,
-        )
-
-
-def response_prefix_of(command: str) -> str | None:
-    """``AT#XDFUINIT=?`` -> ``#XDFUINIT:``; plain ``AT`` has none."""
-    name = command[2:] if command[:2].upper() == "AT" else command
-    for separator in "=?":
-        name = name.split(separator, 1)[0]
-    return f"{name.upper()}:" if name else None
 
 
 @attrs.define
@@ -112,36 +81,6 @@ class _PendingCommand:
     activity: asyncio.Future[None] | None = None
     detail: str | None = None
     failure: BaseException | None = None
-
-
-class LineWaiter:
-    """A registered wait for the first unsolicited line matching a predicate."""
-
-    def __init__(self, client: AtClient, predicate: LinePredicate, operation: str) -> None:
-        self._client = client
-        self.predicate = predicate
-        self.operation = operation
-        self.future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-    async def wait(self, timeout: float | None, *, offset: int | None = None) -> str:
-        """The matching line; :class:`DfuTimeoutError` if none arrives in time."""
-        return await wait_within(self.future, timeout, self.operation, offset=offset)
-
-    def cancel(self) -> None:
-        self._client._forget(self)
-        if not self.future.done():
-            self.future.cancel()
-
-    def __enter__(self) -> LineWaiter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cancel()
 
 
 def _futures(*futures: asyncio.Future[Any]) -> set[asyncio.Future[Any]]:
@@ -369,7 +308,7 @@ class AtClient(AsyncResource):
 
     def expect(self, predicate: LinePredicate, operation: str) -> LineWaiter:
         """Register a wait for an unsolicited line; register it before sending the trigger."""
-        waiter = LineWaiter(self, predicate, operation)
+        waiter = LineWaiter(predicate, operation, self._forget)
         if self._failure is not None:
             waiter.future.set_exception(self._failure)
             waiter.future.exception()  # mark retrieved: wait() re-raises it
@@ -499,37 +438,3 @@ class AtClient(AsyncResource):
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
             raise LinkLostError(self._failure.message)
-
-
-# --- diagnosis -------------------------------------------------------------------------------
-
-_AT_LINE_STARTS = (
-    b"OK",
-    b"ERROR",
-    b"AT",  # an echo
-    b"+",  # information lines and URCs: +CME ERROR, +RMFWNOTIFY, +HTTPCGET
-    b"#",  # Nordic's #XDFU, #XFOTA
-    b"%",  # %SHORTSWVER
-    b"busy p",
-    b"ready",
-    b"Ready",
-    b"Bootloader mode ready",
-    b"SET OK",
-    b"ERR CODE",
-)
-
-
-def looks_like_at(data: bytes) -> bool:
-    """Whether ``data`` read from a port holds a line an AT device sends -- a result code, an
-    echo, an information line or a URC -- rather than noise, which is what a link at the wrong
-    baud rate delivers.
-
-    A diagnosis aid, not used by the client: ``aiodfu``'s quick probe tells a wrong baud rate
-    from a device that answers with it (:mod:`aiodfu.cli.probe`).
-    """
-    for raw in data.split(b"\n"):
-        line = raw.strip(b"\r\t ")
-        printable = all(32 <= byte < 127 for byte in line)
-        if len(line) >= 2 and printable and line.startswith(_AT_LINE_STARTS):
-            return True
-    return False

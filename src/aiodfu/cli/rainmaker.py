@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import attrs
 import click
 
-from aiodfu.at.client import looks_like_at
+from aiodfu.at.diagnosis import looks_like_at
 from aiodfu.cli.fleet import fleet_options, run_updates
 from aiodfu.cli.options import port_option, ports_option
 from aiodfu.cli.output import Reporter
