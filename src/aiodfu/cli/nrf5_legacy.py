@@ -14,6 +14,7 @@ radio: the CLI's own tests use it, and it lets anyone try the commands.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,12 +29,14 @@ from aiodfu.cli import nrf5_legacy_serial as serial
 from aiodfu.cli.fleet import fleet_options, run_updates
 from aiodfu.cli.options import ENV_PORT, resolve_ports
 from aiodfu.cli.output import Reporter
-from aiodfu.cli.runner import run
+from aiodfu.cli.runner import bluetooth_unavailable, run
 from aiodfu.cli.verify import DemoVerificationError, report_demo
 from aiodfu.core.progress import ProgressCallback
 from aiodfu.core.session import UpdateResult
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.nrf5_legacy import DfuVersion, Nrf5LegacySession, Package, protocol
+
+log = logging.getLogger("aiodfu.cli")
 
 EMULATED_ADDRESS = "C0:FF:EE:00:00:01"
 
@@ -256,6 +259,8 @@ def update(
     async def check(reporter: Reporter) -> Package:
         loaded = Package.load(package)
         loaded.check()  # before touching the radio
+        if not emulated:
+            await _check_bluetooth()
         return loaded
 
     loaded = run(ctx, check)
@@ -287,6 +292,20 @@ def update(
         extra_rows={"package": str(package), "parts": serial.part_names(loaded)},
         label=package.name,
     )
+
+
+async def _check_bluetooth() -> None:
+    """Fail once, with the runner's hint, if this machine cannot use Bluetooth at all (no
+    BlueZ, no adapter, powered off) -- rather than once per target; any other trouble is
+    left to each target's session."""
+    try:
+        async with BleakScanner():
+            pass
+    except Exception as exc:
+        unavailable = bluetooth_unavailable(exc)
+        if unavailable is not None:
+            raise unavailable from exc
+        log.debug("Bluetooth check: %r (left to the sessions)", exc)
 
 
 @command.command("scan")
