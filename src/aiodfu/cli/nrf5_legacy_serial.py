@@ -24,7 +24,7 @@ from aiodfu.cli.options import ports_option
 from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
 from aiodfu.cli.verify import report_demo
-from aiodfu.core.progress import ProgressCallback
+from aiodfu.core.progress import Phase, Progress, ProgressCallback
 from aiodfu.core.session import UpdateResult
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.nrf5_legacy import Package, SerialDfuSession, open_serial
@@ -115,7 +115,14 @@ def update_over_serial(
 
     loaded = run(ctx, check)
 
+    first = loaded.parts[0]
+    opening = Progress(
+        Phase.CONNECTING, 0, len(first.firmware), message=f"{part_names(loaded)[0]}: connecting"
+    )
+
     async def update_one(port: str, progress: ProgressCallback | None) -> UpdateResult:
+        if progress is not None:  # the session finds the bootloader before its first event
+            progress(opening)
         async with session_for(port) as session:
             return await session.update(loaded, progress=progress)
 
