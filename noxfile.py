@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s tests lint typecheck docs bench demo``."""
+"""Developer tasks: ``nox -s tests lint typecheck docs bench chaos demo``."""
 
 from __future__ import annotations
 
@@ -45,6 +45,18 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def chaos(session: nox.Session) -> None:
+    """The fault campaign: ``nox -s chaos -- --budget SECONDS --seed N [--jobs N] [BACKEND...]``.
+
+    Prints a table backend x fault kind x outcome and the seed of every BAD
+    case (replay one with ``python -m chaos --replay BACKEND:SEED``); fails if
+    any case ended BAD. See docs/reliability.md.
+    """
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "chaos", *(session.posargs or ["--budget", "300"]))
 
 
 @nox.session(python=PYTHON)

@@ -11,9 +11,10 @@ function lives:
 * **runtime** -- everything else (the asyncio event loop, the standard library),
   which both sides share and cannot be split by file.
 
-Profiling slows the run down, so the split is a share of the *measured* CPU
-(``time.process_time`` outside the profiler's bookkeeping is what is scaled),
-not the profiler's own times.
+Profiling slows a run down (by 2-3x for code of many small calls), so
+:meth:`CpuSplit.measure` runs the work twice: once plain, for the process CPU
+it really costs, and once under the profiler, for each side's *share*; the
+plain run's CPU is split by those shares.
 """
 
 from __future__ import annotations
@@ -55,15 +56,17 @@ class CpuSplit:
 
     @classmethod
     async def measure(cls, run: Callable[[], Awaitable[T]]) -> tuple[T, CpuSplit]:
-        """Run ``run()`` once under the profiler; its result and the CPU split."""
-        profiler = cProfile.Profile()
+        """Run ``run()`` plain, then again under the profiler; the plain run's result and the
+        plain run's CPU split by the profiled run's shares."""
         started = time.process_time()
+        result = await run()
+        total = time.process_time() - started
+        profiler = cProfile.Profile()
         profiler.enable()
         try:
-            result = await run()
+            await run()
         finally:
             profiler.disable()
-        total = time.process_time() - started
         shares = {"host": 0.0, "device": 0.0, "runtime": 0.0}
         stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
         for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.items():

@@ -10,7 +10,10 @@ update against the protocol's limit (2N + 5 frame times), and the data phase
 (first to last block) against its lock-step limit (two frames per block).
 The difference between "two frames per block" and "2N + 5 frames" is the
 protocol's, not the host's: with 16 blocks the five extra frames alone cap
-the whole update at 32 / 37 = 0.865 of "two frames per block". A device
+the whole update at 32 / 37 = 0.865 of "two frames per block". So of the raw
+link, a block of B bytes can get at most B / (2 x 1024) (0.473 for 968-byte
+blocks) and a whole update of N blocks N x B / ((2N + 5) x 1024): the column
+"protocol's most, of link" -- the host's share is "of protocol". A device
 built with the reference default ``backoff_ms = 1000`` sleeps a second after
 every block; that row shows why firmware meant for serial updates should use less.
 
@@ -19,8 +22,9 @@ link modelled) every block is a write with response and a read of the
 offset: two connection events at least, whatever the packets per event. The
 data phase (first to last block) is shown against the raw link (blocks
 streamed at ``packets_per_event`` per interval) and against that lock-step
-limit. CPU per MiB is measured on an unpaced link; it includes both Bumble
-stacks, bleak and the emulator, which share the process.
+limit. CPU per MiB is measured on an unpaced link and split by
+:class:`~benchmarks.cpu.CpuSplit`: aiodfu's host code apart from the emulator,
+the link model and both Bumble stacks (bleak and asyncio count as the shared runtime).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from aiodfu.testing.drogue import BootMagic, DrogueEmulator
 from aiodfu.testing.drogue.gatt import DrogueGattHost
 from aiodfu.transports.memory import LinkModel
 from benchmarks.common import Stopwatch, print_table
+from benchmarks.cpu import CpuSplit
 
 MIB = 1 << 20
 BAUD = 115_200
@@ -77,13 +82,15 @@ async def throughput(blocks: int, quick: bool) -> None:
         wall, _cpu, per_block = await update_once(image, baud=BAUD, mtu=mtu, backoff_ms=backoff_ms)
         frame_time = FRAME_SIZE * 10 / BAUD
         raw = len(image) * 10 / BAUD
+        protocol = (2 * count + 5) * frame_time
         rows.append(
             (
                 f"mtu {mtu}, backoff {backoff_ms} ms",
                 f"{len(image) // 1024} KiB",
                 f"{len(image) / wall / 1024:.2f} KiB/s",
                 f"{raw / wall:.3f}",
-                f"{(2 * count + 5) * frame_time / wall:.3f}",
+                f"{raw / protocol:.3f}",
+                f"{protocol / wall:.3f}",
                 f"{2 * frame_time / per_block:.3f}",
             )
         )
@@ -94,6 +101,7 @@ async def throughput(blocks: int, quick: bool) -> None:
             "image",
             "rate",
             "of link",
+            "protocol's most, of link",
             "of protocol (2N+5 frames)",
             "data phase (2 frames/block)",
         ],
@@ -104,14 +112,11 @@ async def throughput(blocks: int, quick: bool) -> None:
 async def cpu_cost(size: int) -> None:
     image = random.Random(7).randbytes(size)
     await update_once(image, baud=None, mtu=968)  # warm-up
-    wall, cpu, _ = await update_once(image, baud=None, mtu=968)
+    _, split = await CpuSplit.measure(lambda: update_once(image, baud=None, mtu=968))
     print_table(
-        f"Drogue CPU cost, {size / MIB:.2f} MiB, unthrottled in-memory link",
-        ["measure", "value"],
-        [
-            ("CPU s per MiB (host + emulator)", f"{cpu / (size / MIB):.4f}"),
-            ("wall s", f"{wall:.3f}"),
-        ],
+        f"Drogue serial CPU s per MiB, {size / MIB:.2f} MiB, unthrottled in-memory link",
+        ["CPU s per MiB of", "value"],
+        split.per_mib(size).rows(),
     )
 
 
@@ -166,11 +171,11 @@ async def gatt_throughput(quick: bool) -> None:
 
 async def gatt_cpu_cost(size: int) -> None:
     image = random.Random(8).randbytes(size)
-    _, cpu = await gatt_update_once(image, BleLinkModel(mtu=247))
+    _, split = await CpuSplit.measure(lambda: gatt_update_once(image, BleLinkModel(mtu=247)))
     print_table(
-        f"Drogue BLE CPU cost, {size // 1024} KiB, unpaced link (64-byte blocks)",
-        ["measure", "value"],
-        [("CPU s per MiB (host, bleak, Bumble x2, emulator)", f"{cpu / (size / MIB):.3f}")],
+        f"Drogue BLE CPU s per MiB, {size // 1024} KiB, unpaced link (64-byte blocks)",
+        ["CPU s per MiB of", "value"],
+        split.per_mib(size).rows(),
     )
 
 

@@ -59,11 +59,13 @@ def make_session(radio: BleRadio) -> SessionFactory:
 async def make_target(radio: BleRadio) -> AsyncIterator[Callable[..., Any]]:
     started: list[Nrf5LegacyEmulator] = []
 
-    async def make(**options: Any) -> Nrf5LegacyEmulator:
+    async def make(
+        factory: Callable[..., Nrf5LegacyEmulator] = Nrf5LegacyEmulator, **options: Any
+    ) -> Nrf5LegacyEmulator:
         # The in-process link is unpaced (faster than any radio): unless a test models the
         # link, give the flash a rate no unpaced sender can outrun.
         options.setdefault("config", BootloaderConfig(flash_rate=FAST_FLASH))
-        emulator = Nrf5LegacyEmulator(radio, **options)
+        emulator = factory(radio, **options)
         await emulator.start()
         started.append(emulator)
         return emulator

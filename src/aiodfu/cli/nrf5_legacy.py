@@ -40,7 +40,7 @@ log = logging.getLogger("aiodfu.cli")
 
 EMULATED_ADDRESS = "C0:FF:EE:00:00:01"
 
-BLE_ONLY = ("prn", "window", "packet_size", "max_rate", "resume")
+BLE_ONLY = ("prn", "window", "packet_size", "max_rate", "resume", "bootloader_names")
 """The parameters that apply only to the Bluetooth form of ``update``."""
 
 
@@ -211,9 +211,16 @@ def _serial_ports(
 )
 @click.option(
     "--resume/--no-resume",
-    default=False,
-    show_default=True,
-    help="Resume after a link loss with opcode 7, else reset and restart (BLE only).",
+    default=None,
+    help="Resume after a link loss with opcode 7, or reset and restart "
+    "[default: resume Adafruit bootloaders, restart others] (BLE only).",
+)
+@click.option(
+    "--bootloader-name",
+    "bootloader_names",
+    multiple=True,
+    help="A name the bootloader may advertise besides DfuTarg and AdaDFU (e.g. 4631_DFU; "
+    "BLE only).",
 )
 @fleet_options
 @_emulated_option
@@ -227,7 +234,8 @@ def update(
     prn: int,
     window: int,
     packet_size: int,
-    resume: bool,
+    resume: bool | None,
+    bootloader_names: tuple[str, ...],
     max_rate: float | None,
     report: Path | None,
     jobs: int | None,
@@ -254,6 +262,7 @@ def update(
         "packet_size": packet_size,
         "resume": resume,
         "max_rate": max_rate,
+        "bootloader_names": bootloader_names,
     }
 
     async def check(reporter: Reporter) -> Package:

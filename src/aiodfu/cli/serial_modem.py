@@ -84,7 +84,11 @@ _rtscts = click.option(
 @click.option("--type", "type_name", type=click.Choice(_TYPES), help="Default: from the file.")
 @click.option("--reset", is_flag=True, help="Activate after applying (AT#XRESET / AT#XMODEMRESET).")
 @click.option("--force", is_flag=True, help="Send an image that fails its checks (types 0, 1, 3).")
-@click.option("--chunk-size", default=4096, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    help="Fixed chunk size in bytes. Default: sized from the link's baud rate and round trip.",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_context
 def update(
@@ -95,7 +99,7 @@ def update(
     type_name: str | None,
     reset: bool,
     force: bool,
-    chunk_size: int,
+    chunk_size: int | None,
     file: Path,
 ) -> None:
     """Send FILE to the device and apply it."""

@@ -158,3 +158,18 @@ class ProgressTracker:
     def _emit(self, message: str | None) -> None:
         if self._callback is not None:
             self._callback(self.snapshot(message))
+
+
+def labelled(callback: ProgressCallback | None, label: str) -> ProgressCallback | None:
+    """``callback``, with ``label`` as the message of every event that has none.
+
+    Multi-part updates (an nRF5 SoftDevice, then a bootloader, then an
+    application) report each part's progress under the part's name.
+    """
+    if callback is None:
+        return None
+
+    def report(progress: Progress) -> None:
+        callback(progress if progress.message else attrs.evolve(progress, message=label))
+
+    return report

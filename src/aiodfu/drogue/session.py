@@ -28,13 +28,11 @@ from aiodfu.drogue.link import UpdateLink
 from aiodfu.drogue.protocol.messages import Status, Wait
 from aiodfu.drogue.protocol.target import Target
 from aiodfu.drogue.serial import SerialUpdateLink
-from aiodfu.drogue.timeouts import Timeouts
+from aiodfu.drogue.timeouts import DEFAULT_RETRY, Timeouts
 from aiodfu.drogue.transfers import DrogueTransfer
 from aiodfu.formats import load_image
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.serial import port_connector
-
-DEFAULT_RETRY = RetryPolicy(attempts=5)
 
 
 class DrogueSession(LinkedSession[DrogueDevice], UpdateSession):

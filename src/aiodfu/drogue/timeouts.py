@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from aiodfu.core.timeouts import TimeoutsBase
+from aiodfu.core.transfer import RetryPolicy
 
 
 @attrs.frozen
@@ -67,3 +68,7 @@ class Timeouts(TimeoutsBase):
                 "whole wait for the device to come back",
             ),
         ]
+
+
+DEFAULT_RETRY = RetryPolicy(attempts=5)
+"""Attempts in a row without progress: five, since a reboot mid-update takes a few to ride out."""

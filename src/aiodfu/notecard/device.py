@@ -58,7 +58,7 @@ from aiodfu.notecard.protocol import (
     split_crc,
     stamp_crc,
 )
-from aiodfu.notecard.timeouts import Timeouts
+from aiodfu.notecard.timeouts import DEFAULT_RETRY, Timeouts
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.i2c import I2cError
 
@@ -69,9 +69,6 @@ TRANSACTION_ATTEMPTS = 6
 RESET_ATTEMPTS = 10
 DEFAULT_MAX_RESPONSE = 32768
 """Enough for an 8192-byte base64 chunk (~11 KB of JSON) or its binary frame, with room."""
-DEFAULT_RETRY = RetryPolicy(attempts=5, initial_delay=0.5)
-"""Reopening the link, and each idempotent step of an update (not one transaction's retries)."""
-
 _Retryable = (
     DfuTimeoutError,
     CorruptResponseError,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import attrs
 
 from aiodfu.core.timeouts import TimeoutsBase
+from aiodfu.core.transfer import RetryPolicy
 
 DFU_MODE_LIFETIME = 15 * 60.0
 """The card leaves DFU mode by itself this long after the last ``hub.set mode:dfu``."""
@@ -63,3 +64,9 @@ class Timeouts(TimeoutsBase):
                 "dfu_keepalive must stay below the card's 15-minute DFU-mode lifetime",
             ),
         ]
+
+
+DEFAULT_RETRY = RetryPolicy(attempts=5, initial_delay=0.5)
+"""Reopening the link, and each idempotent step of an update (not one transaction's retries).
+
+Five: a card busy with a sync may ignore a request or two, and each attempt is cheap."""

@@ -9,6 +9,7 @@ nRF52 bootloaders (:func:`open_serial`, :class:`SerialDfuSession`). See
 from aiodfu.nrf5_legacy.device import Nrf5LegacyDevice
 from aiodfu.nrf5_legacy.errors import (
     ActivationError,
+    BootloaderEntryError,
     PackageError,
     PacketLossError,
     TargetStatusError,
@@ -30,6 +31,7 @@ from aiodfu.nrf5_legacy.timeouts import Timeouts
 
 __all__ = [
     "ActivationError",
+    "BootloaderEntryError",
     "BootloaderNotFoundError",
     "BootloaderStuckError",
     "DfuVersion",

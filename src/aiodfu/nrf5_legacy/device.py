@@ -19,6 +19,7 @@ from aiodfu.core.errors import DfuTimeoutError, LinkLostError, UnsupportedError
 from aiodfu.core.link import DeviceLink
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.nrf5_legacy import protocol
+from aiodfu.nrf5_legacy.adafruit import BOOTLOADER_NAMES, BootloaderInfo
 from aiodfu.nrf5_legacy.protocol import OpCode
 from aiodfu.nrf5_legacy.target import LegacyDfuTarget
 from aiodfu.nrf5_legacy.timeouts import Timeouts
@@ -44,7 +45,17 @@ class Nrf5LegacyDevice(DeviceLink[LegacyDfuTarget]):
     :meth:`on_release` (run when a session ends by an error or a cancel) sends
     Reset to a bootloader holding a half-done DFU, so the device boots what it
     has -- its application, or a fresh DFU mode -- instead of waiting out the
-    120 s inactivity timer in a state a third-party host cannot resume.
+    120 s inactivity timer in a state a third-party host cannot resume. An
+    Adafruit bootloader that accepted a Start is left as it is instead: it
+    erased the application at Start (single bank), and without an application
+    a reset sends releases up to 0.9.x to USB DFU, out of reach over BLE; left
+    alone it keeps advertising with the bytes it has, and the next session
+    continues from them (opcode 7).
+
+    ``bootloader_names`` are the names the bootloader may advertise after a
+    buttonless jump, besides ``DfuTarg`` and ``AdaDFU`` (boards override it:
+    ``4631_DFU``, ``XIAO_DFU``...); its address and the DFU service UUID are
+    looked for as well.
     """
 
     def __init__(
@@ -55,6 +66,7 @@ class Nrf5LegacyDevice(DeviceLink[LegacyDfuTarget]):
         retry: RetryPolicy,
         client_options: Mapping[str, Any] | None = None,
         scanner_options: Mapping[str, Any] | None = None,
+        bootloader_names: tuple[str, ...] = (),
     ) -> None:
         super().__init__(
             self._open_dfu_target,
@@ -77,6 +89,11 @@ class Nrf5LegacyDevice(DeviceLink[LegacyDfuTarget]):
         self.dfu_address: str | None = None
         """Where the bootloader was last found (the address itself, address + 1, a scan result)."""
         self.revision: int | None = None
+        self.bootloader: BootloaderInfo | None = None
+        """What an Adafruit bootloader says about itself (its DIS), once one was opened."""
+        self.bootloader_names = (*BOOTLOADER_NAMES, *bootloader_names)
+        self.started = False
+        """A Start DFU was accepted by the bootloader now running (set by the transfer)."""
         self._homes = (self.address, protocol.next_bootloader_address(self.address))
         """Where the device may be found: its address, and address + 1 (a bootloader entered
         without peer data). A bootloader named by the caller resets to an application whose
@@ -93,9 +110,17 @@ class Nrf5LegacyDevice(DeviceLink[LegacyDfuTarget]):
 
     async def on_release(self) -> None:
         target = self.link
-        if target.has_dfu_service and not target.in_application:
-            log.info("leaving %s: resetting the bootloader out of the unfinished DFU", self.address)
-            await self.reset()
+        if not target.has_dfu_service or target.in_application:
+            return
+        if target.is_adafruit and self.started:
+            log.info(
+                "leaving the Adafruit bootloader at %s in DFU mode: it erased its application "
+                "at Start, and the next session continues from the bytes it holds",
+                target.link.address,
+            )
+            return
+        log.info("leaving %s: resetting the bootloader out of the unfinished DFU", self.address)
+        await self.reset()
 
     # --- resets -------------------------------------------------------------------------------
 
@@ -105,6 +130,7 @@ class Nrf5LegacyDevice(DeviceLink[LegacyDfuTarget]):
         ``target`` is a connection of :meth:`open_at`; by default the device's own link.
         """
         self._rebooted = True
+        self.started = False
         try:
             await (target or self.link).reset(op)
         finally:
@@ -130,7 +156,7 @@ class Nrf5LegacyDevice(DeviceLink[LegacyDfuTarget]):
             address = await self.locate(
                 Wanted(
                     addresses=(application, protocol.next_bootloader_address(application)),
-                    names=(protocol.DFU_TARGET_NAME,),
+                    names=self.bootloader_names,
                     service_uuids=(protocol.SERVICE_UUID,),
                 ),
                 probe=application,
@@ -145,6 +171,7 @@ class Nrf5LegacyDevice(DeviceLink[LegacyDfuTarget]):
                 )
         self.dfu_address = target.link.address.upper()
         self.revision = target.revision
+        self.bootloader = target.bootloader_info
         self._rebooted = False
         return target
 
@@ -196,14 +223,6 @@ class Nrf5LegacyDevice(DeviceLink[LegacyDfuTarget]):
         )
 
     async def _enter_bootloader(self, target: LegacyDfuTarget) -> None:
-        """Buttonless entry: ``01 04`` to the app's Control Point, then it drops the link."""
+        """Buttonless entry (legacy or Secure DFU buttonless), then the app drops the link."""
         log.info("%s runs its application: jumping to the bootloader", target.link.address)
-        try:
-            await target.write_control(
-                protocol.start_dfu(protocol.ImageType.APPLICATION), "enter bootloader"
-            )
-            await target.link.wait_disconnected(self.timeouts.disconnect, "enter bootloader")
-        except (LinkLostError, DfuTimeoutError) as exc:
-            log.debug("buttonless jump: %s (expected: the app resets)", exc)
-        finally:
-            await target.link.aclose()
+        await target.enter_bootloader()

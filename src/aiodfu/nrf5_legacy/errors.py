@@ -36,3 +36,12 @@ class ActivationError(DeviceError):
     reported as a success; the target is left where a fresh session can
     update it.
     """
+
+
+class BootloaderEntryError(DeviceError):
+    """The application refused to jump to its bootloader (buttonless entry).
+
+    ``status`` is the result code the Secure DFU buttonless characteristic
+    indicated (2 op code not supported, 4 operation failed, 6 busy, 7 not
+    bonded...). The application keeps running; nothing was changed.
+    """

@@ -178,12 +178,22 @@ class SerialDfuTarget(DeviceLink[ByteStream]):
         await self.submit(payload, what=what, offset=offset, patience=patience)
         await self.drain()
 
+    async def _next_ack(self, seconds: float) -> int:
+        """The next ack within ``seconds`` (TimeoutError otherwise).
+
+        ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` returns
+        an ack that arrives together with a cancellation and swallows the cancel,
+        so a cancelled ``update()`` went on to succeed.
+        """
+        async with asyncio.timeout(seconds):
+            return await self._acks.get()
+
     async def _progress(self) -> None:
         """Wait for an ack that confirms the oldest packet; retransmit on silence."""
         oldest = self._in_flight[0]
         wait = self.timeouts.ack + self._wire_time(sum(len(p.frame) for p in self._in_flight))
         try:
-            ack = await asyncio.wait_for(self._acks.get(), wait)
+            ack = await self._next_ack(wait)
         except TimeoutError:
             if asyncio.get_running_loop().time() >= oldest.give_up_at:
                 raise DfuTimeoutError(
@@ -231,7 +241,7 @@ class SerialDfuTarget(DeviceLink[ByteStream]):
             await self.link.write(frame)
             wait = min(self.timeouts.ack + self._wire_time(len(frame)), give_up - loop.time())
             try:
-                ack = await asyncio.wait_for(self._acks.get(), max(wait, 0.001))
+                ack = await self._next_ack(max(wait, 0.001))
             except TimeoutError:
                 continue
             if ack == _LOST:

@@ -24,12 +24,10 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-import attrs
-
 from aiodfu.core.errors import DfuError, LinkLostError, UsageError
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.link import LinkedSession
-from aiodfu.core.progress import Phase, Progress, ProgressCallback, ProgressTracker
+from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker, labelled
 from aiodfu.core.session import (
     Connector,
     UpdateResult,
@@ -48,7 +46,7 @@ from aiodfu.nrf5_legacy.serial_errors import (
     InitPacketRejectedError,
     TargetRestartedError,
 )
-from aiodfu.nrf5_legacy.serial_timeouts import SerialTimeouts
+from aiodfu.nrf5_legacy.serial_timeouts import DEFAULT_RETRY, SerialTimeouts
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.serial import open_serial as open_port
 
@@ -216,7 +214,7 @@ class SerialDfuSession(LinkedSession[SerialDfuTarget], UpdateSession):
         device_type: int | None = ADAFRUIT_DEVICE_TYPE,
     ) -> None:
         self.timeouts = timeouts or SerialTimeouts()
-        self.retry = retry or RetryPolicy(attempts=4, initial_delay=0.2)
+        self.retry = retry or DEFAULT_RETRY
         self.native_usb = native_usb
         self.device_type = device_type
         self.device = SerialDfuTarget(
@@ -238,7 +236,7 @@ class SerialDfuSession(LinkedSession[SerialDfuTarget], UpdateSession):
         details: dict[str, str] = {}
         for index, part in enumerate(package.parts, start=1):
             name = (part.image_type.name or "image").lower()
-            tracker = ProgressTracker(len(part.firmware), _labelled(progress, name))
+            tracker = ProgressTracker(len(part.firmware), labelled(progress, name))
             tracker.set_phase(Phase.CONNECTING, f"{name}: connecting")
             transfer = SerialPartTransfer(self.device, part, native_usb=self.native_usb)
             async with self.device.releasing():
@@ -307,16 +305,6 @@ def _as_package(source: PackageSource) -> Package:
     if isinstance(source, FirmwareImage):
         return Package.load(source.data)
     return Package.load(source)
-
-
-def _labelled(callback: ProgressCallback | None, name: str) -> ProgressCallback | None:
-    if callback is None:
-        return None
-
-    def report(progress: Progress) -> None:
-        callback(progress if progress.message else attrs.evolve(progress, message=name))
-
-    return report
 
 
 # --- opening a real port ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import attrs
 
 from aiodfu.core.timeouts import TimeoutsBase
+from aiodfu.core.transfer import RetryPolicy
 
 
 @attrs.frozen
@@ -49,3 +50,7 @@ class SerialTimeouts(TimeoutsBase):
             (self.ack < self.sync, "ack must stay below sync"),
             (self.ack < self.settle, "ack must stay below settle"),
         ]
+
+
+DEFAULT_RETRY = RetryPolicy(attempts=4, initial_delay=0.2)
+"""Attempts in a row without progress (as over BLE); a clean restart costs a reboot each time."""

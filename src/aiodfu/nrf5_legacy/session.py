@@ -3,9 +3,11 @@
 >>> async with aiodfu.nrf5_legacy.connect("C0:FF:EE:00:00:01") as session:
 ...     result = await session.update(Package.load("app_dfu_package.zip"))
 
-The session finds the bootloader (a buttonless jump from an application with
-revision 0.1 first, then the same address, address + 1, ``DfuTarg`` or the DFU
-service by scanning; see :class:`~aiodfu.nrf5_legacy.device.Nrf5LegacyDevice`),
+The session finds the bootloader (a buttonless jump from an application first
+-- the legacy DFU service with revision 0.1, or the Secure DFU buttonless
+characteristic of Meshtastic's nRF52 firmware -- then the same address,
+address + 1, ``DfuTarg``, ``AdaDFU`` or the DFU service by scanning; see
+:class:`~aiodfu.nrf5_legacy.device.Nrf5LegacyDevice`),
 sends each part of the package in its own DFU session, recovers after a link
 loss, confirms each activation, and resets the target out of an unfinished DFU
 when it ends by an error or a cancel.
@@ -19,20 +21,19 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 from bleak import BleakClient
 from bleak.backends.device import BLEDevice
 
 from aiodfu.core.errors import UsageError
 from aiodfu.core.image import FirmwareImage
-from aiodfu.core.progress import Phase, Progress, ProgressCallback, ProgressTracker
+from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker, labelled
 from aiodfu.core.session import UpdateResult, UpdateSession, Verification, VerificationMethod
 from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.nrf5_legacy.device import Nrf5LegacyDevice
 from aiodfu.nrf5_legacy.init_packet import DfuVersion
 from aiodfu.nrf5_legacy.package import Package, Part
 from aiodfu.nrf5_legacy.protocol import DEFAULT_PACKET_SIZE
-from aiodfu.nrf5_legacy.timeouts import Timeouts
+from aiodfu.nrf5_legacy.timeouts import DEFAULT_RETRY, Timeouts
 from aiodfu.nrf5_legacy.transfers import PartTransfer
 
 log = logging.getLogger("aiodfu.nrf5_legacy")
@@ -41,7 +42,6 @@ DEFAULT_PRN = 4
 """Packets per receipt: small enough that two receipts fit in the 8-buffer pool."""
 DEFAULT_WINDOW = 8
 """Packets in flight beyond the last confirmed count: the target's receive pool size."""
-DEFAULT_RETRY = RetryPolicy(attempts=4, initial_delay=0.2)
 
 PackageSource = Package | bytes | str | os.PathLike[str]
 Target = str | BLEDevice | BleakClient
@@ -55,11 +55,18 @@ class Nrf5LegacySession(UpdateSession):
     when looking for the device. ``packet_size`` above 20 is only for
     bootloaders that accept larger writes (Adafruit builds, after an MTU
     exchange); it must be a multiple of 4. ``prn`` 0 disables receipts (and
-    with them flow control: only for targets you know to be fast enough).
+    with them flow control: only for targets you know to be fast enough). A
+    revision 0.8 target takes a receipt every 8 packets or fewer: a larger or
+    disabled ``prn`` is lowered to 8 for it.
     ``resume=True`` continues after a link loss from the target's own count
-    (opcode 7); the default restarts the part (Reset, then Start) the way Nordic's
-    tools do, as the protocol reference recommends: opcode-7 resume is documented
-    by the profile but no public client exercised it against real SDK 11 targets.
+    (opcode 7); ``False`` restarts the part (Reset, then Start) the way Nordic's
+    tools do, as the protocol reference recommends for stock targets: opcode-7
+    resume is documented by the profile but no public client exercised it
+    against real SDK 11 targets. The default (``None``) resumes an Adafruit
+    bootloader -- a reset of one that erased its application at Start may
+    leave it in USB DFU mode -- and restarts any other.
+    ``bootloader_names`` are names the bootloader may advertise besides
+    ``DfuTarg`` and ``AdaDFU`` (e.g. ``4631_DFU``).
     ``max_rate`` (bytes per second) caps the packet rate for targets whose flash
     is slower than the link: receipts cannot reveal a slow flash, so without it
     such a target's receive pool overflows.
@@ -78,10 +85,11 @@ class Nrf5LegacySession(UpdateSession):
         prn: int = DEFAULT_PRN,
         window: int = DEFAULT_WINDOW,
         packet_size: int = DEFAULT_PACKET_SIZE,
-        resume: bool = False,
+        resume: bool | None = None,
         max_rate: float | None = None,
         client_options: Mapping[str, Any] | None = None,
         scanner_options: Mapping[str, Any] | None = None,
+        bootloader_names: tuple[str, ...] = (),
     ) -> None:
         if packet_size <= 0 or packet_size % 4:
             raise UsageError(f"packet size {packet_size} must be a positive multiple of 4")
@@ -102,6 +110,7 @@ class Nrf5LegacySession(UpdateSession):
             retry=self.retry,
             client_options=client_options,
             scanner_options=scanner_options,
+            bootloader_names=tuple(bootloader_names),
         )
 
     @property
@@ -145,7 +154,7 @@ class Nrf5LegacySession(UpdateSession):
         async with self.device.releasing():
             for index, part in enumerate(package.parts):
                 name = (part.image_type.name or "image").lower()
-                tracker = ProgressTracker(len(part.firmware), _labelled(progress, name))
+                tracker = ProgressTracker(len(part.firmware), labelled(progress, name))
                 trackers.append(tracker)
                 tracker.set_phase(Phase.CONNECTING, f"{name}: connecting")
                 transfer = PartTransfer(
@@ -166,11 +175,14 @@ class Nrf5LegacySession(UpdateSession):
                     f"{name} {len(part.firmware)} bytes, attempts {tracker.attempt}"
                     + (f", resumed at {transfer.resumed_at}" if transfer.resumed_at else "")
                     + (", DFU v1" if transfer.v1_mode else "")
+                    + (f", PRN {transfer.prn}" if transfer.prn else ", no receipts")
                     + f"; activated: {activated}"
                 )
         details["dfu_address"] = self.dfu_address or self.address
         if self.revision is not None:
             details["revision"] = f"0x{self.revision:04X}"
+        if self.device.bootloader is not None:
+            details["bootloader"] = self.device.bootloader.firmware_revision
         image = FirmwareImage(
             b"".join(part.firmware for part in package.parts),
             details=package,
@@ -214,16 +226,6 @@ def verification(parts: tuple[Part, ...], *, v1: bool = False) -> Verification:
     )
 
 
-def _labelled(callback: ProgressCallback | None, name: str) -> ProgressCallback | None:
-    if callback is None:
-        return None
-
-    def report(progress: Progress) -> None:
-        callback(progress if progress.message else attrs.evolve(progress, message=name))
-
-    return report
-
-
 def connect(
     target: Target,
     *,
@@ -232,10 +234,11 @@ def connect(
     prn: int = DEFAULT_PRN,
     window: int = DEFAULT_WINDOW,
     packet_size: int = DEFAULT_PACKET_SIZE,
-    resume: bool = False,
+    resume: bool | None = None,
     max_rate: float | None = None,
     client_options: Mapping[str, Any] | None = None,
     scanner_options: Mapping[str, Any] | None = None,
+    bootloader_names: tuple[str, ...] = (),
 ) -> Nrf5LegacySession:
     """A session for ``target`` (address, ``BLEDevice`` or ``BleakClient``); use ``async with``.
 
@@ -252,4 +255,5 @@ def connect(
         max_rate=max_rate,
         client_options=client_options,
         scanner_options=scanner_options,
+        bootloader_names=bootloader_names,
     )

@@ -13,10 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
-from aiodfu.core.errors import DfuError, ProtocolError, UnsupportedError
-from aiodfu.nrf5_legacy import protocol
-from aiodfu.nrf5_legacy.errors import TargetStatusError
+from aiodfu.core.errors import (
+    DfuError,
+    DfuTimeoutError,
+    LinkLostError,
+    ProtocolError,
+    UnsupportedError,
+)
+from aiodfu.nrf5_legacy import adafruit, protocol
+from aiodfu.nrf5_legacy.adafruit import BootloaderInfo
+from aiodfu.nrf5_legacy.errors import BootloaderEntryError, TargetStatusError
 from aiodfu.nrf5_legacy.protocol import (
     CONTROL_POINT_UUID,
     PACKET_UUID,
@@ -57,6 +65,8 @@ class LegacyDfuTarget:
         self.link = link
         self.timeouts = timeouts
         self.revision: int | None = None
+        self.bootloader_info: BootloaderInfo | None = None
+        """The Device Information Service of an Adafruit bootloader (``None``: not one)."""
         self.receipts: list[int] = []
         """Byte counts of Packet Receipt Notifications not yet consumed, oldest first."""
         self._responses: asyncio.Queue[Response] = asyncio.Queue()
@@ -64,16 +74,29 @@ class LegacyDfuTarget:
         self._async_error: TargetStatusError | None = None
 
     async def open(self) -> None:
-        """Read the revision and enable notifications (required before any request)."""
+        """Read the revision and enable notifications (required before any request).
+
+        An application reached through the Secure DFU buttonless characteristic
+        only (0xFE59, Meshtastic's nRF52 firmware) has no legacy service: it is
+        opened as an application, for :meth:`enter_bootloader`. A bootloader
+        with a Device Information Service (Adafruit) has it read into
+        :attr:`bootloader_info`.
+        """
         if self.link.has_characteristic(REVISION_UUID):
             raw = await self.link.read(
                 REVISION_UUID, timeout=self.timeouts.gatt, operation="read DFU revision"
             )
             self.revision = int.from_bytes(raw[:2], "little") if len(raw) >= 2 else None
         if not self.has_dfu_service:
+            if self.has_secure_buttonless:
+                return
             raise UnsupportedError(
-                f"{self.link.address} has no legacy DFU service (1530/1531)", operation="discover"
+                f"{self.link.address} has neither the legacy DFU service (1530/1531) nor the "
+                "Secure DFU buttonless characteristic (FE59)",
+                operation="discover",
             )
+        if not self.in_application:
+            self.bootloader_info = await self._read_bootloader_info()
         await self.link.subscribe(
             CONTROL_POINT_UUID,
             self._on_notification,
@@ -81,14 +104,47 @@ class LegacyDfuTarget:
             operation="enable Control Point notifications",
         )
 
+    async def _read_bootloader_info(self) -> BootloaderInfo | None:
+        if not self.link.has_characteristic(adafruit.DIS_FIRMWARE_REVISION_UUID):
+            return None
+        texts: dict[str, str | None] = {}
+        for uuid in (
+            adafruit.DIS_FIRMWARE_REVISION_UUID,
+            adafruit.DIS_MANUFACTURER_UUID,
+            adafruit.DIS_MODEL_UUID,
+        ):
+            if self.link.has_characteristic(uuid):
+                raw = await self.link.read(
+                    uuid, timeout=self.timeouts.gatt, operation="read device information"
+                )
+                texts[uuid] = raw.decode("utf-8", "replace")
+        firmware = texts.get(adafruit.DIS_FIRMWARE_REVISION_UUID) or ""
+        return BootloaderInfo(
+            firmware,
+            manufacturer=texts.get(adafruit.DIS_MANUFACTURER_UUID),
+            model=texts.get(adafruit.DIS_MODEL_UUID),
+        )
+
     @property
     def has_dfu_service(self) -> bool:
         return self.link.has_characteristic(CONTROL_POINT_UUID)
 
     @property
+    def has_secure_buttonless(self) -> bool:
+        return self.link.has_characteristic(adafruit.BUTTONLESS_UUID)
+
+    @property
     def in_application(self) -> bool:
-        """An application with the DFU service (revision 0.1): buttonless entry is needed."""
+        """An application (buttonless entry needed): the legacy DFU service with revision
+        0.1, or only the Secure DFU buttonless characteristic."""
+        if not self.has_dfu_service:
+            return self.has_secure_buttonless
         return self.revision == protocol.REVISION_APPLICATION
+
+    @property
+    def is_adafruit(self) -> bool:
+        """A bootloader that describes itself with a Device Information Service (Adafruit's)."""
+        return self.bootloader_info is not None
 
     def _on_notification(self, data: bytes) -> None:
         try:
@@ -186,6 +242,63 @@ class LegacyDfuTarget:
             raise ProtocolError("opcode 7 response without a byte count", operation="Report size")
         return response.value
 
+    async def enter_bootloader(self) -> None:
+        """Buttonless entry; the application resets into its bootloader and drops the link.
+
+        Through the legacy service: ``01 04`` on the Control Point. Through the
+        Secure DFU buttonless characteristic: indications enabled (else ATT
+        0xFD), then ``01``; a spec-following application indicates ``20 01 01``
+        before it resets, Meshtastic's resets without a word. A refusal
+        (``20 01 xx``) is a :class:`BootloaderEntryError`. A write the
+        application answers by resetting is the expected outcome, not an error.
+        The link is closed afterwards either way.
+        """
+        answers: list[adafruit.ButtonlessResponse] = []
+        refused = asyncio.Event()
+
+        def on_indication(data: bytes) -> None:
+            try:
+                answer = adafruit.parse_buttonless_response(data)
+            except ProtocolError:
+                log.warning("ignoring malformed buttonless indication %s", data.hex(" "))
+                return
+            answers.append(answer)
+            if not answer.succeeded:
+                refused.set()
+
+        operation = "enter bootloader"
+        try:
+            if self.has_dfu_service:
+                await self.write_control(
+                    protocol.start_dfu(protocol.ImageType.APPLICATION), operation
+                )
+            else:
+                await self.link.subscribe(
+                    adafruit.BUTTONLESS_UUID,
+                    on_indication,
+                    timeout=self.timeouts.gatt,
+                    operation="enable buttonless indications",
+                )
+                await self.link.write(
+                    adafruit.BUTTONLESS_UUID,
+                    adafruit.enter_bootloader(),
+                    response=True,
+                    timeout=self.timeouts.gatt,
+                    operation=operation,
+                )
+            await _first(self.link.wait_disconnected(self.timeouts.disconnect, operation), refused)
+        except (LinkLostError, DfuTimeoutError) as exc:
+            log.debug("buttonless jump: %s (expected: the application resets)", exc)
+        finally:
+            await self.link.aclose()
+        failed = [answer for answer in answers if not answer.succeeded]
+        if failed:
+            raise BootloaderEntryError(
+                f"the application refused to enter its bootloader (result {failed[0].result})",
+                operation=operation,
+                status=failed[0].result,
+            )
+
     async def reset(self, op: OpCode = OpCode.RESET) -> None:
         """Send Reset (or Activate & Reset) and wait for the target to drop the link.
 
@@ -217,3 +330,15 @@ class LegacyDfuTarget:
         ):
             error.transient = True  # a dropped packet or lost state: restart after a reset
         return error
+
+
+async def _first(disconnected: Awaitable[None], refused: asyncio.Event) -> None:
+    """Until the link drops or the application indicated a refusal."""
+    waits = {asyncio.ensure_future(disconnected), asyncio.ensure_future(refused.wait())}
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    for task in done:
+        task.result()

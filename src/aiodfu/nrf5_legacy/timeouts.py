@@ -11,6 +11,7 @@ from __future__ import annotations
 import attrs
 
 from aiodfu.core.timeouts import TimeoutsBase
+from aiodfu.core.transfer import RetryPolicy
 
 
 @attrs.frozen
@@ -54,3 +55,7 @@ class Timeouts(TimeoutsBase):
     def open_limit(self) -> float:
         """The most one opening may take: connect, jump, find the bootloader, connect again."""
         return 3 * self.connect + 2 * self.gatt + self.disconnect + 2 * self.bootloader_search
+
+
+DEFAULT_RETRY = RetryPolicy(attempts=4, initial_delay=0.2)
+"""Attempts in a row without progress; a short first pause, since a BLE reconnect is quick."""

@@ -18,6 +18,19 @@ reconnects, re-enables notifications, asks for the received size (opcode 7)
 and continues from there. A count of zero, one that is not a packet boundary
 or more than was sent means the target lost (or never had) this session's
 state: Reset and start clean.
+
+Limits: a revision 0.8 target takes a receipt every 8 packets or fewer
+(Adafruit's bootloader runs out of receive buffers otherwise), so a larger
+(or disabled) ``prn`` is lowered to 8. An Adafruit bootloader (it describes
+itself with a Device Information Service) is resumed rather than reset by
+default: a single-bank bootloader erased its application at Start, and up to
+release 0.9.x a reset without an application ends in USB DFU, unreachable
+over BLE. So a fresh session that finds one holding an interrupted transfer
+(Start refused with INVALID_STATE) continues from its byte count too (only
+there: it relies on the size record after a refused Start never reaching the
+image, which is how the SDK 11 transport routes it); the
+bootloader's CRC check at Validate (against the init packet it holds) still
+decides whether the image is the one sent.
 """
 
 from __future__ import annotations
@@ -30,22 +43,19 @@ from aiodfu.core.errors import (
     DfuTimeoutError,
     LinkLostError,
     ProtocolError,
-    UnsupportedError,
     UsageError,
 )
 from aiodfu.core.pacing import Pacer
 from aiodfu.core.transfer import Chunk, chunk_plan
 from aiodfu.nrf5_legacy import protocol
+from aiodfu.nrf5_legacy.activation import activate
+from aiodfu.nrf5_legacy.adafruit import bounded_prn
 from aiodfu.nrf5_legacy.device import LegacyDfuTarget, Nrf5LegacyDevice
-from aiodfu.nrf5_legacy.errors import ActivationError, PacketLossError, TargetStatusError
+from aiodfu.nrf5_legacy.errors import PacketLossError, TargetStatusError
 from aiodfu.nrf5_legacy.package import Part
 from aiodfu.nrf5_legacy.protocol import ImageType, OpCode, Status
-from aiodfu.transports.ble_scan import Wanted
 
 log = logging.getLogger("aiodfu.nrf5_legacy")
-
-ACTIVATIONS = 3
-"""Activate & Reset requests per part before a target that keeps waiting is an error."""
 
 
 class PartTransfer:
@@ -59,7 +69,7 @@ class PartTransfer:
         packet_size: int,
         prn: int,
         window: int,
-        resume: bool,
+        resume: bool | None,
         max_rate: float | None = None,
     ) -> None:
         self.part = part
@@ -69,6 +79,8 @@ class PartTransfer:
         self.prn = prn
         self.window = max(window, prn)
         self.resume = resume
+        """``None``: resume an Adafruit bootloader, reset any other (see the module docstring)."""
+        self.resuming = bool(resume)
         self.target: LegacyDfuTarget | None = None
         self.v1_mode = False
         self.resumed_at: list[int] = []
@@ -86,16 +98,18 @@ class PartTransfer:
     async def prepare(self, attempt: int) -> int:
         target = await self._connected()
         self._check_packet_size(target)
+        self._respect_limits(target)
+        self.resuming = self.resume if self.resume is not None else target.is_adafruit
         clean, self._clean_restart = self._clean_restart, False
-        if attempt > 1 and self.resume and not clean:
+        if attempt > 1 and self.resuming and not clean:
             offset = await self._resume_offset(target)
             if offset is not None:
                 self.resumed_at.append(offset)
                 await self._stream_from(target, offset)
                 return offset
-        await self._start(target)
-        await self._stream_from(self._target(), 0)  # _start may have reset and reconnected
-        return 0
+        offset = await self._start(target)
+        await self._stream_from(self._target(), offset)  # _start may have reset and reconnected
+        return offset
 
     def plan(self, start: int) -> Iterable[Chunk]:
         return chunk_plan(self._total, self.packet_size, start)
@@ -141,7 +155,7 @@ class PartTransfer:
     async def recover(self, error: DfuError, attempt: int) -> None:
         self.target = None
         # Resume only what a link loss interrupted; anything else may have left a hole.
-        clean = not self.resume or not isinstance(error, LinkLostError)
+        clean = not self.resuming or not isinstance(error, LinkLostError)
         if isinstance(error, TargetStatusError) and error.status == Status.OPERATION_FAILED:
             self._slow_down()
         if clean and self.device.connected:
@@ -185,8 +199,21 @@ class PartTransfer:
                 operation="Receive firmware",
             )
 
-    async def _start(self, target: LegacyDfuTarget, *, may_reset: bool = True) -> None:
-        """Start DFU, falling back as the reference's section 9.1 describes."""
+    def _respect_limits(self, target: LegacyDfuTarget) -> None:
+        bounded = bounded_prn(self.prn, target.revision)
+        if bounded != self.prn:
+            log.info(
+                "PRN %d is more than a revision 0x%04X target takes: using %d",
+                self.prn,
+                target.revision or 0,
+                bounded,
+            )
+            self.prn = bounded
+            self.window = max(self.window, self.prn)
+
+    async def _start(self, target: LegacyDfuTarget, *, may_reset: bool = True) -> int:
+        """Start DFU, falling back as the reference's section 9.1 describes; the offset to
+        send from (not 0 only when an interrupted transfer is continued)."""
         sd, bl, app = self.part.sizes()
         try:
             await target.request(
@@ -196,16 +223,20 @@ class PartTransfer:
             )
         except TargetStatusError as exc:
             if exc.status == Status.INVALID_STATE and may_reset:
+                if self.resuming and target.is_adafruit:
+                    offset = await self._adopt(target)
+                    if offset is not None:
+                        return offset
                 log.warning("the target holds an interrupted session: resetting it first")
                 self.restarts += 1
                 await self.device.reset()
-                await self._start(await self._connected(), may_reset=False)
-                return
+                return await self._start(await self._connected(), may_reset=False)
             if exc.status == Status.NOT_SUPPORTED and self.part.image_type is ImageType.APPLICATION:
                 log.warning("Start DFU not supported: trying the DFU v1 (pre-SDK 7) form")
                 await self._start_v1(target)
-                return
+                return 0
             raise
+        self.device.started = True
         await target.write_control(protocol.init_begin(), "Initialize DFU parameters")
         packet = self.part.init_packet
         for start in range(0, len(packet), protocol.DEFAULT_PACKET_SIZE):
@@ -213,6 +244,22 @@ class PartTransfer:
                 packet[start : start + protocol.DEFAULT_PACKET_SIZE], "Initialize DFU parameters"
             )
         await target.request(protocol.init_end(), target.timeouts.init)
+        return 0
+
+    async def _adopt(self, target: LegacyDfuTarget) -> int | None:
+        """Continue the transfer an earlier session left in the bootloader, if it can be ours."""
+        received = await target.received_size()
+        if not 0 < received <= self._total or received % 4:
+            log.info("the interrupted transfer holds %d bytes: not continuable", received)
+            return None
+        log.warning(
+            "the bootloader holds an interrupted transfer (%d bytes): continuing it; its CRC "
+            "check at Validate decides whether it was this image",
+            received,
+        )
+        self.device.started = True
+        self.resumed_at.append(received)
+        return received
 
     async def _start_v1(self, target: LegacyDfuTarget) -> None:
         self.v1_mode = True
@@ -270,90 +317,6 @@ class PartTransfer:
     # --- activation ---------------------------------------------------------------------------
 
     async def activate(self) -> str:
-        """Activate & Reset, then confirm the target left the bootloader; say how it did.
-
-        A lost ``05`` looks like the reset it asks for (the link drops either
-        way), so the disconnect proves nothing. The target is watched instead:
-        the application advertising, or the bootloader's address silent, means
-        it left; a bootloader that answers is asked its byte count (opcode 7):
-        zero is a fresh boot (DFU mode is where SoftDevice updates end), the
-        whole image means it still waits to activate, so it gets Validate and
-        Activate again (reference sections 3.3 and 8). Anything else is an
-        :class:`ActivationError`, never a success.
-        """
-        waiting: LegacyDfuTarget | None = None
-        for _ in range(ACTIVATIONS):
-            await self.device.reset(OpCode.ACTIVATE_AND_RESET, waiting)
-            outcome, waiting = await self._after_activation()
-            if outcome is not None:
-                return outcome
-            log.warning("the target still waits to activate (Activate was lost): again")
-        if waiting is not None:  # leave it clean: boot what it has rather than wait forever
-            await self.device.reset(OpCode.RESET, waiting)
-        raise ActivationError(
-            f"the target still waits to activate after {ACTIVATIONS} Activate & Reset requests",
-            operation="Activate and reset",
-            status=self._total,
-        )
-
-    async def _after_activation(self) -> tuple[str | None, LegacyDfuTarget | None]:
-        """How the target left the bootloader, or (None, a connection) if it still waits."""
-        device = self.device
-        bootloader = device.dfu_address or device.address
-        for _ in range(ACTIVATIONS):
-            try:
-                address = await device.locate(
-                    Wanted(addresses=device.homes),
-                    probe=bootloader,
-                    timeout=device.timeouts.activation,
-                    what="confirm activation",
-                )
-            except DfuTimeoutError:
-                return f"the bootloader at {bootloader} stopped advertising", None
-            if address != bootloader:
-                return f"the application advertises at {address}", None
-            try:
-                target = await device.open_at(address)
-            except UnsupportedError:
-                return f"an application without the DFU service answers at {address}", None
-            except (LinkLostError, DfuTimeoutError) as exc:
-                log.debug("%s vanished while checking the activation (%s)", address, exc)
-                continue
-            return await self._inspect(target, address)
-        raise ActivationError(
-            f"could not confirm the activation: {bootloader} advertises but refuses connections",
-            operation="Activate and reset",
-        )
-
-    async def _inspect(
-        self, target: LegacyDfuTarget, address: str
-    ) -> tuple[str | None, LegacyDfuTarget | None]:
-        """Who answers at the bootloader's address after Activate & Reset, and in what state."""
-        if target.in_application:
-            await target.link.aclose()
-            return f"the application answers at {address}", None
-        try:
-            received = await target.received_size()
-            if received == self._total:
-                await self._validate_again(target)
-                return None, target
-        except BaseException:
-            await target.link.aclose()
-            raise
-        await target.link.aclose()
-        if received == 0 and not self.part.image_type & ImageType.APPLICATION:
-            return f"the bootloader at {address} restarted (DFU mode, as the image requires)", None
-        raise ActivationError(
-            f"after Activate & Reset the bootloader at {address} reports {received} of "
-            f"{self._total} bytes: the new image is not running",
-            operation="Activate and reset",
-            status=received,
-        )
-
-    async def _validate_again(self, target: LegacyDfuTarget) -> None:
-        """Validate once more; INVALID_STATE here means "validated, waiting to activate"."""
-        try:
-            await target.request(protocol.simple(OpCode.VALIDATE), target.timeouts.validate)
-        except TargetStatusError as exc:
-            if exc.status != Status.INVALID_STATE:
-                raise
+        """Activate & Reset, then confirm the target left the bootloader; say how it did
+        (:func:`aiodfu.nrf5_legacy.activation.activate`)."""
+        return await activate(self.device, self.part.image_type, self._total)

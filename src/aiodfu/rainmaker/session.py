@@ -41,7 +41,7 @@ from aiodfu.formats.own_integrity import check_own_integrity
 from aiodfu.rainmaker.device import RainMakerDevice
 from aiodfu.rainmaker.errors import JobRejectedError
 from aiodfu.rainmaker.protocol import FirmwareNotification, OtaStatus
-from aiodfu.rainmaker.timeouts import Timeouts
+from aiodfu.rainmaker.timeouts import DEFAULT_RETRY, Timeouts
 from aiodfu.rainmaker.transfers import DownloadTransfer
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.serial import port_connector
@@ -53,9 +53,6 @@ Accept = Callable[[FirmwareNotification], bool | str]
 
 MODULE_OTA_DONE = frozenset({2, 3, 4, 5})
 """``+RMOTA`` statuses that end the module's own OTA (5 also means "delayed": firmware bug)."""
-
-DEFAULT_RETRY = RetryPolicy(attempts=4)
-"""Attempts per step (and per download without progress) unless the caller gives a policy."""
 
 ImageT = TypeVar("ImageT", bound=PulledImage)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from aiodfu.core.timeouts import TimeoutsBase
+from aiodfu.core.transfer import RetryPolicy
 
 MAX_HTTP_TIMEOUT_MS = 180_000
 """The largest ``<timeout>`` ``AT+HTTPCGET`` takes."""
@@ -57,3 +58,7 @@ class Timeouts(TimeoutsBase):
     def http_timeout_parameter(self) -> int:
         """``http_timeout_ms`` as ``AT+HTTPCGET`` takes it: a whole number in 1..180000."""
         return min(max(round(self.http_timeout_ms), 1), MAX_HTTP_TIMEOUT_MS)
+
+
+DEFAULT_RETRY = RetryPolicy(attempts=4)
+"""Attempts per step (and per download without progress) unless the caller gives a policy."""

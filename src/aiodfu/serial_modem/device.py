@@ -82,6 +82,8 @@ class SerialModemDevice(AtDevice):
         self._expecting_reboot = False
         self.flush_size = 4096
         """Filler for a data mode of unknown length: at least the largest chunk a host announces."""
+        self.round_trip: float | None = None
+        """Seconds from ``AT`` to its ``OK`` when the device last synchronised (sizes chunks)."""
 
     # --- connection --------------------------------------------------------------------------
 
@@ -112,7 +114,9 @@ class SerialModemDevice(AtDevice):
         await client.send_line("")
         rejected = False
         filler = self.flush_size
+        loop = asyncio.get_running_loop()
         for attempt in range(1, self.retry.attempts + 1):
+            started = loop.time()
             try:
                 await client.command("AT", timeout=self.timeouts.ping)
             except CommandRejectedError:
@@ -129,6 +133,7 @@ class SerialModemDevice(AtDevice):
                 filler *= 2
             else:
                 self.mode = Mode.NORMAL
+                self.round_trip = loop.time() - started
                 return
 
     def on_unsolicited(self, line: str) -> None:

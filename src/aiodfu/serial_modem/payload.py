@@ -14,13 +14,13 @@ segments are what is sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 
 from aiodfu.core.errors import ImageError
 from aiodfu.core.image import FirmwareImage, ImageKind
-from aiodfu.core.transfer import Chunk, chunk_plan
+from aiodfu.core.transfer import Chunk
 from aiodfu.formats.mcuboot import McubootImage, parse_mcuboot
 from aiodfu.formats.modem_delta import ModemDelta, parse_modem_delta
 from aiodfu.formats.modem_full import FullModemPackage, parse_full_modem
@@ -60,13 +60,27 @@ class Payload:
         """Type 2: where the modem bootloader segment ends and the firmware begins."""
         return self.segments[0].offset + self.segments[0].length
 
-    def chunks(self, chunk_size: int, start: int = 0) -> Iterator[Chunk]:
+    def addressed(self, segment: Segment) -> bool:
+        """Whether the device writes ``segment`` at its address (type-2 firmware segments)."""
+        return self.update_type is UpdateType.MODEM_FULL and segment is not self.segments[0]
+
+    def chunks(self, chunk_size: int | Callable[[Segment], int], start: int = 0) -> Iterator[Chunk]:
+        """Chunks from ``start``, never crossing a segment.
+
+        ``chunk_size`` may be a function of the segment, asked lazily for each
+        chunk just before it is needed, so a size can follow what earlier chunks measured.
+        """
+        size_of = chunk_size if callable(chunk_size) else (lambda _segment: chunk_size)
         for segment in self.segments:
             end = segment.offset + segment.length
-            if end <= start:
-                continue
-            for chunk in chunk_plan(end, chunk_size, max(start, segment.offset)):
-                yield attrs.evolve(chunk, address=segment.address + chunk.offset - segment.offset)
+            offset = max(start, segment.offset)
+            while offset < end:
+                size = size_of(segment)
+                if size <= 0:
+                    raise ValueError("chunk_size must be positive")
+                length = min(size, end - offset)
+                yield Chunk(offset, length, segment.address + offset - segment.offset)
+                offset += length
 
 
 def infer_type(image: FirmwareImage) -> UpdateType:

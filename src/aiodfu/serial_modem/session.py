@@ -23,21 +23,30 @@ from aiodfu.serial_modem.device import SerialModemDevice
 from aiodfu.serial_modem.errors import ActivationFailedError
 from aiodfu.serial_modem.payload import Payload, build_payload, infer_type
 from aiodfu.serial_modem.protocol import Mode, UpdateType
-from aiodfu.serial_modem.timeouts import Timeouts
+from aiodfu.serial_modem.sizing import GRANULE, ChunkSizer
+from aiodfu.serial_modem.timeouts import DEFAULT_RETRY, Timeouts
 from aiodfu.serial_modem.transfers import AppendingTransfer, FullModemTransfer
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.serial import port_connector
 
-DEFAULT_CHUNK_SIZE = 4096
-"""The device's default data-mode buffer; chunks of this size match Nordic's host."""
+DEFAULT_CHUNK_SIZE = GRANULE
+"""The device's default data-mode buffer and Nordic's chunk: the first chunk, and every chunk
+without RTS/CTS. Otherwise chunks are sized from the link (:mod:`aiodfu.serial_modem.sizing`)."""
 
 
 class SerialModemSession(LinkedSession[SerialModemDevice], UpdateSession):
     """An update session with one Serial Modem.
 
     ``connector`` opens the link and is called again to reconnect after a
-    link loss. ``baudrate`` only sizes timeouts (the wire time of a chunk);
-    ``None`` means the link is fast enough not to matter.
+    link loss. ``baudrate`` sizes timeouts (the wire time of a chunk) and
+    chunks; ``None`` means the link is fast enough not to matter.
+
+    Chunks are sized from the link unless ``chunk_size`` fixes them: each so
+    that its fixed round trip costs about 2 % of its wire time, as measured
+    (see :mod:`aiodfu.serial_modem.sizing`). ``flow_control`` says whether
+    RTS/CTS throttles the host; without it every chunk fits the device's
+    4096-byte data-mode buffer, since the device drops what arrives while it
+    writes flash. Type-2 firmware-phase chunks never exceed 4096 bytes.
     """
 
     def __init__(
@@ -47,12 +56,12 @@ class SerialModemSession(LinkedSession[SerialModemDevice], UpdateSession):
         baudrate: int | None = 115200,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int | None = None,
+        flow_control: bool = True,
         terminator: bytes = b"\r",
     ) -> None:
-        if chunk_size <= 0:
-            raise ValueError("chunk_size must be positive")
-        self.retry = retry or RetryPolicy(attempts=3)
+        self.sizer = ChunkSizer(baudrate, fixed=chunk_size, flow_control=flow_control)
+        self.retry = retry or DEFAULT_RETRY
         self.device = SerialModemDevice(
             connector,
             timeouts=timeouts or Timeouts(),
@@ -61,7 +70,7 @@ class SerialModemSession(LinkedSession[SerialModemDevice], UpdateSession):
             terminator=terminator,
         )
         self.chunk_size = chunk_size
-        self.device.flush_size = max(chunk_size, DEFAULT_CHUNK_SIZE)
+        self.device.flush_size = self.sizer.ceiling
 
     @property
     def mode(self) -> Mode:
@@ -101,7 +110,7 @@ class SerialModemSession(LinkedSession[SerialModemDevice], UpdateSession):
             transfer_class = (
                 FullModemTransfer if update_type is UpdateType.MODEM_FULL else AppendingTransfer
             )
-            transfer = transfer_class(self.device, payload, self.chunk_size)
+            transfer = transfer_class(self.device, payload, self.sizer)
             await run_transfer(transfer, tracker, self.retry, what=f"{update_type.cli_name} update")
             details = await self._activate(payload, reset, tracker)
         tracker.set_phase(Phase.DONE)
@@ -255,10 +264,14 @@ def open(
     rtscts: bool = True,
     timeouts: Timeouts | None = None,
     retry: RetryPolicy | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     terminator: bytes = b"\r",
 ) -> SerialModemSession:
-    """A session on serial ``port`` (a path or pyserial URL); use with ``async with``."""
+    """A session on serial ``port`` (a path or pyserial URL); use with ``async with``.
+
+    ``chunk_size`` fixes the chunk size; by default it follows the link (see
+    :class:`SerialModemSession`).
+    """
 
     connector = port_connector(port, baudrate, rtscts=rtscts)
 
@@ -268,5 +281,6 @@ def open(
         timeouts=timeouts,
         retry=retry,
         chunk_size=chunk_size,
+        flow_control=rtscts,
         terminator=terminator,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import attrs
 
 from aiodfu.core.timeouts import TimeoutsBase
+from aiodfu.core.transfer import RetryPolicy
 
 
 @attrs.frozen
@@ -48,3 +49,8 @@ class Timeouts(TimeoutsBase):
                 "release must leave time for the settle and the AT that confirm it",
             )
         ]
+
+
+DEFAULT_RETRY = RetryPolicy(attempts=3)
+"""Attempts in a row without progress: a Serial Modem restarts its image from zero each time,
+so a fourth try at the same point would only repeat the third."""

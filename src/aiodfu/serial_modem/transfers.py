@@ -8,14 +8,16 @@ segment, apply, firmware segments, final apply -- from ``AT#XDFUINIT=2``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
 from aiodfu.core.errors import DfuError
 from aiodfu.core.transfer import Chunk
 from aiodfu.serial_modem.device import SerialModemDevice
-from aiodfu.serial_modem.payload import Payload
+from aiodfu.serial_modem.payload import Payload, Segment
 from aiodfu.serial_modem.protocol import UpdateType
+from aiodfu.serial_modem.sizing import ADDRESSED_CHUNK_MAX, ChunkSizer
 
 log = logging.getLogger("aiodfu.serial_modem")
 
@@ -23,13 +25,14 @@ log = logging.getLogger("aiodfu.serial_modem")
 class AppendingTransfer:
     """Types 0, 1 and 3: the device appends every chunk to one stream."""
 
-    def __init__(self, device: SerialModemDevice, payload: Payload, chunk_size: int) -> None:
+    def __init__(self, device: SerialModemDevice, payload: Payload, sizer: ChunkSizer) -> None:
         self.device = device
         self.payload = payload
-        self.chunk_size = chunk_size
+        self.sizer = sizer
         self.type = payload.update_type
 
     async def prepare(self, attempt: int) -> int:
+        self._measured_round_trip()
         await self.device.require_type(self.type)
         if self.type is UpdateType.MODEM_DELTA:
             await self._clear_partial_delta()
@@ -53,12 +56,23 @@ class AppendingTransfer:
             log.info("delta area holds %s bytes of an earlier patch: erasing it", offset)
             await self.device.command("AT#XFOTA=9", self.device.timeouts.init_delta)
 
+    def _measured_round_trip(self) -> None:
+        if self.device.round_trip is not None:
+            self.sizer.observe_round_trip(self.device.round_trip)
+
     def plan(self, start: int) -> Iterable[Chunk]:
-        return self.payload.chunks(self.chunk_size, start)
+        return self.payload.chunks(self._size_for, start)
+
+    def _size_for(self, segment: Segment) -> int:
+        limit = ADDRESSED_CHUNK_MAX if self.payload.addressed(segment) else None
+        return self.sizer.size(limit)
 
     async def move(self, chunk: Chunk) -> None:
         data = self.payload.data[chunk.offset : chunk.end]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         await self.device.write_chunk(self.type, chunk.address, data, chunk.offset)
+        self.sizer.observe_chunk(chunk.length, loop.time() - started)
 
     async def complete(self) -> None:
         await self.device.apply(self.type)
@@ -70,13 +84,14 @@ class AppendingTransfer:
 class FullModemTransfer(AppendingTransfer):
     """Type 2: bootloader segment, apply, firmware segments, final apply with a reboot."""
 
-    def __init__(self, device: SerialModemDevice, payload: Payload, chunk_size: int) -> None:
-        super().__init__(device, payload, chunk_size)
+    def __init__(self, device: SerialModemDevice, payload: Payload, sizer: ChunkSizer) -> None:
+        super().__init__(device, payload, sizer)
         self._bootloader_applied = False
         self._firmware_started = False
 
     async def prepare(self, attempt: int) -> int:
         self._bootloader_applied = False
+        self._measured_round_trip()
         await self.device.require_type(self.type)
         await self.device.enter_bootloader_mode()
         return 0

@@ -22,7 +22,9 @@ The fixtures live in :mod:`aiodfu.testing.fixtures`: the shared ones in
   emulated 400 kHz I2C bus (pass it to ``aiodfu.notecard.open_i2c``).
 * ``ble_radio`` / ``nrf5_legacy_target`` -- Bumble's in-process BLE link and
   a legacy nRF5 DFU target advertising on it; connect with
-  ``BleakClient(address, backend=BumbleBleakClient, radio=...)``.
+  ``BleakClient(address, backend=BumbleBleakClient, radio=...)``;
+  ``adafruit_ble_board`` -- a board with the Adafruit nRF52 bootloader, running
+  an application with the Secure DFU buttonless entry (Meshtastic's).
 * ``adafruit_serial_emulator`` / ``adafruit_serial_pty`` -- an Adafruit nRF52
   bootloader taking legacy DFU over a serial port.
 * ``rainmaker_emulator`` / ``rainmaker_pty`` -- an ESP-AT RainMaker module with

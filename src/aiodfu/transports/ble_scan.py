@@ -5,8 +5,11 @@ application into a bootloader that may advertise at another address, a reset
 boots the application back, an activation ends the bootloader. Every BLE
 backend needs the same three answers, written once here:
 
-* :func:`scan_for` -- the first advertiser matching a :class:`Wanted`
-  (addresses, local names, 128-bit service UUIDs) within a time, or ``None``;
+* :func:`scan_for` -- an advertiser matching a :class:`Wanted` (addresses,
+  local names, 128-bit service UUIDs) within a time, or ``None``. An address
+  match wins at once; a device that matches only by name or service (another
+  board's bootloader in range advertises the same) is taken only if no
+  address match turns up before the time is over;
 * :func:`locate` -- scan in short windows, and between them connect to a
   ``probe`` address directly: directed advertising (a bootloader that knows
   its central) is invisible to many scanners, yet connectable. Raises
@@ -58,8 +61,13 @@ class Wanted:
     service_uuids: tuple[str, ...] = attrs.field(default=(), converter=_lower)
 
     def matches(self, address: str, advertisement: AdvertisementData) -> bool:
-        if address.upper() in self.addresses:
-            return True
+        return self.by_address(address) or self.by_content(advertisement)
+
+    def by_address(self, address: str) -> bool:
+        return address.upper() in self.addresses
+
+    def by_content(self, advertisement: AdvertisementData) -> bool:
+        """Whether the advertisement's name or services are wanted (any device may send them)."""
         if advertisement.local_name is not None and advertisement.local_name in self.names:
             return True
         advertised = {uuid.lower() for uuid in advertisement.service_uuids or ()}
@@ -74,23 +82,30 @@ class Wanted:
 async def scan_for(
     wanted: Wanted, *, timeout: float, scanner_options: Mapping[str, Any] | None = None
 ) -> str | None:
-    """The address of the first advertiser ``wanted`` matches within ``timeout``, else ``None``.
+    """The address ``wanted`` matches within ``timeout``, else ``None``.
 
-    Raises :class:`bleak.exc.BleakError` (or :class:`OSError`, e.g. no D-Bus for BlueZ)
-    when the platform cannot scan.
+    A wanted address is returned as soon as it is seen; otherwise the first
+    advertiser matching by name or service, once ``timeout`` is over. Raises
+    :class:`bleak.exc.BleakError` (or :class:`OSError`, e.g. no D-Bus for
+    BlueZ) when the platform cannot scan.
     """
     loop = asyncio.get_running_loop()
     found: asyncio.Future[str] = loop.create_future()
+    lookalikes: list[str] = []
 
     def seen(device: BLEDevice, advertisement: AdvertisementData) -> None:
-        if not found.done() and wanted.matches(device.address, advertisement):
+        if found.done():
+            return
+        if wanted.by_address(device.address):
             found.set_result(device.address.upper())
+        elif not lookalikes and wanted.by_content(advertisement):
+            lookalikes.append(device.address.upper())
 
     async with BleakScanner(seen, **dict(scanner_options or {})):
         done, _ = await asyncio.wait({found}, timeout=timeout)
     if not done:
         found.cancel()
-        return None
+        return lookalikes[0] if lookalikes else None
     return found.result()
 
 

@@ -63,7 +63,8 @@ class SerialStream:
         self._closed = True
         self._writer.close()
         with contextlib.suppress(OSError, TimeoutError):
-            await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+            async with asyncio.timeout(2.0):  # not wait_for: it can swallow a cancel on 3.11
+                await self._writer.wait_closed()
 
     @property
     def closed(self) -> bool:

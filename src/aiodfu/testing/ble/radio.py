@@ -224,10 +224,41 @@ class BlePeripheral:
 
     def notifications_enabled(self, characteristic: Characteristic[Any]) -> bool:
         """Whether the connected central enabled notifications in ``characteristic``'s CCCD."""
+        return self._cccd(characteristic) & 0x01 != 0
+
+    def indications_enabled(self, characteristic: Characteristic[Any]) -> bool:
+        """Whether the connected central enabled indications in ``characteristic``'s CCCD."""
+        return self._cccd(characteristic) & 0x02 != 0
+
+    def _cccd(self, characteristic: Characteristic[Any]) -> int:
         if self.connection is None:
+            return 0
+        return int(self.device.gatt_server.read_cccd(self.connection, characteristic)[0])
+
+    def limit_mtu(self, reply: Callable[[int], int]) -> None:
+        """Answer each ATT MTU exchange with ``reply(client_rx_mtu)`` (the radio's default
+        otherwise); the MTU then is the smaller of the two, as the Core spec has it."""
+        server = self.device.gatt_server
+        exchange = server.on_att_exchange_mtu_request
+
+        def on_exchange(bearer: Any, request: Any) -> None:
+            server.max_mtu = max(23, reply(int(request.client_rx_mtu)))
+            exchange(bearer, request)
+
+        server.on_att_exchange_mtu_request = on_exchange  # type: ignore[method-assign]
+
+    async def indicate(self, characteristic: Characteristic[Any], value: bytes) -> bool:
+        """Indicate to the connected central and wait for its confirmation; False when no
+        one is connected and subscribed, or the link went down first."""
+        connection = self.connection
+        if connection is None or not self.indications_enabled(characteristic):
             return False
-        value = self.device.gatt_server.read_cccd(self.connection, characteristic)
-        return bool(value[0] & 0x01)
+        try:
+            await self.device.indicate_subscriber(connection, characteristic, value)
+        except Exception as exc:
+            log.debug("%s: indication failed: %s", self.address, exc)
+            return False
+        return True
 
     async def notify(self, characteristic: Characteristic[Any], value: bytes) -> bool:
         """Notify the connected central; False when no one is connected and subscribed."""

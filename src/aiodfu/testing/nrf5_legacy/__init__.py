@@ -15,7 +15,8 @@ Options (constructor):
   octet (:attr:`bootloader_address`); with ``peer_data=True`` it uses the same
   address and advertises directed to the central that triggered the jump.
 * ``mode`` -- ``"bootloader"`` (no valid app, DFU mode) or ``"application"``
-  (an app exposing the DFU service with revision 0.1, for buttonless entry).
+  (an app with a buttonless entry: the DFU service with revision 0.1, and/or
+  the Secure DFU buttonless characteristic, see :class:`ApplicationProfile`).
 * ``application`` -- the installed application image (makes the app valid).
 * ``config`` -- :class:`BootloaderConfig`: bank sizes, UICR device type and
   revision, running SoftDevice FWID, init packet format (stock template or a
@@ -29,6 +30,15 @@ Options (constructor):
 * ``faults`` -- :class:`LegacyDfuFaults`: drop Packet writes, drop the link
   after N data packets or on an opcode, delay notifications, and whether a
   notification that cannot be sent resets the chip (the SDK 11 error handler).
+* ``bootloader_name``, ``directed_advertising``, ``device_information`` -- how
+  the bootloader presents itself (``DfuTarg``, directed to the central after a
+  jump with peer data, no DIS: the stock SDK 11 bootloader).
+
+:func:`adafruit_nrf52` configures all of it as an Adafruit nRF52 bootloader
+(:class:`AdafruitRelease` 0.9.x or 0.10); :data:`MESHTASTIC` is an application
+that enters it through the Secure DFU buttonless characteristic. A bootloader
+that would run USB DFU (no application, after the resets its release sends
+there) is :attr:`Mode.USB_DFU`: silent on the radio.
 
 Inspection: :attr:`mode`, :attr:`machine` (the bootloader's RAM state:
 ``state``, ``received``, ``prn_target``...), :attr:`application`,
@@ -56,9 +66,14 @@ raises an :class:`ImportError` that names ``aiodfu[emulators]``.
 
 # First: aiodfu.testing.ble checks for Bumble and names the extra before anything imports it.
 from aiodfu.testing.ble import BleRadio
+from aiodfu.testing.nrf5_legacy.adafruit import (
+    AdafruitRelease,
+    adafruit_config,
+    adafruit_nrf52,
+)
 from aiodfu.testing.nrf5_legacy.emulator import DEFAULT_ADDRESS, Mode, Nrf5LegacyEmulator
 from aiodfu.testing.nrf5_legacy.faults import LegacyDfuFaults
-from aiodfu.testing.nrf5_legacy.gatt import ApplicationProfile
+from aiodfu.testing.nrf5_legacy.gatt import MESHTASTIC, ApplicationProfile
 from aiodfu.testing.nrf5_legacy.state import (
     BootloaderConfig,
     BootloaderMachine,
@@ -68,6 +83,8 @@ from aiodfu.testing.nrf5_legacy.state import (
 
 __all__ = [
     "DEFAULT_ADDRESS",
+    "MESHTASTIC",
+    "AdafruitRelease",
     "ApplicationProfile",
     "BleRadio",
     "BootloaderConfig",
@@ -77,4 +94,6 @@ __all__ = [
     "Mode",
     "Nrf5LegacyEmulator",
     "State",
+    "adafruit_config",
+    "adafruit_nrf52",
 ]

@@ -1,6 +1,10 @@
 """The emulated legacy DFU target: one device, two personalities, state outliving links.
 
 See :mod:`aiodfu.testing.nrf5_legacy` for the options and what it models.
+(Somewhat over 400 lines: everything the device does runs in one task, in ATT
+order -- its writes, notifications, erase completions, timers and reboots --
+and that one ordered loop is what makes it faithful; the state machine, the
+GATT tables, the applications' entries and the build config live elsewhere.)
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from bumble.att import ATT_Error
@@ -17,19 +22,17 @@ from bumble.device import Connection
 from aiodfu.nrf5_legacy.protocol import (
     ATT_CCCD_IMPROPERLY_CONFIGURED,
     ATT_PREPARED_WRITE_REJECTED,
-    CONTROL_POINT_MAX,
     DFU_TARGET_NAME,
     REVISION_APPLICATION,
     REVISION_SDK11,
     SERVICE_UUID,
     ImageType,
     OpCode,
-    Response,
-    Status,
     next_bootloader_address,
 )
 from aiodfu.testing.ble import BleRadio
 from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.nrf5_legacy import application
 from aiodfu.testing.nrf5_legacy.faults import LegacyDfuFaults
 from aiodfu.testing.nrf5_legacy.gatt import ApplicationProfile, DfuPeripheral
 from aiodfu.testing.nrf5_legacy.state import (
@@ -52,6 +55,8 @@ DFU_TIMEOUT = 120.0
 class Mode(enum.Enum):
     APPLICATION = "application"
     BOOTLOADER = "bootloader"
+    USB_DFU = "usb-dfu"
+    """The bootloader runs serial/UF2 DFU over USB: nothing on the radio."""
 
 
 class Nrf5LegacyEmulator(Emulator):
@@ -68,9 +73,12 @@ class Nrf5LegacyEmulator(Emulator):
         config: BootloaderConfig | None = None,
         revision: int | None = REVISION_SDK11,
         peer_data: bool = False,
-        inactivity_timeout: float = DFU_TIMEOUT,
+        inactivity_timeout: float | None = DFU_TIMEOUT,
         faults: LegacyDfuFaults | None = None,
         application_profile: ApplicationProfile | None = None,
+        bootloader_name: str = DFU_TARGET_NAME,
+        directed_advertising: bool = True,
+        device_information: Mapping[str, bytes] | None = None,
     ) -> None:
         super().__init__()
         self.radio = radio
@@ -85,6 +93,9 @@ class Nrf5LegacyEmulator(Emulator):
         self.config = config or BootloaderConfig()
         self.revision = revision
         self.peer_data = peer_data
+        self.bootloader_name = bootloader_name
+        self.directed_advertising = directed_advertising
+        self.device_information = dict(device_information or {})
         self.inactivity_timeout = inactivity_timeout
         self.faults = faults or LegacyDfuFaults()
         self.machine = BootloaderMachine(self.config)
@@ -118,6 +129,11 @@ class Nrf5LegacyEmulator(Emulator):
     @property
     def active_address(self) -> str:
         return self.address if self.mode is Mode.APPLICATION else self.bootloader_address
+
+    @property
+    def on_air(self) -> bool:
+        """Whether the device is reachable over BLE (not in USB DFU mode)."""
+        return self.mode is not Mode.USB_DFU
 
     async def aclose(self) -> None:
         if self._timer is not None:
@@ -180,14 +196,23 @@ class Nrf5LegacyEmulator(Emulator):
                 peripheral,
                 on_control_point=self._on_control_point,
                 on_packet=self._on_packet,
+                on_buttonless=self._on_buttonless,
                 revision=self._revision_value if self.revision is not None else None,
+                packet_write_with_response=self.config.packet_write_with_response,
+                device_information=self.device_information,
             )
+            if self.config.att_mtu is not None:
+                peripheral.limit_mtu(self.config.mtu_reply)
             peripheral.on_connect = self._on_connect
             peripheral.on_disconnect = self._on_disconnect
             self._gatts[address] = gatt
         return gatt
 
     async def _advertise(self) -> None:
+        if self.mode is Mode.USB_DFU:
+            for gatt in self._gatts.values():
+                await gatt.peripheral.stop_advertising()
+            return
         active = await self._gatt_for(self.active_address)
         for address, gatt in self._gatts.items():
             if address != active.peripheral.address:
@@ -198,14 +223,14 @@ class Nrf5LegacyEmulator(Emulator):
             await active.peripheral.advertise(
                 profile.name, profile.service_uuids, appearance=profile.appearance
             )
-        elif self.peer_data and self._last_central is not None:
+        elif self.peer_data and self.directed_advertising and self._last_central is not None:
             try:
                 await active.peripheral.advertise(directed_to=self._last_central)
             except Exception as exc:  # a controller without directed advertising
                 log.debug("directed advertising unavailable (%s); advertising undirected", exc)
-                await active.peripheral.advertise(DFU_TARGET_NAME, [SERVICE_UUID])
+                await active.peripheral.advertise(self.bootloader_name, [SERVICE_UUID])
         else:
-            await active.peripheral.advertise(DFU_TARGET_NAME, [SERVICE_UUID])
+            await active.peripheral.advertise(self.bootloader_name, [SERVICE_UUID])
 
     def _on_connect(self, connection: Connection) -> None:
         self._last_central = str(connection.peer_address).split("/")[0]
@@ -221,7 +246,7 @@ class Nrf5LegacyEmulator(Emulator):
         return value.to_bytes(2, "little")
 
     def _on_control_point(self, gatt: DfuPeripheral, connection: Any, value: bytes) -> None:
-        if len(value) > CONTROL_POINT_MAX:
+        if len(value) > self.config.control_point_max:
             raise ATT_Error(ATT_PREPARED_WRITE_REJECTED)
         if not gatt.peripheral.notifications_enabled(gatt.control_point):
             raise ATT_Error(ATT_CCCD_IMPROPERLY_CONFIGURED)
@@ -238,6 +263,12 @@ class Nrf5LegacyEmulator(Emulator):
 
     def _on_packet(self, gatt: DfuPeripheral, connection: Any, value: bytes) -> None:
         self._queue.put_nowait(("packet", (gatt, connection, bytes(value))))
+
+    def _on_buttonless(self, gatt: DfuPeripheral, connection: Any, value: bytes) -> None:
+        if not gatt.peripheral.indications_enabled(gatt.buttonless):
+            raise ATT_Error(ATT_CCCD_IMPROPERLY_CONFIGURED)
+        if value:
+            self._queue.put_nowait(("buttonless", (gatt, connection, bytes(value))))
 
     # --- the one task that acts, in ATT order -------------------------------------------------
 
@@ -262,11 +293,16 @@ class Nrf5LegacyEmulator(Emulator):
                 return
             self.control_point_log.append((self.mode, value))
             if self.mode is Mode.APPLICATION:
-                await self._application_request(gatt, value)
+                await self._application_write(gatt, value, kind)
                 return
             if value[0] in (OpCode.START_DFU, OpCode.INITIALIZE_DFU, OpCode.VALIDATE):
                 self._restart_timer()
             await self._apply(gatt, self.machine.control_point(value, now))
+        elif kind == "buttonless":
+            gatt, connection, value = item
+            if self._current(gatt, connection) and self.mode is Mode.APPLICATION:
+                self.control_point_log.append((self.mode, value))
+                await self._application_write(gatt, value, kind)
         elif kind == "packet":
             gatt, connection, value = item
             if not self._current(gatt, connection) or self.mode is Mode.APPLICATION:
@@ -326,6 +362,8 @@ class Nrf5LegacyEmulator(Emulator):
                 else:
                     await self._notify(effect.data)
             elif isinstance(effect, BeginErase):
+                if self.config.single_bank:  # bank 0 is the application's own area
+                    self.application = self.application_version = None
                 generation = self._generation
                 asyncio.get_running_loop().call_later(
                     effect.seconds, self._queue.put_nowait, ("erased", generation)
@@ -342,22 +380,23 @@ class Nrf5LegacyEmulator(Emulator):
             log.info("notification %s could not be sent: the error handler resets", data.hex())
             await self._reset("failed notification")
 
-    async def _application_request(self, gatt: DfuPeripheral, value: bytes) -> None:
-        if value[0] != OpCode.START_DFU:
-            await gatt.peripheral.notify(
-                gatt.control_point,
-                Response(OpCode.START_DFU, Status.NOT_SUPPORTED).encode(),
-            )
-            return
-        log.info("application: jumping to the bootloader (buttonless)")
-        await gatt.peripheral.disconnect()
-        await self._boot(Mode.BOOTLOADER)
+    async def _application_write(self, gatt: DfuPeripheral, value: bytes, kind: str) -> None:
+        if kind == "cp":
+            jumps = await application.legacy_request(gatt, value)
+        else:
+            jumps = await application.buttonless_request(gatt, self.application_profile, value)
+        if jumps:
+            log.info("application: jumping to the bootloader (buttonless, %s)", kind)
+            await gatt.peripheral.disconnect()
+            await self._boot(Mode.BOOTLOADER)
 
     # --- resets and boots ---------------------------------------------------------------------
 
     def _restart_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self.inactivity_timeout is None:  # Adafruit up to 0.9.x: no DFU timer at all
+            return
         generation = self._generation
         self._timer = asyncio.get_running_loop().call_later(
             self.inactivity_timeout, self._queue.put_nowait, ("timeout", generation)
@@ -366,7 +405,12 @@ class Nrf5LegacyEmulator(Emulator):
     async def _reset(self, reason: str) -> None:
         log.info("target reset (%s)", reason)
         await self._drop_links()
-        await self._boot(Mode.APPLICATION if self.application is not None else Mode.BOOTLOADER)
+        await self._boot(self._boots_into(reason))
+
+    def _boots_into(self, reason: str) -> Mode:
+        if self.application is not None:
+            return Mode.APPLICATION
+        return Mode.USB_DFU if reason in self.config.usb_dfu_after else Mode.BOOTLOADER
 
     async def _boot(self, mode: Mode) -> None:
         self._generation += 1
@@ -395,4 +439,4 @@ class Nrf5LegacyEmulator(Emulator):
             if activate.image_type & ImageType.BOOTLOADER:
                 start = activate.softdevice_size
                 self.bootloader = image[start : start + (activate.bootloader_size or len(image))]
-        await self._boot(Mode.APPLICATION if self.application is not None else Mode.BOOTLOADER)
+        await self._boot(self._boots_into("softdevice activated"))

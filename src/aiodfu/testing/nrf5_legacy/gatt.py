@@ -3,18 +3,22 @@
 :class:`DfuPeripheral` is one address on the radio with the DFU service
 (Control Point, Packet, Revision) whose writes go to the emulator's callbacks;
 it loads the attribute table of whichever firmware runs there (an application
-has its own services before the DFU service, a bootloader only the DFU
-service). :class:`ApplicationProfile` is how the application presents itself.
+has its own services before its buttonless entries -- the legacy DFU service,
+the Secure DFU buttonless service 0xFE59, or both -- a bootloader the DFU
+service, and a Device Information Service if it is Adafruit's).
+:class:`ApplicationProfile` is how the application presents itself;
+:data:`MESHTASTIC` is a Meshtastic nRF52 node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 import attrs
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
+from aiodfu.nrf5_legacy.adafruit import BUTTONLESS_UUID, DIS_SERVICE_UUID, SECURE_DFU_SERVICE_UUID
 from aiodfu.nrf5_legacy.protocol import (
     CONTROL_POINT_UUID,
     PACKET_UUID,
@@ -47,9 +51,27 @@ class ApplicationProfile:
     )
     appearance: int | None = 833
     """``BLE_APPEARANCE_HEART_RATE_SENSOR_HEART_RATE_BELT``."""
+    buttonless: tuple[Literal["legacy", "secure"], ...] = ("legacy",)
+    """Its ways into the bootloader: the legacy DFU service (revision 0.1, ``01`` on
+    its Control Point) and/or the Secure DFU buttonless characteristic (0xFE59)."""
+    buttonless_response: bool = False
+    """Indicate ``20 01 01`` before resetting, as the Secure DFU buttonless spec has it;
+    Meshtastic's ``BLEDfuSecure`` resets without a word (False)."""
 
     def services(self) -> list[Service]:
         return [Service(uuid, _characteristics(uuid)) for uuid in self.service_uuids]
+
+
+MESHTASTIC_SERVICE = "6ba1b218-15a8-461f-9fa8-5dcae273eafd"
+MESHTASTIC = ApplicationProfile(
+    name="Meshtastic_1a2b",
+    service_uuids=(MESHTASTIC_SERVICE, DEVICE_INFORMATION_SERVICE, BATTERY_SERVICE),
+    appearance=None,
+    buttonless=("secure",),
+)
+"""A Meshtastic nRF52 node built with ``BLE_DFU_SECURE``: only the 0xFE59 entry.
+(The real one requires an encrypted, authenticated link on it; pairing is not
+modelled by the Bumble test backend, so the emulated one leaves it open.)"""
 
 
 def _readable(uuid: str, value: bytes, notify: bool = False) -> Characteristic[bytes]:
@@ -88,7 +110,10 @@ class DfuPeripheral:
         *,
         on_control_point: WriteHandler,
         on_packet: WriteHandler,
+        on_buttonless: WriteHandler,
         revision: Callable[[], bytes] | None,
+        packet_write_with_response: bool = False,
+        device_information: Mapping[str, bytes] | None = None,
     ) -> None:
         self.peripheral = peripheral
         props = Characteristic.Properties
@@ -100,7 +125,7 @@ class DfuPeripheral:
         )
         packet: Characteristic[bytes] = Characteristic(
             PACKET_UUID,
-            props.WRITE_WITHOUT_RESPONSE,
+            props.WRITE_WITHOUT_RESPONSE | (props.WRITE if packet_write_with_response else 0),
             Characteristic.WRITEABLE,
             CharacteristicValue(write=lambda conn, value: on_packet(self, conn, value)),
         )
@@ -115,13 +140,32 @@ class DfuPeripheral:
                 )
             )
         self.dfu_service = Service(SERVICE_UUID, characteristics)
+        self.buttonless: Characteristic[bytes] = Characteristic(
+            BUTTONLESS_UUID,
+            props.WRITE | props.INDICATE,
+            Characteristic.WRITEABLE,
+            CharacteristicValue(write=lambda conn, value: on_buttonless(self, conn, value)),
+        )
+        self.bootloader_services = [self.dfu_service]
+        if device_information:
+            self.bootloader_services.append(
+                Service(DIS_SERVICE_UUID, [_readable(u, v) for u, v in device_information.items()])
+            )
         self._hosting: ApplicationProfile | bool | None = None
 
     def host(self, application: ApplicationProfile | None) -> None:
         """Load the table of the firmware that boots here: ``application``'s, or (``None``)
         the bootloader's. Call it while disconnected (a reboot)."""
         hosting = application if application is not None else False
-        if hosting != self._hosting:
-            app = application.services() if application is not None else []
-            self.peripheral.set_services([*app, self.dfu_service])
-            self._hosting = hosting
+        if hosting == self._hosting:
+            return
+        if application is None:
+            services = self.bootloader_services
+        else:
+            services = application.services()
+            if "legacy" in application.buttonless:
+                services.append(self.dfu_service)
+            if "secure" in application.buttonless:
+                services.append(Service(SECURE_DFU_SERVICE_UUID, [self.buttonless]))
+        self.peripheral.set_services(services)
+        self._hosting = hosting

@@ -10,6 +10,10 @@ and gets ``10 03 06`` exactly as on hardware.
 
 Status mapping and checks follow the protocol reference sections 2.4, 3.1, 3.2
 and 5 (stock ``dfu_init_template.c`` prevalidation and CRC postvalidation).
+With ``sdk_packet_routing`` the Packet characteristic is routed exactly as
+``dfu_transport_ble.c`` routes it (reference section 13): by the last Control
+Point request (``m_pkt_type``), so Start itself only records the mode and
+every check is made when the size record arrives, whenever that is.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from aiodfu.nrf5_legacy.init_packet import ANY_SOFTDEVICE
 from aiodfu.nrf5_legacy.protocol import (
     INIT_BEGIN,
     INIT_END,
-    RX_POOL_SIZE,
     ImageType,
     OpCode,
     PacketReceipt,
@@ -37,17 +40,11 @@ from aiodfu.nrf5_legacy.protocol import (
     parse_request,
     parse_size_record,
 )
+from aiodfu.testing.nrf5_legacy.config import BootloaderConfig, InitFormat
+
+__all__ = ["BootloaderConfig", "BootloaderMachine", "InitFormat", "State"]
 
 INIT_BUFFER_SIZE = 128
-
-
-class InitFormat(enum.Enum):
-    """How the bootloader reads the init packet's extended bytes at Validate."""
-
-    TEMPLATE = "template"
-    """Stock SDK 11 template: the first two extended bytes are the CRC-16 (0.5 only works)."""
-    CUSTOM = "custom"
-    """A customised bootloader that understands 0.5, 0.6 (CRC-16) and 0.7 (SHA-256)."""
 
 
 class State(enum.Enum):
@@ -58,29 +55,6 @@ class State(enum.Enum):
     RX_INIT = "receiving the init packet"
     RX_DATA = "receiving firmware"
     WAIT_ACTIVATE = "validated, waiting for activate"
-
-
-@attrs.frozen
-class BootloaderConfig:
-    """The target's flash layout, identity and timing."""
-
-    bank_size: int = 0x3C000
-    """Size of one bank: App and BL updates must fit in it (dual bank)."""
-    app_area_size: int = 0x78000
-    """The whole application area: a SoftDevice update may use all of it."""
-    bootloader_region: int = 0x6000
-    uicr_device_type: int = 0xFFFF
-    uicr_device_revision: int = 0xFFFF
-    softdevice_fwid: int = 0x0081
-    init_format: InitFormat = InitFormat.TEMPLATE
-    flash_rate: float = 100_000.0
-    """Bytes per second the flash writes (nRF52: ~41 us per 4-byte word)."""
-    erase_time_per_kib: float = 0.0
-    """Seconds of erase per KiB announced, before ``10 01 01`` (real targets: ~0.07)."""
-    pool_size: int = RX_POOL_SIZE
-    max_packet: int = 20
-    v1_protocol: bool = False
-    """Pre-SDK-7 bootloader: Start is ``01`` + 4-byte app size, init is ``02`` + CRC."""
 
 
 @attrs.frozen
@@ -133,6 +107,9 @@ class BootloaderMachine:
         self.expect_v1_size = False
         self.expect_v1_crc = False
         self.v1_crc: int | None = None
+        self.pkt_type: OpCode | None = None
+        """``m_pkt_type``: what the Packet characteristic carries (sdk_packet_routing)."""
+        self.mode = ImageType(0)
 
     @property
     def total(self) -> int:
@@ -151,8 +128,13 @@ class BootloaderMachine:
         if op == OpCode.START_DFU:
             return self._start(request)
         if op == OpCode.INITIALIZE_DFU:
+            if request.init_phase is not None:
+                self.pkt_type = OpCode.INITIALIZE_DFU
+                if self.config.sdk_packet_routing and request.init_phase == INIT_BEGIN:
+                    return []  # only routes the Packet characteristic; the data is checked
             return self._initialize(request)
         if op == OpCode.RECEIVE_FIRMWARE:
+            self.pkt_type = OpCode.RECEIVE_FIRMWARE
             return []  # switches the Packet char to data: nothing to answer
         if op == OpCode.VALIDATE:
             return self._validate()
@@ -166,6 +148,11 @@ class BootloaderMachine:
         return [_respond(op, Status.NOT_SUPPORTED)]
 
     def _start(self, request: Request) -> list[Effect]:
+        if self.config.sdk_packet_routing and not self.config.v1_protocol:
+            if request.image_type is None:
+                return [_respond(OpCode.START_DFU, Status.OPERATION_FAILED)]
+            self.pkt_type, self.mode = OpCode.START_DFU, request.image_type
+            return []
         if self.config.v1_protocol:
             if self.state is not State.IDLE:
                 return [_respond(OpCode.START_DFU, Status.INVALID_STATE)]
@@ -201,10 +188,32 @@ class BootloaderMachine:
             return [_respond(OpCode.START_DFU, Status.DATA_SIZE)]
         return self._begin_erase((sd, bl, app))
 
+    def _start_packet(self, record: bytes) -> list[Effect]:
+        """``dfu_start_pkt_handle``: the checks in the source's order, the state last."""
+        try:
+            sd, bl, app = parse_size_record(record)
+        except ProtocolError:
+            return [_respond(OpCode.START_DFU, Status.NOT_SUPPORTED)]
+        mode, sizes = self.mode, (sd, bl, app)  # the sizes count as given, whatever the mode
+        if mode & ImageType.APPLICATION and mode & ImageType.SOFTDEVICE_BOOTLOADER:
+            return [_respond(OpCode.START_DFU, Status.NOT_SUPPORTED)]
+        if (sd | bl | app) & 3:
+            return [_respond(OpCode.START_DFU, Status.NOT_SUPPORTED)]
+        limit = self.config.app_area_size if sizes[0] else self.config.bank_size
+        if sizes[1] > self.config.bootloader_region or sum(sizes) > limit:
+            return [_respond(OpCode.START_DFU, Status.DATA_SIZE)]
+        if self.state is not State.IDLE:
+            return [_respond(OpCode.START_DFU, Status.INVALID_STATE)]
+        self.image_type = mode
+        return self._begin_erase(sizes)
+
     def _begin_erase(self, sizes: tuple[int, int, int]) -> list[Effect]:
         self.sizes = sizes
         self.state = State.ERASING
-        return [BeginErase(self.config.erase_time_per_kib * sum(sizes) / 1024)]
+        pages = -(-sum(sizes) // 4096)
+        config = self.config
+        seconds = config.erase_time_per_kib * sum(sizes) / 1024 + config.page_erase_time * pages
+        return [BeginErase(seconds)]
 
     def erase_done(self) -> list[Effect]:
         """The erase finished: the Start response goes out now."""
@@ -286,6 +295,8 @@ class BootloaderMachine:
     # --- Packet -------------------------------------------------------------------------------
 
     def packet(self, data: bytes, now: float) -> list[Effect]:
+        if self.config.sdk_packet_routing and not self.config.v1_protocol:
+            return self._routed_packet(data, now)
         if self.state is State.WAIT_SIZES:
             return self._sizes(data)
         if self.expect_v1_size:
@@ -299,16 +310,34 @@ class BootloaderMachine:
             self.v1_crc = int.from_bytes(data[:2], "little")
             return [_respond(OpCode.INITIALIZE_DFU, Status.SUCCESS)]
         if self.state is State.RX_INIT:
-            padded = bytes(data) + bytes(-len(data) % 4)
-            if len(self.init) + len(padded) > INIT_BUFFER_SIZE:
-                return [_respond(OpCode.INITIALIZE_DFU, Status.OPERATION_FAILED)]
-            self.init += padded
-            return []
+            return self.packet_init(data)
         if self.state in (State.READY, State.ERASING):
             return [_respond(OpCode.RECEIVE_FIRMWARE, Status.INVALID_STATE)]
         if self.state is not State.RX_DATA:
             return []  # packet type unknown: silently ignored
         return self._data(data, now)
+
+    def _routed_packet(self, data: bytes, now: float) -> list[Effect]:
+        """``on_dfu_pkt_write``: by ``m_pkt_type``, whatever the state."""
+        if self.pkt_type is OpCode.START_DFU:
+            return self._start_packet(data)
+        if self.pkt_type is OpCode.INITIALIZE_DFU:
+            if self.state not in (State.READY, State.RX_INIT):
+                return [_respond(OpCode.INITIALIZE_DFU, Status.INVALID_STATE)]
+            self.state = State.RX_INIT
+            return self.packet_init(data)
+        if self.pkt_type is OpCode.RECEIVE_FIRMWARE:
+            if self.state is not State.RX_DATA:
+                return [_respond(OpCode.RECEIVE_FIRMWARE, Status.INVALID_STATE)]
+            return self._data(data, now)
+        return []  # no Start yet (m_pkt_type invalid): nothing to tell the host
+
+    def packet_init(self, data: bytes) -> list[Effect]:
+        padded = bytes(data) + bytes(-len(data) % 4)
+        if len(self.init) + len(padded) > INIT_BUFFER_SIZE:
+            return [_respond(OpCode.INITIALIZE_DFU, Status.OPERATION_FAILED)]
+        self.init += padded
+        return []
 
     def _data(self, data: bytes, now: float) -> list[Effect]:
         if len(data) % 4 or not data:
