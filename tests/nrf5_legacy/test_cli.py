@@ -199,6 +199,7 @@ def test_one_target_human_view(app_zip: Path, targets: dict[str, Any]) -> None:
         ([ADDRESSES[0], "--baud", "9600"], "--baud"),
         (["--port", "/dev/ttyACM0", "--prn", "2"], "--prn"),
         (["--port", "/dev/ttyACM0", "--emulated"], "--emulated"),
+        (["--port", "/dev/ttyACM0", "--bootloader-name", "4631_DFU"], "--bootloader-name"),
     ],
 )
 def test_the_two_forms_do_not_mix(app_zip: Path, args: list[str], says: str) -> None:
