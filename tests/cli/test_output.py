@@ -121,6 +121,7 @@ def test_a_row_says_the_attempt_and_labels_keep_what_matters() -> None:
     assert phase_text(Phase.TRANSFERRING, 3) == "transfer #3"
     assert shorten("/dev/serial/by-id/usb-Nordic-if00", 12) == "…Nordic-if00"
     assert shorten("serial-modem application", 12) == "serial-mode…"
+    assert shorten("C0:FF:EE:00:00:01", 12) == "…EE:00:00:01"  # a Bluetooth address keeps its end
 
 
 def test_the_first_event_shows_no_speed() -> None:

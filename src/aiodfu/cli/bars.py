@@ -48,11 +48,11 @@ def label_width(console_width: int) -> int:
 
 
 def shorten(label: str, width: int = LABEL_WIDTH) -> str:
-    """Fit ``label`` in ``width``: a port path keeps its end (``…-if00`` tells ports of one
-    board apart), anything else its start."""
+    """Fit ``label`` in ``width``: a port path or a Bluetooth address keeps its end (``…-if00``,
+    ``…:00:01`` tell devices apart), anything else its start."""
     if len(label) <= width:
         return label
-    if "/" in label or "\\" in label:
+    if "/" in label or "\\" in label or ":" in label:
         return "…" + label[-(width - 1) :]
     return label[: width - 1] + "…"
 

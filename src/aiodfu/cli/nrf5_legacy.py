@@ -1,27 +1,49 @@
-"""``aiodfu nrf5-legacy ...``: update, scan for and package legacy nRF5 BLE DFU targets.
+"""``aiodfu nrf5-legacy ...``: update, scan for and package legacy nRF5 DFU targets.
+
+``update`` has two forms: ``update TARGET... PACKAGE`` over Bluetooth (each
+TARGET an address; several are updated at once) and ``update --port PORT
+PACKAGE`` over a serial port or USB CDC (an Adafruit nRF52 bootloader: the
+serial form is :mod:`aiodfu.cli.nrf5_legacy_serial`'s). Either way every
+device goes through :func:`aiodfu.cli.fleet.run_updates`: one device gets the
+single-device view, several a row each, a summary and ``--report``. ``pkg``
+lives in :mod:`aiodfu.cli.nrf5_legacy_pkg`.
 
 ``update`` and ``scan`` take a hidden ``--emulated`` flag that runs them against
-an in-process emulated target (Bumble) at the given address instead of the
+in-process emulated targets (Bumble) at the given addresses instead of the
 radio: the CLI's own tests use it, and it lets anyone try the commands.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 from bleak import BleakScanner
+from click.core import ParameterSource
 
+from aiodfu.cli import nrf5_legacy_serial as serial
+from aiodfu.cli.fleet import fleet_options, run_updates
+from aiodfu.cli.nrf5_legacy_pkg import pkg
+from aiodfu.cli.options import ENV_PORT, resolve_ports
 from aiodfu.cli.output import Reporter
-from aiodfu.cli.runner import run
-from aiodfu.cli.verify import report_verification
+from aiodfu.cli.runner import bluetooth_unavailable, run
+from aiodfu.cli.verify import DemoVerificationError, report_demo
+from aiodfu.core.progress import ProgressCallback
+from aiodfu.core.session import UpdateResult
 from aiodfu.core.transfer import RetryPolicy
-from aiodfu.nrf5_legacy import DfuVersion, Nrf5LegacySession, Package, protocol
+from aiodfu.nrf5_legacy import Nrf5LegacySession, Package, protocol
+
+log = logging.getLogger("aiodfu.cli")
 
 EMULATED_ADDRESS = "C0:FF:EE:00:00:01"
+
+BLE_ONLY = ("prn", "window", "packet_size", "max_rate", "resume", "bootloader_names")
+"""The parameters that apply only to the Bluetooth form of ``update``."""
 
 
 async def demo(reporter: Reporter, size: int, baud: int) -> None:
@@ -55,30 +77,41 @@ async def demo(reporter: Reporter, size: int, baud: int) -> None:
                 )
         finally:
             await target.aclose()
-    report_verification(
+    report_demo(
         reporter,
         "nrf5-legacy",
         new,
         target.application,
-        **{
-            "bootloader at": result.details.get("dfu_address", "?"),
-            "pool overflows": target.pool_overflows,
-            "seconds": f"{result.elapsed:.2f}",
-            "throughput": f"{size / result.elapsed / 1024:.1f} KiB/s",
-            "link capacity": f"{model.capacity(20) / 1024:.1f} KiB/s",
+        result=result,
+        details={
+            "bootloader_at": result.details.get("dfu_address", "?"),
+            "pool_overflows": target.pool_overflows,
+            "link_speed": model.capacity(20),
         },
     )
 
 
+def _emulated_config(address: str) -> Any:
+    """The bootloader of the emulated target at ``address``: a flash too fast to matter
+    (tests replace this to give one target of several another configuration)."""
+    from aiodfu.testing.nrf5_legacy import BootloaderConfig
+
+    return BootloaderConfig(flash_rate=1e9)
+
+
 @asynccontextmanager
-async def _emulated(address: str) -> AsyncIterator[dict[str, Any]]:
-    """An in-process target in DFU mode at ``address`` (``--emulated``)."""
+async def _emulated(address: str | None) -> AsyncIterator[dict[str, Any]]:
+    """An in-process target in DFU mode at ``address`` on a radio of its own (``--emulated``);
+    nothing (the real radio) for ``None``."""
+    if address is None:
+        yield {}
+        return
     from aiodfu.testing.ble import BleRadio, BumbleBleakClient, BumbleBleakScanner
-    from aiodfu.testing.nrf5_legacy import BootloaderConfig, Nrf5LegacyEmulator
+    from aiodfu.testing.nrf5_legacy import Nrf5LegacyEmulator
 
     async with BleRadio() as radio:
         target = Nrf5LegacyEmulator(
-            radio, address=address, config=BootloaderConfig(flash_rate=1e9), peer_data=True
+            radio, address=address, config=_emulated_config(address), peer_data=True
         )
         await target.start()
         try:
@@ -93,112 +126,197 @@ async def _emulated(address: str) -> AsyncIterator[dict[str, Any]]:
 
 @click.group("nrf5-legacy")
 def command() -> None:
-    """Legacy nRF5 BLE DFU (nRF5 SDK <= 11 bootloaders) over bleak."""
+    """Legacy nRF5 DFU (nRF5 SDK <= 11 bootloaders): over BLE with bleak, or over a serial
+    port / USB CDC for Adafruit nRF52 bootloaders."""
 
 
 _emulated_option = click.option("--emulated", is_flag=True, hidden=True)
 
 
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) not in (
+        None,
+        ParameterSource.DEFAULT,
+        ParameterSource.ENVIRONMENT,
+    )
+
+
+def _option_names(ctx: click.Context, names: Iterable[str]) -> str:
+    """The options among ``names`` given on the command line, as the user spells them."""
+    wanted = {name for name in names if _given(ctx, name)}
+    return ", ".join(param.opts[0] for param in ctx.command.params if param.name in wanted)
+
+
+def _serial_ports(
+    ctx: click.Context, targets: tuple[str, ...], ports: tuple[str, ...], emulated: bool
+) -> tuple[str, ...]:
+    """The serial ports to update, or () for the Bluetooth form: never both."""
+    if targets:
+        if _given(ctx, "ports"):
+            raise click.UsageError("give Bluetooth TARGETs or --port, not both")
+        serial_only = _option_names(ctx, serial.SERIAL_ONLY)
+        if serial_only:
+            raise click.UsageError(f"{serial_only}: only with --port, not with Bluetooth TARGETs")
+        return ()
+    if emulated:
+        raise click.UsageError("--emulated goes with Bluetooth TARGETs")
+    ble_only = _option_names(ctx, BLE_ONLY)
+    if ble_only:
+        raise click.UsageError(f"{ble_only}: only with Bluetooth TARGETs, not with --port")
+    try:
+        return resolve_ports(serial.BACKEND, ports)
+    except click.UsageError as exc:
+        raise click.UsageError(
+            f"give the Bluetooth TARGETs, or the bootloader's --port: {exc.message}"
+        ) from None
+
+
 @command.command("update")
-@click.argument("target")
+@click.argument("targets", nargs=-1)
 @click.argument("package", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    envvar=ENV_PORT,
+    metavar="PORT",
+    help="Update over this serial port or USB CDC (an Adafruit nRF52 bootloader) instead of "
+    "Bluetooth; repeat it, or give a glob such as '/dev/ttyACM*', for several boards "
+    f"(default without TARGETs: ${ENV_PORT}, or the one port `aiodfu ports` recognises).",
+)
+@serial.serial_options
 @click.option(
     "--prn",
     default=4,
     show_default=True,
     type=click.IntRange(0, 0xFFFF),
-    help="Packets per receipt notification (0: none, no flow control).",
+    help="Packets per receipt notification (0: none, no flow control; BLE only).",
 )
 @click.option(
     "--window",
     default=8,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Packets in flight beyond the last receipt.",
+    help="Packets in flight beyond the last receipt (BLE only).",
 )
 @click.option(
     "--packet-size",
     default=20,
     show_default=True,
     type=click.IntRange(min=4),
-    help="Bytes per Packet write; above 20 only for bootloaders that accept it.",
+    help="Bytes per Packet write; above 20 only for bootloaders that accept it (BLE only).",
 )
 @click.option(
     "--max-rate",
     type=click.FloatRange(min=0, min_open=True),
-    help="Cap the data rate (bytes/s) for targets whose flash is slower than the link.",
+    help="Cap the data rate (bytes/s) for targets whose flash is slower than the link (BLE only).",
 )
 @click.option(
     "--resume/--no-resume",
     default=None,
     help="Resume after a link loss with opcode 7, or reset and restart "
-    "[default: resume Adafruit bootloaders, restart others].",
+    "[default: resume Adafruit bootloaders, restart others] (BLE only).",
 )
 @click.option(
     "--bootloader-name",
     "bootloader_names",
     multiple=True,
-    help="A name the bootloader may advertise besides DfuTarg and AdaDFU (e.g. 4631_DFU).",
+    help="A name the bootloader may advertise besides DfuTarg and AdaDFU (e.g. 4631_DFU; "
+    "BLE only).",
 )
+@fleet_options
 @_emulated_option
 @click.pass_context
 def update(
     ctx: click.Context,
-    target: str,
+    /,
+    targets: tuple[str, ...],
     package: Path,
+    ports: tuple[str, ...],
     prn: int,
     window: int,
     packet_size: int,
     resume: bool | None,
     bootloader_names: tuple[str, ...],
     max_rate: float | None,
+    report: Path | None,
+    jobs: int | None,
     emulated: bool,
+    **serial_settings: Any,
 ) -> None:
-    """Send PACKAGE (.zip, .hex or .bin) to TARGET (a Bluetooth address)."""
+    """Send PACKAGE (.zip, .hex or .bin) to each Bluetooth TARGET, or over each --port.
 
-    async def job(reporter: Reporter) -> None:
+    \b
+    aiodfu nrf5-legacy update TARGET... PACKAGE          over BLE (addresses)
+    aiodfu nrf5-legacy update --port PORT... PACKAGE     Adafruit bootloader, serial / USB CDC
+
+    Several TARGETs or ports are updated at once; the exit code is 1 if any failed.
+    """
+    serial_ports = _serial_ports(ctx, targets, ports, emulated)
+    if serial_ports:
+        serial.update_over_serial(
+            ctx, serial_ports, package, report=report, jobs=jobs, **serial_settings
+        )
+        return
+    options: dict[str, Any] = {
+        "prn": prn,
+        "window": window,
+        "packet_size": packet_size,
+        "resume": resume,
+        "max_rate": max_rate,
+        "bootloader_names": bootloader_names,
+    }
+
+    async def check(reporter: Reporter) -> Package:
         loaded = Package.load(package)
-        options: dict[str, Any] = {
-            "prn": prn,
-            "window": window,
-            "packet_size": packet_size,
-            "resume": resume,
-            "max_rate": max_rate,
-            "bootloader_names": bootloader_names,
-        }
-        async with _maybe_emulated(target if emulated else None) as env:
+        loaded.check()  # before touching the radio
+        if not emulated:
+            await _check_bluetooth()
+        return loaded
+
+    loaded = run(ctx, check)
+    firmware = loaded.parts[-1].firmware
+
+    async def update_one(address: str, progress: ProgressCallback | None) -> UpdateResult:
+        async with _emulated(address if emulated else None) as env:
             session = Nrf5LegacySession(
-                target,
+                address,
                 client_options=env.get("client"),
                 scanner_options=env.get("scanner"),
                 **options,
             )
             async with session:
-                result = await session.update(loaded, progress=reporter.progress(package.name))
-            held = env["target"].application if "target" in env else None
-        rows: dict[str, object] = {
-            "package": str(package),
-            "parts": ", ".join((p.image_type.name or "?").lower() for p in loaded),
-            "bytes": loaded.total_size,
-            "attempts": result.attempts,
-            "seconds": f"{result.elapsed:.2f}",
-            "verified": str(result.verification),
-            **result.details,
-        }
-        if held is not None:
-            rows["emulated target holds the application"] = held == loaded.parts[-1].firmware
-        reporter.table("updated", rows)
+                result = await session.update(loaded, progress=progress)
+        if "target" in env:
+            if env["target"].application != firmware:
+                raise DemoVerificationError(f"{address}: the emulated target holds another image")
+            held = {"emulated target holds the application": "True"}
+            result = attrs.evolve(result, details={**result.details, **held})
+        return result
 
-    run(ctx, job)
+    run_updates(
+        ctx,
+        list(dict.fromkeys(targets)),  # each device once, in the order given
+        update_one,
+        report=report,
+        jobs=jobs,
+        extra_rows={"package": str(package), "parts": serial.part_names(loaded)},
+        label=package.name,
+    )
 
 
-@asynccontextmanager
-async def _maybe_emulated(address: str | None) -> AsyncIterator[dict[str, Any]]:
-    if address is None:
-        yield {}
-        return
-    async with _emulated(address) as env:
-        yield env
+async def _check_bluetooth() -> None:
+    """Fail once, with the runner's hint, if this machine cannot use Bluetooth at all (no
+    BlueZ, no adapter, powered off) -- rather than once per target; any other trouble is
+    left to each target's session."""
+    try:
+        async with BleakScanner():
+            pass
+    except Exception as exc:
+        unavailable = bluetooth_unavailable(exc)
+        if unavailable is not None:
+            raise unavailable from exc
+        log.debug("Bluetooth check: %r (left to the sessions)", exc)
 
 
 @command.command("scan")
@@ -207,10 +325,11 @@ async def _maybe_emulated(address: str | None) -> AsyncIterator[dict[str, Any]]:
 @_emulated_option
 @click.pass_context
 def scan(ctx: click.Context, timeout: float, show_all: bool, emulated: bool) -> None:
-    """List devices advertising the legacy DFU service or the name DfuTarg."""
+    """List devices advertising the legacy DFU service or the name DfuTarg (with --json, a
+    `device` event each, then `scan`)."""
 
     async def job(reporter: Reporter) -> None:
-        async with _maybe_emulated(EMULATED_ADDRESS if emulated else None) as env:
+        async with _emulated(EMULATED_ADDRESS if emulated else None) as env:
             if emulated:
                 await env["target"]._advertise()  # undirected, so a scan can see it
             found = await BleakScanner.discover(
@@ -220,86 +339,15 @@ def scan(ctx: click.Context, timeout: float, show_all: bool, emulated: bool) -> 
         for address, (device, adv) in sorted(found.items()):
             dfu = protocol.SERVICE_UUID in (adv.service_uuids or [])
             if show_all or dfu or adv.local_name == protocol.DFU_TARGET_NAME:
-                rows[address] = f"{adv.local_name or device.name or '?'}" + (
-                    " (DFU service)" if dfu else ""
-                )
-                reporter.emit("device", address=address, name=adv.local_name, dfu_service=dfu)
-        reporter.table("legacy DFU devices", rows or {"none found": f"in {timeout:g} s"})
+                name = adv.local_name or device.name
+                rows[address] = f"{name or '?'}, {adv.rssi} dBm" + (" (DFU service)" if dfu else "")
+                reporter.emit("device", address=address, name=name, rssi=adv.rssi, dfu_service=dfu)
+        if reporter.json_lines:
+            reporter.emit("scan", count=len(rows), seconds=timeout, all=show_all)
+        else:
+            reporter.table("legacy DFU devices", rows or {"none found": f"in {timeout:g} s"})
 
     run(ctx, job)
 
 
-def _int(text: str) -> int:
-    return int(text, 0)
-
-
-@command.command("pkg")
-@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--application", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--bootloader", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--softdevice", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--dfu-ver",
-    type=click.Choice([v.value for v in DfuVersion]),
-    default="0.5",
-    show_default=True,
-    help="Init packet layout (0.5 for stock SDK 11 bootloaders).",
-)
-@click.option("--dev-type", default="0xFFFF", show_default=True, help="Device type.")
-@click.option("--dev-revision", default="0xFFFF", show_default=True, help="Device revision.")
-@click.option("--application-version", default="0xFFFFFFFF", show_default=True)
-@click.option(
-    "--sd-req",
-    default="0xFFFE",
-    show_default=True,
-    help="Comma-separated SoftDevice FWIDs the image needs (0xFFFE: any).",
-)
-@click.pass_context
-def pkg(
-    ctx: click.Context,
-    output: Path,
-    application: Path | None,
-    bootloader: Path | None,
-    softdevice: Path | None,
-    dfu_ver: str,
-    dev_type: str,
-    dev_revision: str,
-    application_version: str,
-    sd_req: str,
-) -> None:
-    """Write a legacy DFU package to OUTPUT, byte for byte what ``nrfutil dfu genpkg`` writes.
-
-    A .hex loses its UICR records (0x10000000 and up) and anything below the
-    MBR's end; every image is padded with 0xFF to a multiple of 4 bytes. Each
-    change is listed in the output.
-    """
-
-    async def job(reporter: Reporter) -> None:
-        if not (application or bootloader or softdevice):
-            raise click.UsageError("give at least one of --application, --bootloader, --softdevice")
-        try:
-            fields = {
-                "device_type": _int(dev_type),
-                "device_revision": _int(dev_revision),
-                "application_version": _int(application_version),
-                "softdevice_req": tuple(_int(x) for x in sd_req.split(",") if x.strip()),
-            }
-        except ValueError as exc:
-            raise click.UsageError(f"not a number: {exc}") from None
-        package = Package.from_images(
-            application=application.read_bytes() if application else None,
-            bootloader=bootloader.read_bytes() if bootloader else None,
-            softdevice=softdevice.read_bytes() if softdevice else None,
-            version=DfuVersion(dfu_ver),
-            **fields,  # type: ignore[arg-type]
-        )
-        package.check()
-        output.write_bytes(package.to_zip())
-        rows: list[tuple[str, str]] = [("file", str(output))]
-        for part in package:
-            name = (part.image_type.name or "?").lower()
-            rows.append((name, f"{len(part.firmware)} bytes, init packet {part.init_packet.hex()}"))
-            rows += [(f"{name} conversion", note) for note in part.notes]
-        reporter.table("package written", rows)
-
-    run(ctx, job)
+command.add_command(pkg)
