@@ -80,6 +80,7 @@ class _PendingCommand:
     prompt: asyncio.Future[None] | None = None
     activity: asyncio.Future[None] | None = None
     detail: str | None = None
+    echo: str | None = None
     failure: BaseException | None = None
 
 
@@ -399,7 +400,8 @@ class AtClient(AsyncResource):
         pending = self._pending
         if pending is not None and not pending.future.done():
             if line.upper() == pending.text.upper():
-                return  # echo
+                pending.echo = line
+                return
             self._touch(pending)
             awaiting_prompt = pending.prompt is not None and not pending.prompt.done()
             if line in self._finals and awaiting_prompt:
@@ -409,7 +411,9 @@ class AtClient(AsyncResource):
                 or line in self._busy_lines
                 or line.startswith(self._error_prefixes)
             ):
-                response = AtResponse(pending.text, tuple(pending.lines), line, pending.detail)
+                response = AtResponse(
+                    pending.text, tuple(pending.lines), line, pending.detail, pending.echo
+                )
                 pending.future.set_result(response)
                 return
             if self._detail_prefixes and line.startswith(self._detail_prefixes):

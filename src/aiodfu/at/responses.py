@@ -16,6 +16,9 @@ class AtResponse:
     final: str
     detail: str | None = None
     """An error-detail line (``ERR CODE:0x...``) that came before the final result."""
+    echo: str | None = None
+    """The device's echo of the command, as it arrived (``None`` without echo, or when the
+    line the device echoed differs from the command: it received something else)."""
 
 
 class AtCommandError(CommandRejectedError):

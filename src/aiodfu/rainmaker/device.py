@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from aiodfu.at import AtClient, AtCommandError, AtResponse
 from aiodfu.at.device import AtDevice
-from aiodfu.core.errors import DeviceResetError, LinkLostError
+from aiodfu.core.errors import DeviceResetError, LinkLostError, ProtocolError
 from aiodfu.core.session import Connector
 from aiodfu.core.timeouts import wait_within
 from aiodfu.core.transfer import RetryPolicy
@@ -322,7 +322,7 @@ class RainMakerDevice(AtDevice):
             nonlocal number
             number += 1
             try:
-                await self.command(command, self.timeouts.result)
+                await self._echoed(command)
                 return
             except EspAtError:
                 pass
@@ -334,9 +334,38 @@ class RainMakerDevice(AtDevice):
                     log.info("job %s closed after a cut-off attempt", notification.job_id)
                     return
                 raise
-            await self.command(command, self.timeouts.result)
+            await self._echoed(command)
 
         await self.robustly(attempt, f"report job {notification.job_id}")
+
+    async def _echoed(self, command: str) -> None:
+        """Send ``command`` with echo on, and check the module received it as sent.
+
+        AT has no integrity check: a byte corrupted on the UART can turn a
+        result report into another job's, or another status, which the module
+        answers ``OK`` and publishes. Its echo is the line it received, so an
+        exact echo proves the report is the one sent; anything else is a
+        transient :class:`~aiodfu.core.errors.ProtocolError`, and the report is
+        sent again (reporting twice is harmless; a wrong report left standing
+        is not). Echo goes back off at once: a URL must never be echoed.
+        """
+        await self.command("ATE1")
+        try:
+            response = await self.command(command, self.timeouts.result)
+        finally:
+            try:
+                await self.command("ATE0")
+            except EspAtError as exc:
+                raise ProtocolError(
+                    "the module did not take ATE0 after a result report", operation="ATE0"
+                ) from exc
+        if response.echo != command:
+            raise ProtocolError(
+                "the module's echo of the result report is not what was sent: the line was "
+                "corrupted on the way; reporting again",
+                operation=command.split("=", 1)[0],
+                status=response.echo,
+            )
 
     async def restart(self) -> None:
         """``AT+RST``: ``OK``, then the ``ready`` banner; then echo off and error codes on again."""
