@@ -79,6 +79,8 @@ class DrogueTransfer:
             self.previous_version = status.version
         self._running_target = status.version == self.target.version
         if self._running_target:
+            if self._swap_attempted:  # our Swap got through before the link failed
+                self.checked_by_device = self._checksum_checked()
             return len(self.target)
         if self._swap_delivered and status.update is None:
             raise self._reverted(status)
@@ -170,7 +172,7 @@ class DrogueTransfer:
         status = await self.device.await_reboot()
         if status.version == self.target.version:
             self._running_target = True
-            self.checked_by_device = self.firmware_checks_sha256 and self.device.carries_checksum
+            self.checked_by_device = self._checksum_checked()
             return
         update = status.update
         if update is not None and update.version == self.target.version:
@@ -191,6 +193,10 @@ class DrogueTransfer:
                 status=_describe(status),
             )
         raise self._reverted(status)
+
+    def _checksum_checked(self) -> bool:
+        """Firmware that checks the Swap SHA-256 booted our image, so it checked it."""
+        return self.firmware_checks_sha256 and self.device.carries_checksum
 
     def verification(self) -> Verification:
         """How the image the device now runs was checked end to end."""
