@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from click.testing import CliRunner, Result
 
 from aiodfu.cli import main
-from tests.cli.conftest import json_lines
+from tests.cli.conftest import assert_valid, json_lines
 
 NOISE = bytes(range(0x80, 0x100))
 """Bytes with the high bit set and no line end: a UART read at the wrong rate looks like this."""
@@ -64,3 +64,30 @@ async def aiodfu_json(*args: str) -> tuple[Result, list[dict[str, object]]]:
     """``aiodfu --json ARGS``: the result and its stdout lines, each parsed as JSON."""
     result = await aiodfu("--json", *args)
     return result, json_lines(result.stdout)
+
+
+def assert_no_answer_reported(
+    result: Result, records: list[dict[str, object]], configured: Result, bound: float, given: str
+) -> None:
+    """A silent port: a typed error naming the probe's bound and what to check.
+
+    ``configured`` ran with ``--probe-timeout given``: its message names that bound instead.
+    """
+
+    assert result.exit_code == 1
+    assert_valid(records)
+    assert records[-1]["type"] == "NoAnswerError"
+    assert f"within {bound:.1f} s" in str(records[-1]["message"])
+    for advice in ("aiodfu ports", "powered", "cable", "--baud"):
+        assert advice in str(records[-1]["hint"])
+    assert f"within {given} s" in json_lines(configured.stdout)[-1]["message"]
+
+
+def assert_noise_reported(result: Result, records: list[dict[str, object]], what: str) -> None:
+    """Noise on the port: reported as not the protocol (``what``) and a likely wrong baud rate."""
+
+    assert result.exit_code == 1
+    assert_valid(records)
+    assert records[-1]["type"] == "UnrecognisedBytesError"
+    assert what in str(records[-1]["message"])
+    assert "wrong baud rate?" in str(records[-1]["message"])

@@ -23,7 +23,14 @@ from aiodfu.testing.drogue import BootMagic, DrogueEmulator
 from aiodfu.testing.pty import serve_pty
 from aiodfu.transports.memory import LinkModel
 from tests.cli.conftest import assert_valid, json_lines
-from tests.cli.ptys import NOISE, aiodfu, aiodfu_json, quiet_pty
+from tests.cli.ptys import (
+    NOISE,
+    aiodfu,
+    aiodfu_json,
+    assert_no_answer_reported,
+    assert_noise_reported,
+    quiet_pty,
+)
 
 from .conftest import FAST_RETRY, FAST_TIMEOUTS, NEW, OLD, emulator
 
@@ -190,23 +197,13 @@ async def test_a_silent_port_is_reported_within_the_probe_bound() -> None:
         configured = await aiodfu(
             "--json", "drogue", "info", "--port", path, "--probe-timeout", "1"
         )
-    assert result.exit_code == 1
-    assert_valid(records)
-    assert records[-1]["type"] == "NoAnswerError"
-    assert f"within {cli.default_probe_bound(115_200):.1f} s" in records[-1]["message"]
-    for advice in ("aiodfu ports", "powered", "cable", "--baud"):
-        assert advice in records[-1]["hint"]
-    assert "within 1.0 s" in json_lines(configured.stdout)[-1]["message"]
+    assert_no_answer_reported(result, records, configured, cli.default_probe_bound(115_200), "1.0")
 
 
 async def test_noise_is_reported_as_a_likely_wrong_baud_rate() -> None:
     async with quiet_pty(noise=NOISE) as path:
         result, records = await aiodfu_json("drogue", "info", "--port", path)
-    assert result.exit_code == 1
-    assert_valid(records)
-    assert records[-1]["type"] == "UnrecognisedBytesError"
-    assert "not Drogue Status frames" in records[-1]["message"]
-    assert "wrong baud rate?" in records[-1]["message"]
+    assert_noise_reported(result, records, "not Drogue Status frames")
 
 
 def test_metadata_with_json_is_an_event(tmp_path: Path) -> None:

@@ -19,8 +19,15 @@ from aiodfu.cli.runner import Context
 from aiodfu.testing.pty import serve_pty
 from aiodfu.testing.rainmaker import RainMakerEmulator
 from aiodfu.testing.rainmaker.commands import COMMANDS
-from tests.cli.conftest import assert_valid, json_lines
-from tests.cli.ptys import NOISE, aiodfu, aiodfu_json, quiet_pty
+from tests.cli.conftest import assert_valid
+from tests.cli.ptys import (
+    NOISE,
+    aiodfu,
+    aiodfu_json,
+    assert_no_answer_reported,
+    assert_noise_reported,
+    quiet_pty,
+)
 
 from .conftest import firmware
 
@@ -232,20 +239,10 @@ async def test_a_silent_port_is_reported_within_the_probe_bound(tmp_path: Path) 
         configured = await aiodfu(
             "--json", "rainmaker", "info", "--port", path, "--probe-timeout", "1.5"
         )
-    assert result.exit_code == 1
-    assert_valid(records)
-    assert records[-1]["type"] == "NoAnswerError"
-    assert f"within {cli.default_probe_bound(115_200):.1f} s" in records[-1]["message"]
-    for advice in ("aiodfu ports", "powered", "cable", "--baud"):
-        assert advice in records[-1]["hint"]
-    assert "within 1.5 s" in json_lines(configured.stdout)[-1]["message"]
+    assert_no_answer_reported(result, records, configured, cli.default_probe_bound(115_200), "1.5")
 
 
 async def test_noise_is_reported_as_a_likely_wrong_baud_rate() -> None:
     async with quiet_pty(noise=NOISE) as path:
         result, records = await aiodfu_json("rainmaker", "wait", "--port", path)
-    assert result.exit_code == 1
-    assert_valid(records)
-    assert records[-1]["type"] == "UnrecognisedBytesError"
-    assert "not ESP-AT" in records[-1]["message"]
-    assert "wrong baud rate?" in records[-1]["message"]
+    assert_noise_reported(result, records, "not ESP-AT")
