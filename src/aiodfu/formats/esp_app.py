@@ -37,9 +37,9 @@ SIGNATURE_SECTOR = 4096
 SECURE_BOOT_V2_BLOCK_MAGIC = 0xE7
 SECURE_BOOT_V1_SIZE = 4 + 64
 
-_HEADER = struct.Struct("<BBBBI B3sHBHH4sB")
-HEADER_SIZE = _HEADER.size  # 24
-_SEGMENT = struct.Struct("<II")
+HEADER = struct.Struct("<BBBBI B3sHBHH4sB")
+HEADER_SIZE = HEADER.size  # 24
+SEGMENT = struct.Struct("<II")
 _APP_DESC = struct.Struct("<III4x32s32s16s16s32s32s")
 
 CHIP_NAMES: dict[int, str] = {
@@ -144,7 +144,7 @@ def parse_esp_app(data: bytes, *, verify: bool = True) -> EspAppImage:
             offset=0,
         )
     (magic, count, _mode, _speed, entry, _wp, _drv, chip, _rev, min_rev, max_rev, _, hashed) = (
-        _HEADER.unpack_from(data)
+        HEADER.unpack_from(data)
     )
     if magic != MAGIC:
         raise ImageError(
@@ -167,7 +167,7 @@ def parse_esp_app(data: bytes, *, verify: bool = True) -> EspAppImage:
     _need(data, checksum_at + 1, "the checksum byte")
     computed = CHECKSUM_SEED
     for segment in segments:
-        computed ^= _xor(memoryview(data)[segment.offset : segment.offset + segment.length])
+        computed ^= xor_checksum(memoryview(data)[segment.offset : segment.offset + segment.length])
     stored = data[checksum_at]
     checks = [
         Check.compare(
@@ -188,7 +188,7 @@ def parse_esp_app(data: bytes, *, verify: bool = True) -> EspAppImage:
     else:
         checks.append(Check.skipped("sha256", "hash_appended is 0: the image carries no SHA-256"))
     if verify:
-        _raise_mismatch(checks, checksum_at, image_end)
+        raise_mismatch(checks, checksum_at, image_end)
     extra = _extra(data, image_end)
     return EspAppImage(
         chip_id=chip,
@@ -209,12 +209,12 @@ def _segments(data: bytes, count: int) -> tuple[EspSegment, ...]:
     segments = []
     pos = HEADER_SIZE
     for index in range(count):
-        _need(data, pos + _SEGMENT.size, f"segment {index}'s header")
-        address, length = _SEGMENT.unpack_from(data, pos)
-        if length > len(data) - pos - _SEGMENT.size:
+        _need(data, pos + SEGMENT.size, f"segment {index}'s header")
+        address, length = SEGMENT.unpack_from(data, pos)
+        if length > len(data) - pos - SEGMENT.size:
             raise ImageError(
                 f"ESP image segment {index} declares {length} bytes but only "
-                f"{len(data) - pos - _SEGMENT.size} follow its header: the segment table lies "
+                f"{len(data) - pos - SEGMENT.size} follow its header: the segment table lies "
                 "or the file is truncated",
                 offset=pos,
             )
@@ -224,12 +224,12 @@ def _segments(data: bytes, count: int) -> tuple[EspSegment, ...]:
                 "bootloader refuses it",
                 offset=pos + 4,
             )
-        segments.append(EspSegment(address, pos + _SEGMENT.size, length))
-        pos += _SEGMENT.size + length
+        segments.append(EspSegment(address, pos + SEGMENT.size, length))
+        pos += SEGMENT.size + length
     return tuple(segments)
 
 
-def _xor(data: memoryview) -> int:
+def xor_checksum(data: memoryview) -> int:
     """XOR of every byte, one C-speed pass per bit (no Python loop over the data)."""
     raw, result = bytes(data), 0
     for bit in range(8):
@@ -241,7 +241,8 @@ def _xor(data: memoryview) -> int:
 _BIT_TABLES = [bytes((value >> bit) & 1 for value in range(256)) for bit in range(8)]
 
 
-def _raise_mismatch(checks: list[Check], checksum_at: int, digest_at: int) -> None:
+def raise_mismatch(checks: list[Check], checksum_at: int, digest_at: int) -> None:
+    """Raise for the first failed check, naming the offset of the stored value."""
     for check in checks:
         if check.status is CheckStatus.MISMATCH:
             offset = checksum_at if check.name == "checksum" else digest_at - 32

@@ -197,33 +197,33 @@ def parse_mcuboot(data: bytes, *, verify: bool = True) -> McubootImage:
     :class:`ImageIntegrityError` when the hash TLV does not match (unless
     ``verify`` is False).
     """
-    header = _parse_header(data)
+    header = parse_header(data)
     protected_start = header.header_size + header.image_size
     tlvs: list[Tlv] = []
     if header.protected_tlv_size:
         _check_fits(data, protected_start, 4, "protected TLV info header")
-        tlvs += _parse_area(
+        tlvs += parse_tlv_area(
             data, protected_start, PROTECTED_TLV_MAGIC, header.protected_tlv_size, True
         )
     unprotected_start = protected_start + header.protected_tlv_size
     _check_fits(data, unprotected_start, 4, "TLV info header")
-    tlvs += _parse_area(data, unprotected_start, TLV_MAGIC, None, False)
+    tlvs += parse_tlv_area(data, unprotected_start, TLV_MAGIC, None, False)
     end = unprotected_start + _TLV_HEAD.unpack_from(data, unprotected_start)[1]
     trailer = parse_trailer(data, end) if len(data) > end else None
-    _check_encryption_key(header, tlvs)
-    hash_tlv = _hash_tlv(tlvs)
+    check_encryption_key(header, tlvs)
+    hash_tlv = find_hash_tlv(tlvs)
     check = _hash_check(data, header, hash_tlv, unprotected_start)
     if verify and check.status is CheckStatus.MISMATCH:
         assert hash_tlv is not None
         raise ImageIntegrityError(
-            f"MCUboot {_label(hash_tlv.type)} TLV does not match the image: {check.detail}; "
+            f"MCUboot {tlv_label(hash_tlv.type)} TLV does not match the image: {check.detail}; "
             "the file is corrupt or was modified after signing; sign it again or fetch a good copy",
             offset=hash_tlv.offset,
         )
     return McubootImage(header, tuple(tlvs), hash_tlv, (check,), end, trailer)
 
 
-def _check_encryption_key(header: McubootHeader, tlvs: list[Tlv]) -> None:
+def check_encryption_key(header: McubootHeader, tlvs: list[Tlv]) -> None:
     """An encrypted image carries its wrapped key; a header that says so without one is corrupt.
 
     This matters because an encrypted image's hash cannot be checked on the
@@ -238,7 +238,7 @@ def _check_encryption_key(header: McubootHeader, tlvs: list[Tlv]) -> None:
 
 
 def _hash_check(data: bytes, header: McubootHeader, tlv: Tlv | None, hashed_end: int) -> Check:
-    if tlv is None:  # _hash_tlv allows this only with a pure signature
+    if tlv is None:  # hash_tlv allows this only with a pure signature
         return Check.skipped(
             "signature",
             "pure signature over the image and no hash TLV: only the public key can check it",
@@ -256,11 +256,13 @@ def _hash_check(data: bytes, header: McubootHeader, tlv: Tlv | None, hashed_end:
     return Check.compare(name, False, f"stored {tlv.value.hex()}, computed {computed.hex()}")
 
 
-def _label(tlv_type: int) -> str:
+def tlv_label(tlv_type: int) -> str:
+    """The hash TLV's name as people write it (``SHA-256``)."""
     return HASH_TLVS[tlv_type][0].upper().replace("SHA", "SHA-")
 
 
-def _parse_header(data: bytes) -> McubootHeader:
+def parse_header(data: bytes) -> McubootHeader:
+    """The fixed header fields of an MCUboot image (the streamed self-check reads them too)."""
     if len(data) < 4:
         raise ImageError(f"not an MCUboot image: only {len(data)} bytes", offset=0)
     magic = int.from_bytes(data[:4], "little")
@@ -286,10 +288,13 @@ def _parse_header(data: bytes) -> McubootHeader:
     return McubootHeader(load, hdr_size, prot_size, img_size, flags, version)
 
 
-def _parse_area(
+def parse_tlv_area(
     data: bytes, start: int, magic: int, expected_tot: int | None, protected: bool
 ) -> list[Tlv]:
-    """TLVs of one area; the area's ``tlv_tot`` includes its 4-byte info header."""
+    """The TLVs of one area (protected or not) at ``start``, checked against ``magic``.
+
+    The area's ``tlv_tot`` includes its 4-byte info header.
+    """
     what = "protected TLV area" if protected else "TLV area"
     found_magic, tlv_tot = _TLV_HEAD.unpack_from(data, start)
     if found_magic != magic:
@@ -325,7 +330,8 @@ def _parse_area(
     return tlvs
 
 
-def _hash_tlv(tlvs: list[Tlv]) -> Tlv | None:
+def find_hash_tlv(tlvs: list[Tlv]) -> Tlv | None:
+    """The image hash TLV (SHA-256/384/512), if the image carries one."""
     # The hash covers the protected area, so it can only live in the unprotected one.
     hashes = [t for t in tlvs if t.type in HASH_TLVS and not t.protected]
     if not hashes:
@@ -340,9 +346,9 @@ def _hash_tlv(tlvs: list[Tlv]) -> Tlv | None:
     if len(hashes) > 1:
         second = hashes[1]
         what = (
-            _label(first.type)
+            tlv_label(first.type)
             if first.type == second.type
-            else f"hash TLV ({_label(first.type)} and {_label(second.type)})"
+            else f"hash TLV ({tlv_label(first.type)} and {tlv_label(second.type)})"
         )
         raise ImageError(
             f"MCUboot image has more than one {what} TLV; MCUboot uses one", offset=second.offset
@@ -350,7 +356,7 @@ def _hash_tlv(tlvs: list[Tlv]) -> Tlv | None:
     size = HASH_TLVS[first.type][1](b"").digest_size
     if len(first.value) != size:
         raise ImageError(
-            f"MCUboot {_label(first.type)} TLV is {len(first.value)} bytes, expected {size}",
+            f"MCUboot {tlv_label(first.type)} TLV is {len(first.value)} bytes, expected {size}",
             offset=first.offset,
         )
     return first

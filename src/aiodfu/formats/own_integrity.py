@@ -102,7 +102,7 @@ def _need(image: PulledFile, end: int, what: str, kind: str) -> None:
 
 
 def _check_mcuboot_file(image: PulledFile) -> Verification | None:
-    header = mcuboot._parse_header(image.read(0, mcuboot.HEADER_SIZE))
+    header = mcuboot.parse_header(image.read(0, mcuboot.HEADER_SIZE))
     protected_start = header.header_size + header.image_size
     hashed_end = protected_start + header.protected_tlv_size
     tlvs = []
@@ -111,15 +111,15 @@ def _check_mcuboot_file(image: PulledFile) -> Verification | None:
             image, protected_start, mcuboot.PROTECTED_TLV_MAGIC, header.protected_tlv_size
         )
     tlvs += _tlv_area(image, hashed_end, mcuboot.TLV_MAGIC, None)
-    mcuboot._check_encryption_key(header, tlvs)  # else one flipped flag bit skips the hash
-    tlv = mcuboot._hash_tlv(tlvs)
+    mcuboot.check_encryption_key(header, tlvs)  # else one flipped flag bit skips the hash
+    tlv = mcuboot.find_hash_tlv(tlvs)
     if tlv is None or header.flags & mcuboot.FLAGS_ENCRYPTED:
         return None  # a pure signature, or a hash over the plaintext: nothing the host can check
     name = mcuboot.HASH_TLVS[tlv.type][0]
     computed = _digest(image, name, hashed_end)
     if computed != tlv.value:
         raise ImageIntegrityError(
-            f"MCUboot {mcuboot._label(tlv.type)} TLV does not match the image: stored "
+            f"MCUboot {mcuboot.tlv_label(tlv.type)} TLV does not match the image: stored "
             f"{tlv.value.hex()}, computed {computed.hex()}; the file is corrupt or was modified "
             "after signing; sign it again or fetch a good copy",
             offset=tlv.offset,
@@ -137,7 +137,7 @@ def _tlv_area(
     _need(image, start + size, f"the {what}", "MCUboot")
     area = image.read(start, size)
     with _shifted(start):
-        tlvs = mcuboot._parse_area(area, 0, magic, expected_tot, expected_tot is not None)
+        tlvs = mcuboot.parse_tlv_area(area, 0, magic, expected_tot, expected_tot is not None)
     return [attrs.evolve(tlv, offset=tlv.offset + start) for tlv in tlvs]
 
 
@@ -156,14 +156,14 @@ def _shifted(start: int) -> Iterator[None]:
 
 def _check_esp_file(image: PulledFile) -> esp_app.EspAppImage:
     head = image.read(0, esp_app.HEADER_SIZE)  # identify() saw a whole, plausible header
-    fields = esp_app._HEADER.unpack_from(head)
+    fields = esp_app.HEADER.unpack_from(head)
     entry, chip, min_rev, max_rev, hashed = fields[4], fields[7], fields[9], fields[10], fields[12]
     segments = []
     checksum = esp_app.CHECKSUM_SEED
     position = esp_app.HEADER_SIZE
     for index in range(fields[1]):
         _need(image, position + 8, f"segment {index}'s header", "ESP")
-        address, length = esp_app._SEGMENT.unpack_from(image.read(position, 8))
+        address, length = esp_app.SEGMENT.unpack_from(image.read(position, 8))
         data_start = position + 8
         if data_start + length > len(image):
             raise ImageError(
@@ -179,7 +179,7 @@ def _check_esp_file(image: PulledFile) -> esp_app.EspAppImage:
                 offset=position + 4,
             )
         for block in image.blocks(data_start, data_start + length):
-            checksum ^= esp_app._xor(memoryview(block))
+            checksum ^= esp_app.xor_checksum(memoryview(block))
         segments.append(esp_app.EspSegment(address, data_start, length))
         position = data_start + length
     checksum_at = position + 15 - position % 16
@@ -201,7 +201,7 @@ def _check_esp_file(image: PulledFile) -> esp_app.EspAppImage:
         )
         checks.append(Check.compare("sha256", actual == digest, detail))
         image_end += 32
-    esp_app._raise_mismatch(checks, checksum_at, image_end)
+    esp_app.raise_mismatch(checks, checksum_at, image_end)
     return esp_app.EspAppImage(
         chip_id=chip,
         entry_address=entry,
