@@ -105,7 +105,8 @@ def build_payload(image: FirmwareImage, update_type: UpdateType, *, force: bool 
         if not force:
             raise ImageError(
                 f"not a valid {update_type.cli_name} image: {exc.message}; "
-                "use force to send it anyway (the device validates it itself)"
+                "pass force=True (the CLI's --force) to send it anyway: "
+                "the device validates it itself"
             ) from exc
         log.warning("sending an image that failed its checks (forced): %s", exc.message)
     data = memoryview(image.data)
