@@ -15,6 +15,7 @@ from aiodfu.core.errors import (
     UnsupportedError,
     UsageError,
 )
+from aiodfu.core.image import ImageKind
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.drogue import (
     MalformedMessageError,
@@ -23,6 +24,8 @@ from aiodfu.drogue import (
     WriteRejectedError,
 )
 from aiodfu.drogue.protocol.messages import Status, UpdateStatus, Write
+from aiodfu.formats import load_image
+from aiodfu.testing import build_mcuboot_image
 from aiodfu.testing.drogue import BootMagic
 
 from .conftest import NEW, NEW_VERSION, NO_RETRY, OLD_VERSION, ScriptedDevice, emulator, session_for
@@ -131,3 +134,19 @@ async def test_bad_local_input_fails_before_talking(image: bytes, version: str) 
         with pytest.raises((UsageError, ImageError)):  # ImageError: no image at all
             await session.update(image, version=version)
     assert device.commands == []
+
+
+async def test_a_file_for_another_bootloader_is_refused_before_talking() -> None:
+    """embassy-boot runs the bytes as they are: an MCUboot image would be swapped in and fail to
+    boot, so it is refused unless the caller says it is raw."""
+    mcuboot = build_mcuboot_image(NEW, version=(0, 2, 0, 0))
+    device = emulator()
+    async with device, session_for(device.connect) as session:
+        with pytest.raises(ImageError, match="mcuboot file; embassy-boot installs a raw"):
+            await session.update(mcuboot, version="0.2.0")
+        assert device.commands == []
+        raw = load_image(mcuboot, kind=ImageKind.RAW)
+        result = await asyncio.wait_for(session.update(raw, version="0.2.0"), 30)
+    assert result.details["version"] == "0.2.0"
+    padding = -len(mcuboot) % 8  # embassy-boot writes whole 8-byte words
+    assert device.image == mcuboot + b"\xff" * padding

@@ -11,8 +11,8 @@ Sync so it marks itself booted. A lost link resumes where the device is.
 
 from __future__ import annotations
 
-from aiodfu.core.errors import UsageError
-from aiodfu.core.image import FirmwareImage
+from aiodfu.core.errors import ImageError, UsageError
+from aiodfu.core.image import FirmwareImage, ImageKind
 from aiodfu.core.link import LinkedSession
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker
 from aiodfu.core.session import (
@@ -84,6 +84,7 @@ class DrogueSession(LinkedSession[DrogueDevice], UpdateSession):
         """
         if not isinstance(image, FirmwareImage):
             image = load_image(image)
+        _require_application_binary(image)
         if version is None:
             raise UsageError("a Drogue update needs the image's version string (version=...)")
         target = Target.build(image.data, version)
@@ -144,3 +145,19 @@ def open(
         confirm=confirm,
         firmware_checks_sha256=firmware_checks_sha256,
     )
+
+
+def _require_application_binary(image: FirmwareImage) -> None:
+    """Refuse a file made for another bootloader: embassy-boot boots the bytes as they are.
+
+    It swaps the DFU partition in and jumps to its vector table, so an MCUboot
+    header, an ESP-IDF header or a zipped package would be "installed" and then
+    fail to boot (or, unconfirmed, be reverted) -- a failure found only on the
+    device. Load such a file with ``kind=ImageKind.RAW`` if it really is a raw
+    application that merely looks like one of those.
+    """
+    if image.kind is not ImageKind.RAW:
+        raise ImageError(
+            f"{image.source or 'the image'} is a {image.kind.value} file; embassy-boot "
+            "installs a raw application binary (.bin, or Intel HEX): build or extract one"
+        )
