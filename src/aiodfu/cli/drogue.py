@@ -48,13 +48,12 @@ from aiodfu.drogue.serial import (
     probe_status,
 )
 from aiodfu.formats import load_image
-from aiodfu.testing.drogue import BootMagic, DrogueEmulator
-from aiodfu.testing.emulator import Emulator
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the emulators are imported where used: a CLI start never loads them
     from aiodfu.testing.drogue.gatt import DrogueGattHost
+    from aiodfu.testing.emulator import Emulator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -98,6 +97,7 @@ async def _emulated(address: str) -> AsyncIterator[dict[str, Any]]:
     """An in-process device running version 0.1.0 at ``address`` (``--emulated``)."""
     # Bumble is a test dependency: import it only when used.
     from aiodfu.testing.ble import BleRadio, BumbleBleakClient
+    from aiodfu.testing.drogue import DrogueEmulator
     from aiodfu.testing.drogue.gatt import DrogueGattHost
 
     device = DrogueEmulator(version=b"0.1.0", image=random.Random(1).randbytes(4096))
@@ -328,6 +328,8 @@ def info(
 
 async def demo(reporter: Reporter, size: int, baud: int) -> None:
     """Update an emulated Drogue device over a modelled UART and verify it byte for byte."""
+    from aiodfu.testing.drogue import BootMagic, DrogueEmulator
+
     old = random.Random(1).randbytes(4096)
     new = random.Random(2).randbytes(size)
     device = DrogueEmulator(
@@ -365,4 +367,6 @@ def emulator_factory(image: bytes | None, model: LinkModel) -> Emulator:
     rather than 15 s: the device speaks first, and a host opening the port
     (pyserial flushes its input) misses that Status and must wait for the next.
     """
+    from aiodfu.testing.drogue import DrogueEmulator
+
     return DrogueEmulator(image=image, backoff_ms=100, timeout_ms=1000, mtu=968, link_model=model)

@@ -13,15 +13,17 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from aiodfu.cli.output import Reporter
 from aiodfu.cli.runner import run
 from aiodfu.registry import BACKENDS
-from aiodfu.testing.emulator import Emulator
-from aiodfu.testing.pty import serve_pty
 from aiodfu.transports.memory import LinkModel
+
+if TYPE_CHECKING:  # the emulators are imported when one is served: a CLI start never loads them
+    from aiodfu.testing.emulator import Emulator
 
 EMULATORS: dict[str, Callable[[bytes | None, LinkModel], Emulator]] = {
     backend.name: backend.load_cli().emulator_factory
@@ -57,6 +59,8 @@ def command(
     """Serve an emulated PROTOCOL device on a pty until interrupted."""
 
     async def job(reporter: Reporter) -> None:
+        from aiodfu.testing.pty import serve_pty
+
         emulator = EMULATORS[protocol](image.read_bytes() if image else None, LinkModel(baud=baud))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -16,7 +16,7 @@ import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -41,11 +41,11 @@ from aiodfu.notecard import (
 )
 from aiodfu.notecard.device import NotecardDevice, looks_like_notecard
 from aiodfu.notecard.errors import ImageNotReadyError, NotecardRequestError
-from aiodfu.testing.emulator import Emulator
-from aiodfu.testing.images import random_firmware
-from aiodfu.testing.notecard import NotecardEmulator
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
+
+if TYPE_CHECKING:  # the emulators are imported where used: a CLI start never loads them
+    from aiodfu.testing.emulator import Emulator
 
 _MODES = {"auto": None, "base64": False, "binary": True}
 
@@ -373,11 +373,16 @@ def nofu(
 
 def emulator_factory(image: bytes | None, model: LinkModel) -> Emulator:
     """``aiodfu emulate notecard --pty --image FILE``: a card offering FILE as host firmware."""
+    from aiodfu.testing.notecard import NotecardEmulator
+
     return NotecardEmulator(image=image, link_model=model)
 
 
 async def demo(reporter: Reporter, size: int, baud: int) -> None:
     """Retrieve, verify and "install" an image from an emulated card, then compare byte for byte."""
+    from aiodfu.testing.images import random_firmware
+    from aiodfu.testing.notecard import NotecardEmulator
+
     offered = random_firmware(size, seed=3)
     card_emulator = NotecardEmulator(
         image=offered, image_version="2.0.0", link_model=LinkModel(baud=baud), request_latency=0.002

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -28,10 +28,10 @@ from aiodfu.core.progress import Phase, Progress, ProgressCallback
 from aiodfu.core.session import UpdateResult
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.nrf5_legacy import Package, SerialDfuSession, open_serial
-from aiodfu.testing.emulator import Emulator
-from aiodfu.testing.images import random_firmware
-from aiodfu.testing.nrf5_legacy_serial import FEATHER_NRF52840, AdafruitSerialEmulator
 from aiodfu.transports.memory import LinkModel
+
+if TYPE_CHECKING:  # the emulators are imported where used: a CLI start never loads them
+    from aiodfu.testing.emulator import Emulator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -174,6 +174,9 @@ update_serial = update
 
 async def demo(reporter: Reporter, size: int, baud: int) -> None:
     """A running application entered by a 1200-baud touch, then updated, over a modelled UART."""
+    from aiodfu.testing.images import random_firmware
+    from aiodfu.testing.nrf5_legacy_serial import FEATHER_NRF52840, AdafruitSerialEmulator
+
     size -= size % 4
     old, new = random_firmware(4096, seed=1), random_firmware(size, seed=2)
     board = AdafruitSerialEmulator(FEATHER_NRF52840, application=old, link_model=LinkModel(baud))
@@ -212,4 +215,6 @@ async def demo(reporter: Reporter, size: int, baud: int) -> None:
 def emulator_factory(image: bytes | None, model: LinkModel) -> Emulator:
     """``aiodfu emulate nrf5-legacy-serial``: a Feather nRF52840; ``--image`` is the application
     it runs (enter its bootloader with a 1200-baud touch), else it waits in DFU mode."""
+    from aiodfu.testing.nrf5_legacy_serial import FEATHER_NRF52840, AdafruitSerialEmulator
+
     return AdafruitSerialEmulator(FEATHER_NRF52840, application=image, link_model=model)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import click
@@ -42,11 +42,11 @@ from aiodfu.rainmaker import (
     Timeouts,
     redact,
 )
-from aiodfu.testing.emulator import Emulator
-from aiodfu.testing.images import random_firmware
-from aiodfu.testing.rainmaker import RainMakerEmulator
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
+
+if TYPE_CHECKING:  # the emulators are imported where used: a CLI start never loads them
+    from aiodfu.testing.emulator import Emulator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -333,11 +333,16 @@ def update(
 
 def emulator_factory(image: bytes | None, model: LinkModel) -> Emulator:
     """``aiodfu emulate rainmaker --image FILE``: FILE is served as a pending host-MCU job."""
+    from aiodfu.testing.rainmaker import RainMakerEmulator
+
     return RainMakerEmulator(serve_image=image, link_model=model)
 
 
 async def demo(reporter: Reporter, size: int, baud: int) -> None:
     """Download a job through the emulated module over a paced UART and verify it."""
+    from aiodfu.testing.images import random_firmware
+    from aiodfu.testing.rainmaker import RainMakerEmulator
+
     image = random_firmware(size, seed=6)
     emulator = RainMakerEmulator(serve_image=image, link_model=LinkModel(baud=baud), seed=6)
     installed: list[bytes] = []

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -40,11 +40,11 @@ from aiodfu.serial_modem import (
     build_payload,
 )
 from aiodfu.serial_modem.payload import infer_type
-from aiodfu.testing.emulator import Emulator
-from aiodfu.testing.images import build_mcuboot_image, random_firmware
-from aiodfu.testing.serial_modem import SerialModemEmulator
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
+
+if TYPE_CHECKING:  # the emulators are imported where used: a CLI start never loads them
+    from aiodfu.testing.emulator import Emulator
 
 log = logging.getLogger("aiodfu.cli")
 
@@ -314,6 +314,10 @@ _device_command(
 
 
 async def demo(reporter: Reporter, size: int, baud: int) -> None:
+    """Update the emulated modem's application over a modelled UART and verify it."""
+    from aiodfu.testing.images import build_mcuboot_image, random_firmware
+    from aiodfu.testing.serial_modem import SerialModemEmulator
+
     old = build_mcuboot_image(random_firmware(4096, seed=1), version=(1, 0, 0, 0))
     new = build_mcuboot_image(random_firmware(size, seed=2), version=(2, 0, 0, 7))
     emulator = SerialModemEmulator(
@@ -346,4 +350,6 @@ async def demo(reporter: Reporter, size: int, baud: int) -> None:
 
 def emulator_factory(image: bytes | None, model: LinkModel) -> Emulator:
     """``aiodfu emulate serial-modem``: ``--image`` is the application it runs before updates."""
+    from aiodfu.testing.serial_modem import SerialModemEmulator
+
     return SerialModemEmulator(app_image=image, link_model=model)
