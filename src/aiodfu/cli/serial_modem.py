@@ -25,7 +25,7 @@ from aiodfu.cli.output import Reporter
 from aiodfu.cli.probe import Probe, chosen_probe, probe_option, probed_port, wire_time
 from aiodfu.cli.runner import run
 from aiodfu.cli.verify import report_demo
-from aiodfu.core.errors import CommandRejectedError, ImageError, ImageFileNotFoundError
+from aiodfu.core.errors import ImageError, ImageFileNotFoundError
 from aiodfu.core.image import FirmwareImage, ImageKind
 from aiodfu.core.progress import ProgressCallback
 from aiodfu.core.session import UpdateResult
@@ -248,39 +248,20 @@ async def _ping(session: SerialModemSession) -> dict[str, object]:
     return {"mode": (await session.ping()).value}
 
 
-async def _query(device: SerialModemDevice, command: str) -> str | None:
-    """The first information line of ``command``, or None where this build refuses it."""
-    try:
-        return await device.robustly(lambda: device.query_line(command), command)
-    except CommandRejectedError:
-        log.info("%s: not supported by this build", command)
-        return None
-
-
 async def _info(session: SerialModemSession) -> dict[str, object]:
     """What the device says about itself: its mode, versions, DFU types and bootloader slot."""
-    mode = await session.ping()
-    rows: dict[str, object] = {"mode": mode.value}
-    if mode is Mode.BOOTLOADER:
-        return {
-            **rows,
-            "application": None,
-            "modem_firmware": None,
-            "supported_types": [UpdateType.MODEM_FULL.cli_name],
-            "bootloader_slot": None,
-            "note": "bootloader mode: only a full modem update (or AT#XRESET) can run",
-        }
-    device = session.device
-    version = await _query(device, "AT#XSMVER")  # "<app>","<ncs>"
-    rows["application"] = version.split(",", 1)[0].strip().strip('"') if version else None
-    rows["modem_firmware"] = await _query(device, "AT%SHORTSWVER")
-    types = await device.robustly(device.supported_types, "AT#XDFUINIT=?")
-    known = {member.value: member.cli_name for member in UpdateType}
-    rows["supported_types"] = [known.get(value, str(value)) for value in sorted(types)]
-    has_slots = UpdateType.MCUBOOT_BOOTLOADER in types  # else AT#XBOOTINFO answers ERROR
-    slot = await _query(device, "AT#XBOOTINFO=1") if has_slots else None
-    rows["bootloader_slot"] = int(slot) if slot is not None and slot.isdigit() else None
-    return rows
+    info = await session.info()
+    rows: dict[str, object] = {
+        "mode": info.mode.value,
+        "application": info.application,
+        "modem_firmware": info.modem_firmware,
+        "supported_types": [
+            kind.cli_name if isinstance(kind, UpdateType) else str(kind)
+            for kind in info.supported_types
+        ],
+        "bootloader_slot": info.bootloader_slot,
+    }
+    return {**rows, "note": info.note} if info.note else rows
 
 
 async def _reset(session: SerialModemSession) -> dict[str, object]:

@@ -6,6 +6,7 @@ Updates the nRF91 application (0), the modem by delta patch (1) or in full
 
 from aiodfu.serial_modem.device import SerialModemDevice
 from aiodfu.serial_modem.errors import ActivationFailedError, ApplyFailedError
+from aiodfu.serial_modem.info import DeviceInfo
 from aiodfu.serial_modem.payload import Payload, build_payload
 from aiodfu.serial_modem.protocol import Mode, UpdateType
 from aiodfu.serial_modem.session import DEFAULT_CHUNK_SIZE, SerialModemSession, open
@@ -15,6 +16,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "ActivationFailedError",
     "ApplyFailedError",
+    "DeviceInfo",
     "Mode",
     "Payload",
     "SerialModemDevice",

@@ -21,6 +21,7 @@ from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.formats import load_image
 from aiodfu.serial_modem.device import SerialModemDevice
 from aiodfu.serial_modem.errors import ActivationFailedError
+from aiodfu.serial_modem.info import DeviceInfo, read_info
 from aiodfu.serial_modem.payload import Payload, build_payload, infer_type
 from aiodfu.serial_modem.protocol import Mode, UpdateType
 from aiodfu.serial_modem.sizing import GRANULE, ChunkSizer
@@ -214,6 +215,11 @@ class SerialModemSession(LinkedSession[SerialModemDevice], UpdateSession):
         await self.connect()
         await self.device.synchronise()
         return self.device.mode
+
+    async def info(self) -> DeviceInfo:
+        """What the device says about itself: mode, versions, DFU types, bootloader slot."""
+        await self.ping()
+        return await read_info(self.device)
 
     async def reset(self) -> None:
         """``AT#XRESET``: reboot the device (activates a pending application update)."""
