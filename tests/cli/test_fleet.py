@@ -20,13 +20,16 @@ from aiodfu.cli.fleet import Status, fleet_options, run_updates, update_all
 from aiodfu.cli.options import ports_option
 from aiodfu.core.progress import ProgressCallback
 from aiodfu.core.session import UpdateResult
+from aiodfu.core.transfer import RetryPolicy
 from aiodfu.formats import load_image
 from aiodfu.serial_modem import SerialModemSession, UpdateType
 from aiodfu.testing.images import build_mcuboot_image, random_firmware
 from aiodfu.testing.serial_modem import SerialModemEmulator, SerialModemFaults
 from aiodfu.transports.memory import LinkModel
 from tests.cli.conftest import assert_valid, fixture_commands, json_lines
+from tests.serial_modem.conftest import FAST_TIMEOUTS
 
+NO_RETRY = RetryPolicy(attempts=1)
 IMAGE = build_mcuboot_image(random_firmware(12_000, seed=7), version=(2, 0, 0, 1))
 
 DEVICES: dict[str, SerialModemEmulator] = {}
@@ -44,7 +47,9 @@ def make_devices(count: int, failing: set[int] = frozenset()) -> list[str]:  # t
 
 async def update_emulated(name: str, progress: ProgressCallback | None) -> UpdateResult:
     device = DEVICES[name]
-    async with device, SerialModemSession(device.connect, baudrate=2_000_000) as session:
+    # A silent device fails fast: one attempt with the suite's short timeouts.
+    quick = {"timeouts": FAST_TIMEOUTS, "retry": NO_RETRY} if device.faults.silent else {}
+    async with device, SerialModemSession(device.connect, baudrate=2_000_000, **quick) as session:
         return await session.update(
             IMAGE, update_type=UpdateType.APPLICATION, reset=True, progress=progress
         )
@@ -192,3 +197,14 @@ async def test_the_fleet_benchmark_verifies_every_device() -> None:
 
     report, _wall, _cpu = await update_devices(5, IMAGE, None)
     assert report.count(Status.UPDATED) == 5 and int(report.exit_code) == 0
+
+
+def test_a_hint_shared_by_failed_devices_is_shown_once(firmware: Path, with_testonly: None) -> None:
+    names = make_devices(3)
+    for silent in (names[0], names[2]):  # a silent device: "did not answer" and its hint
+        DEVICES[silent].faults = SerialModemFaults(silent=True)
+    result = CliRunner().invoke(main, ["testonly", "update", *port_args(names), str(firmware)])
+    assert result.exit_code == 1
+    hints = [line for line in result.stderr.splitlines() if line.startswith("hint")]
+    assert len(hints) == 1, result.stderr
+    assert hints[0].startswith("hint (2 devices): ")

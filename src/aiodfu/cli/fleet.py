@@ -226,6 +226,19 @@ def show_report(reporter: Reporter, report: FleetReport, path: Path | None = Non
         f"{totals['failed']} failed, {totals['nothing_to_do']} with nothing to do, "
         f"in {units.duration(report.seconds)}"
     )
+    for hint, devices in _hints(report).items():
+        who = devices[0] if len(devices) == 1 else f"{len(devices)} devices"
+        reporter.err_console.print(f"[yellow]hint[/yellow] ({escape(who)}): {escape(hint)}")
+
+
+def _hints(report: FleetReport) -> dict[str, list[str]]:
+    """Each distinct hint of the failed devices, once, with the devices it is for: a hundred
+    devices failing the same way get one hint, not a hundred."""
+    hints: dict[str, list[str]] = {}
+    for outcome in report.outcomes:
+        if outcome.error is not None and outcome.error.hint:
+            hints.setdefault(outcome.error.hint, []).append(outcome.device)
+    return hints
 
 
 def fleet_options(function: F) -> F:
