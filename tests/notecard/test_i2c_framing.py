@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from aiodfu.cli.runner import describe_error
 from aiodfu.core.errors import DfuTimeoutError, LinkLostError, RetriesExhaustedError
 from aiodfu.notecard import open_i2c
 from aiodfu.notecard.i2c import (
@@ -23,7 +24,13 @@ from aiodfu.notecard.i2c import (
 from aiodfu.testing.i2c import EmulatedI2cBus, I2cBusModel, I2cFaults
 from aiodfu.testing.notecard import NotecardEmulator, NotecardI2cTarget, notecard_i2c_bus
 from aiodfu.transports import i2c as linux
-from aiodfu.transports.i2c import I2cAccessError, I2cNackError, I2cShortReadError, LinuxI2cBus
+from aiodfu.transports.i2c import (
+    I2cAccessError,
+    I2cBusMissingError,
+    I2cNackError,
+    I2cShortReadError,
+    LinuxI2cBus,
+)
 
 from .conftest import FAST_PACING, FAST_RETRY, FAST_TIMEOUTS
 
@@ -252,3 +259,14 @@ async def test_open_i2c_on_a_missing_or_forbidden_bus_fails_typed(
     with pytest.raises(I2cAccessError):  # not retried: only the user can fix it
         async with open_i2c("/dev/i2c-1", retry=FAST_RETRY, timeouts=FAST_TIMEOUTS):
             pass
+
+
+async def test_a_missing_bus_gets_the_i2c_hint_not_the_serial_ports_one(tmp_path: Path) -> None:
+    missing = open_i2c(str(tmp_path / "i2c-9"), retry=FAST_RETRY, timeouts=FAST_TIMEOUTS)
+    with pytest.raises(RetriesExhaustedError) as exhausted:
+        async with missing:
+            pass
+    assert isinstance(exhausted.value.__cause__, I2cBusMissingError)
+    report = describe_error(exhausted.value)
+    assert report.hint is not None and "ls /dev/i2c-*" in report.hint
+    assert "aiodfu ports" not in report.hint

@@ -175,10 +175,11 @@ class ErrorReport:
 
 
 def _hint_for(exc: BaseException) -> str | None:
-    hint = getattr(exc, "hint", None)
-    if isinstance(hint, str):
-        return hint
     causes = list(_chain(exc))
+    for item in causes:  # the error's own hint, or its cause's (retries wrap the cause)
+        hint = getattr(item, "hint", None)
+        if isinstance(hint, str):
+            return hint
     if any(isinstance(item, PermissionError) for item in causes):
         return (
             "permission denied on the port: on Linux add yourself to the `dialout` group "

@@ -39,6 +39,7 @@ from aiodfu.core.timeouts import wait_within
 __all__ = [
     "I2cAccessError",
     "I2cBus",
+    "I2cBusMissingError",
     "I2cError",
     "I2cNackError",
     "I2cShortReadError",
@@ -80,6 +81,15 @@ class I2cShortReadError(I2cError):
 
 class I2cAccessError(DfuError, PermissionError):
     """The bus device node exists but this user may not open it."""
+
+
+class I2cBusMissingError(LinkLostError):
+    """The bus device node does not exist (yet): still retried, since an adapter may come up."""
+
+    hint = (
+        "no such I2C bus: `ls /dev/i2c-*` lists the buses; enable I2C (raspi-config, or "
+        "dtparam=i2c_arm=on) and load the i2c-dev module (modprobe i2c-dev)."
+    )
 
 
 # --- Linux i2c-dev ---------------------------------------------------------------------------
@@ -171,7 +181,7 @@ class LinuxI2cBus:
                 operation="open",
             ) from exc
         except FileNotFoundError as exc:
-            raise LinkLostError(
+            raise I2cBusMissingError(
                 f"{path} does not exist: enable I2C (raspi-config, or dtparam=i2c_arm=on) "
                 "and load the i2c-dev module (modprobe i2c-dev)",
                 operation="open",
