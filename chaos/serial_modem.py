@@ -22,7 +22,7 @@ from aiodfu.testing import (
     SerialModemEmulator,
     SerialModemFaults,
     build_full_modem_package,
-    build_mcuboot_image,
+    build_signed_mcuboot_image,
     build_signed_modem_bootloader,
     build_signed_modem_delta,
     random_firmware,
@@ -42,7 +42,10 @@ TIMEOUTS = fast(
 RETRY = RetryPolicy(attempts=4, initial_delay=0.01, max_delay=0.05)
 CHUNK = 1024
 
-APP = build_mcuboot_image(random_firmware(3000, seed=101), version=(2, 0, 0, 1))
+# Signed, for an MCUboot that validates signatures (the nRF Connect SDK default): the hash does
+# not cover the signature TLV, so a hash-only MCUboot would boot an image whose signature the
+# link spoiled (campaign seed 5457) -- its code intact, its bytes not those sent.
+APP = build_signed_mcuboot_image(random_firmware(3000, seed=101), version=(2, 0, 0, 1))
 # Delta and full-modem images the emulated modem authenticates (testing.serial_modem.signing).
 DELTA = build_signed_modem_delta(random_firmware(3000, seed=102))
 SEGMENTS = [(0x50000, random_firmware(2500, seed=104)), (0x80000, random_firmware(800, seed=105))]
@@ -127,7 +130,7 @@ class SerialModemTrial(StreamTrial):
         self.emulator.faults.silent = True
 
     async def __aenter__(self) -> Self:
-        self.emulator = SerialModemEmulator(faults=self.faults)
+        self.emulator = SerialModemEmulator(faults=self.faults, mcuboot_signatures=True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

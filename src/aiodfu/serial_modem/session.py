@@ -255,7 +255,8 @@ def _verification(update_type: UpdateType, reset: bool) -> Verification:
     if update_type is UpdateType.APPLICATION:
         return Verification(
             VerificationMethod.DEVICE_DIGEST,
-            "MCUboot checked the image's hash before swapping it in (#XFOTA: 5,0)",
+            "MCUboot checked the image's hash (header, code, protected TLVs) and, if built to, "
+            "its signature before swapping it in (#XFOTA: 5,0)",
         )
     return Verification(
         VerificationMethod.DEVICE_DIGEST,

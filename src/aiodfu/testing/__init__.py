@@ -67,6 +67,7 @@ from aiodfu.testing.serial_modem import (
 )
 from aiodfu.testing.serial_modem.signing import (
     build_signed_full_modem_package,
+    build_signed_mcuboot_image,
     build_signed_modem_bootloader,
     build_signed_modem_delta,
 )
@@ -123,6 +124,7 @@ __all__ = [
     "build_mcuboot_image",
     "build_modem_delta",
     "build_signed_full_modem_package",
+    "build_signed_mcuboot_image",
     "build_signed_modem_bootloader",
     "build_signed_modem_delta",
     "notecard_i2c_bus",

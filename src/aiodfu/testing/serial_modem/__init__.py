@@ -105,7 +105,10 @@ Models, where the reference leaves room: an ``AT#XDFUWRITE`` without an open
 target (no ``INIT`` since boot) reports ``#XDFU: t,1,-1``; an apply with
 nothing to apply reports ``-1``; the type-0/3 image is validated with
 :func:`~aiodfu.formats.mcuboot.parse_mcuboot` at the next reboot (valid:
-swapped in, ``#XFOTA: 5,0`` for an app; invalid: nothing happens), a delta
+swapped in, ``#XFOTA: 5,0`` for an app; invalid: nothing happens) -- and, with
+``mcuboot_signatures=True`` (an MCUboot that validates signatures, the nRF Connect
+SDK default), its signature too (:func:`~.signing.build_signed_mcuboot_image`
+makes images it takes; a corrupted signature is then refused), a delta
 with :func:`~aiodfu.formats.modem_delta.parse_modem_delta` when the modem
 restarts (invalid: ``#XFOTA: 5,1,71303171``, the modem's authentication error)
 after which the delta area is dirty; a full-modem final apply without any
@@ -123,6 +126,7 @@ from aiodfu.testing.serial_modem.emulator import NCS_VERSION, SerialModemEmulato
 from aiodfu.testing.serial_modem.faults import FirmwareGeneration, SerialModemFaults, UrcOrder
 from aiodfu.testing.serial_modem.signing import (
     build_signed_full_modem_package,
+    build_signed_mcuboot_image,
     build_signed_modem_bootloader,
     build_signed_modem_delta,
 )
@@ -134,6 +138,7 @@ __all__ = [
     "SerialModemFaults",
     "UrcOrder",
     "build_signed_full_modem_package",
+    "build_signed_mcuboot_image",
     "build_signed_modem_bootloader",
     "build_signed_modem_delta",
 ]

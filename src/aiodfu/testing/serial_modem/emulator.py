@@ -88,6 +88,7 @@ class SerialModemEmulator(SerialModemState, AtEmulator):
         app_image: bytes | None = None,
         modem_version: str = "nrf91x1_2.0.2",
         faults: SerialModemFaults | None = None,
+        mcuboot_signatures: bool = False,
     ) -> None:
         if not set(supported_types) <= {0, 1, 2, 3}:
             raise ValueError(f"supported_types must be within 0..3, not {supported_types!r}")
@@ -108,6 +109,7 @@ class SerialModemEmulator(SerialModemState, AtEmulator):
             delta_area_size=delta_area_size,
             app_image=app_image,
             modem_version=modem_version,
+            mcuboot_signatures=mcuboot_signatures,
         )
         self.supported_types = tuple(sorted(set(supported_types)))
         self.firmware = firmware

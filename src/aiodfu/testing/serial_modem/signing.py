@@ -24,6 +24,14 @@ digests it can check, carried in the same places:
   every segment in modem flash matches its table entry, otherwise the device
   comes back as ``Bootloader mode ready`` (reference 5.4).
 
+* **MCUboot signature** (application and bootloader images, when the
+  emulator is built with ``mcuboot_signatures=True``, as an nRF Connect SDK
+  MCUboot with signature validation is): the ECDSA-P256 TLV must hold the
+  modelled signature of the image's hash (:func:`build_signed_mcuboot_image`).
+  The hash covers the header, the code and the protected TLVs; only the
+  signature covers the bytes after it, so without signature validation a
+  corrupted signature goes unnoticed, on the emulator as on a device.
+
 Build test packages with :func:`build_signed_full_modem_package`.
 """
 
@@ -31,18 +39,23 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 from aiodfu.core import integrity
+from aiodfu.core.errors import ImageError
+from aiodfu.formats.mcuboot import parse_mcuboot
 from aiodfu.formats.modem_delta import is_modem_delta
-from aiodfu.testing.images import build_full_modem_package, build_modem_delta
+from aiodfu.testing.images import build_full_modem_package, build_mcuboot_image, build_modem_delta
 
 __all__ = [
     "MODEM_DFU_AUTH_ERROR",
     "SegmentDigest",
     "build_signed_full_modem_package",
+    "build_signed_mcuboot_image",
     "build_signed_modem_bootloader",
     "build_signed_modem_delta",
     "modem_bootloader_table",
+    "verify_mcuboot_signature",
     "verify_modem_delta",
 ]
 
@@ -53,6 +66,9 @@ _DIGEST = 32
 _TABLE_MAGIC = b"aMBL"
 _ENTRY = struct.Struct("<II32s")
 _FOOTER = struct.Struct("<I4s")  # entry count, magic; then the digest over everything before
+
+_MCUBOOT_KEY = b"aiodfu emulated MCUboot signing key"
+_ECDSA_P256 = 0x22
 
 SegmentDigest = tuple[int, int, bytes]
 """``(address, length, sha256)`` of one firmware segment."""
@@ -95,3 +111,32 @@ def modem_bootloader_table(bootloader: bytes) -> tuple[SegmentDigest, ...] | Non
     if magic != _TABLE_MAGIC or start < 0:
         return None
     return tuple(_ENTRY.unpack_from(bootloader, start + i * _ENTRY.size) for i in range(count))
+
+
+def _mcuboot_signature(image_hash: bytes) -> bytes:
+    """The modelled ECDSA-P256 signature of an image hash: 64 bytes only the "key" makes."""
+    return integrity.sha256(_MCUBOOT_KEY + image_hash) + integrity.sha256(image_hash + _MCUBOOT_KEY)
+
+
+def build_signed_mcuboot_image(body: bytes, **options: Any) -> bytes:
+    """:func:`~aiodfu.testing.build_mcuboot_image` with a signature the emulated MCUboot takes.
+
+    ``options`` are those of ``build_mcuboot_image``; its placeholder signature
+    (the last TLV, 64 bytes) is replaced by the modelled one.
+    """
+    image = build_mcuboot_image(body, **options)
+    parsed = parse_mcuboot(image)
+    assert parsed.hash_tlv is not None
+    return image[:-64] + _mcuboot_signature(parsed.hash_tlv.value)
+
+
+def verify_mcuboot_signature(image: bytes) -> bool:
+    """Whether ``image`` is a valid MCUboot image whose signature TLV is genuine (modelled)."""
+    try:
+        parsed = parse_mcuboot(image)
+    except ImageError:
+        return False
+    signatures = [tlv.value for tlv in parsed.tlvs if tlv.type == _ECDSA_P256]
+    if parsed.hash_tlv is None or len(signatures) != 1:
+        return False
+    return signatures[0] == _mcuboot_signature(parsed.hash_tlv.value)

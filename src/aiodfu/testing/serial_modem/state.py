@@ -22,6 +22,7 @@ from aiodfu.testing.serial_modem.signing import (
     MODEM_DFU_AUTH_ERROR,
     SegmentDigest,
     modem_bootloader_table,
+    verify_mcuboot_signature,
     verify_modem_delta,
 )
 from aiodfu.testing.serial_modem.targets import (
@@ -76,9 +77,18 @@ class SerialModemState:
     """
 
     def __init__(
-        self, *, slot_size: int, delta_area_size: int, app_image: bytes | None, modem_version: str
+        self,
+        *,
+        slot_size: int,
+        delta_area_size: int,
+        app_image: bytes | None,
+        modem_version: str,
+        mcuboot_signatures: bool = False,
     ) -> None:
         self.slot_size = slot_size
+        self.mcuboot_signatures = mcuboot_signatures
+        """Whether MCUboot (and NSIB) also check each image's signature (modelled: see
+        :mod:`~aiodfu.testing.serial_modem.signing`), or only its hash."""
         self.delta_area_size = delta_area_size
         self.mode = Mode.NORMAL
         self.active_app = app_image
@@ -278,15 +288,21 @@ class SerialModemState:
         """MCUboot swaps in a valid pending image at boot and ignores an invalid one."""
         results = b""
         app = self._pending.pop(0, None)
-        if app is not None and _valid_mcuboot(app):
+        if app is not None and self._boots(app):
             self.active_app = self._running = app
             results += info(FOTA_COMPLETE.format())
         bootloader = self._pending.pop(3, None)
-        if bootloader is not None and _valid_mcuboot(bootloader):
+        if bootloader is not None and self._boots(bootloader):
             self.active_bootloader_slot ^= 1
             self.bootloader_version += 1
             self._running = bootloader
         return results
+
+    def _boots(self, image: bytes) -> bool:
+        """Whether the bootloader takes ``image``: its hash, and its signature if it checks one."""
+        if self.mcuboot_signatures:
+            return verify_mcuboot_signature(image)
+        return _valid_mcuboot(image)
 
     def restart_modem(self) -> bytes:
         """The modem library restarts: a scheduled delta is applied; its ``#XFOTA`` result."""
