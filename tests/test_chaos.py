@@ -167,6 +167,7 @@ FOUND_BY_CAMPAIGNS = [
     ("drogue-serial", 99),  # garbage into a block the fresh session cannot check: unverifiable
     ("nrf5-legacy-serial", 17),  # a cancel arriving with an ack must propagate
     ("rainmaker", 4362),  # a corrupted result report must be sent again
+    ("rainmaker", 4948),  # a byte lost in the job ID: never report for a job read only once
 ]
 
 

@@ -142,7 +142,9 @@ async def test_expired_url_is_fetched_again_with_a_fresh_one(server: FirmwareSer
         True,
         False,
     ]
-    assert sum("RMOTAFETCH" in line for line in module.commands) == 1
+    assert (
+        sum("RMOTAFETCH" in line for line in module.commands) == 2
+    )  # +1: the job read again to confirm it
     assert module.job_status[job.job_id] == "success"
 
 

@@ -5,7 +5,9 @@
 
 ``update`` does the whole reference flow (section 6) on the shared pull
 engine (:mod:`aiodfu.core.pull`): take a pushed ``+RMFWNOTIFY`` or ask with
-``AT+RMOTAFETCH``, let ``accept`` decline the version (reported *rejected*),
+``AT+RMOTAFETCH``, read the job again to confirm it (:mod:`aiodfu.rainmaker.jobs`:
+nothing is reported for a job read only once), let ``accept`` decline the
+version (reported *rejected*),
 **retrieve** through ``AT+HTTPURLCFG`` and ``AT+HTTPCGET`` with resume, clear
 the stored URL, **verify** (``expected_sha256=``, the image's own integrity
 via :func:`aiodfu.formats.own_integrity.check_own_integrity`), **install**,
@@ -40,6 +42,7 @@ from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.formats.own_integrity import check_own_integrity
 from aiodfu.rainmaker.device import RainMakerDevice
 from aiodfu.rainmaker.errors import JobRejectedError
+from aiodfu.rainmaker.jobs import confirmed
 from aiodfu.rainmaker.protocol import FirmwareNotification, OtaStatus
 from aiodfu.rainmaker.timeouts import DEFAULT_RETRY, Timeouts
 from aiodfu.rainmaker.transfers import DownloadTransfer
@@ -174,7 +177,7 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
         """
         await self.connect()
         async with self.device.releasing():
-            job = job or await self.fetch()
+            job = await confirmed(self.device, job or await self.fetch())
             await self._decide(job, accept)
             tracker = ProgressTracker(job.size, progress)
             if self.report_progress:
