@@ -303,6 +303,9 @@ class RainMakerEmulator(AtEmulator):
             await self._execute(line, command)
         except LinkLostError:
             pass
+        except Exception as exc:  # an emulator bug: kept in failures, never lost in the task
+            self.failures.append(exc)
+            log.exception("%s failed running a command", type(self).__name__)
         finally:
             self._busy = False
 
