@@ -22,9 +22,9 @@ from aiodfu.rainmaker import (
     InstallFailedError,
     NotificationError,
 )
-from aiodfu.rainmaker.protocol import FirmwareNotification
+from aiodfu.rainmaker.protocol import FirmwareNotification, OtaStatus
 from aiodfu.testing.faults import FaultyLinks, LinkPlan, random_link_plan
-from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator, ReportedResult
 from aiodfu.transports.memory import LinkFaults
 
 from .conftest import IMAGE, firmware, offer, session_for
@@ -293,4 +293,24 @@ async def test_a_job_read_differently_three_times_is_a_typed_error_and_nothing_i
             with pytest.raises(NotificationError, match="differently in 3 reads"):
                 await session.update(install=lambda image: installed.append(image.data))
         assert installed == [] and module.results == [] and module.downloads == 0
+        assert sum("RMOTAFETCH" in line for line in module.commands) == 3
+
+
+async def test_report_checks_the_job_against_the_module_before_reporting(
+    server: FirmwareServer,
+) -> None:
+    """session.report is public: a job read wrong (here a lost byte in its ID) is refused, typed,
+    and nothing reported; the job as the module announces it is reported, with one read more."""
+    async with RainMakerEmulator(seed=3) as module:
+        job = offer(module, server)
+        misread = attrs.evolve(job, job_id=JOB[:5] + JOB[6:])
+        async with session_for(module.connect) as session:
+            with pytest.raises(NotificationError, match="not the job the module announces"):
+                await session.report(misread, OtaStatus.FAILED, "no")
+            assert module.results == []
+            fetched = await session.fetch()
+            await session.report(fetched, OtaStatus.FAILED, "disk full")
+            await session.report(fetched, OtaStatus.FAILED, "disk full")  # confirmed already
+        assert module.results == [ReportedResult(JOB, 3, "disk full")] * 2
+        # the refused report read the job twice (both the real one: now confirmed), fetch once
         assert sum("RMOTAFETCH" in line for line in module.commands) == 3
