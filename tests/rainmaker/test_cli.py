@@ -17,8 +17,7 @@ from aiodfu.cli.probe import PROBE_LIMIT
 from aiodfu.cli.rainmaker import command
 from aiodfu.cli.runner import Context
 from aiodfu.testing.pty import serve_pty
-from aiodfu.testing.rainmaker import RainMakerEmulator
-from aiodfu.testing.rainmaker.commands import COMMANDS
+from aiodfu.testing.rainmaker import FirmwareVersions, RainMakerEmulator
 from tests.cli.conftest import assert_valid
 from tests.cli.ptys import (
     NOISE,
@@ -139,26 +138,18 @@ def test_a_failed_update_leaves_an_earlier_output_as_it_was(
 
 # --- info, nothing to do, several modules, the quick probe (the module served by the test's loop) -
 
-GMR = (
-    b"AT version:2.4.0.0(s-4c6eb65 - ESP32 - May 20 2022 03:12:58)\r\n"
-    b"SDK version:qa-test-v4.3.3-20220423\r\n"
-    b"compile time(4cb0a6e):May 23 2022 03:43:12\r\n"
-    b"Bin version:2.4.0(WROOM-32)\r\n\r\nOK\r\n"
+ESP_AT_2_4 = FirmwareVersions(  # what ESP-AT v2.4 on a WROOM-32 prints
+    at="2.4.0.0(s-4c6eb65 - ESP32 - May 20 2022 03:12:58)",
+    sdk="qa-test-v4.3.3-20220423",
+    compile_time="(4cb0a6e):May 23 2022 03:43:12",
+    bin="2.4.0(WROOM-32)",
 )
 
 
-@pytest.fixture
-def with_gmr(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The emulated module answers AT+GMR as ESP-AT v2.4 does (the emulator lacks it)."""
-
-    async def gmr(module: RainMakerEmulator, cmd: object) -> None:
-        await module.send(GMR)
-
-    monkeypatch.setitem(COMMANDS, "AT+GMR", gmr)
-
-
-async def test_info_reports_versions_cloud_and_the_pending_job(with_gmr: None) -> None:
-    module = RainMakerEmulator(serve_image=firmware(5_000, seed=8), job_version="2.0.0")
+async def test_info_reports_versions_cloud_and_the_pending_job() -> None:
+    module = RainMakerEmulator(
+        serve_image=firmware(5_000, seed=8), job_version="2.0.0", versions=ESP_AT_2_4
+    )
     async with module, serve_pty(module) as path:
         result, records = await aiodfu_json("rainmaker", "info", "--port", path)
     assert result.exit_code == 0, result.output
@@ -172,8 +163,27 @@ async def test_info_reports_versions_cloud_and_the_pending_job(with_gmr: None) -
     assert str(info["job_url"]).endswith("?<redacted>")
 
 
+async def test_info_shows_the_emulated_modules_own_versions() -> None:
+    """The emulator answers AT+GMR itself (no test double): info shows each version line."""
+    module = RainMakerEmulator(serve_image=firmware(5_000, seed=8))
+    async with module, serve_pty(module) as path:
+        result, records = await aiodfu_json("rainmaker", "info", "--port", path)
+        plain = await aiodfu("rainmaker", "info", "--port", path)
+    assert result.exit_code == 0, result.output
+    assert_valid(records)
+    versions = FirmwareVersions()
+    assert records[-1]["at_version"] == versions.at
+    assert records[-1]["sdk_version"] == versions.sdk
+    assert records[-1]["bin_version"] == versions.bin
+    assert plain.exit_code == 0, plain.output
+    assert versions.at in plain.output and versions.sdk in plain.output
+    assert versions.bin in plain.output
+
+
 async def test_info_of_a_module_off_the_cloud_and_without_version_query() -> None:
-    module = RainMakerEmulator(serve_image=firmware(5_000, seed=8), cloud_connected=False)
+    module = RainMakerEmulator(
+        serve_image=firmware(5_000, seed=8), cloud_connected=False, versions=None
+    )
     async with module, serve_pty(module) as path:
         result, records = await aiodfu_json("rainmaker", "info", "--port", path)
     assert result.exit_code == 0, result.output

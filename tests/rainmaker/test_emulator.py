@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
+from aiodfu.testing.rainmaker import FirmwareServer, FirmwareVersions, RainMakerEmulator
 from aiodfu.transports.base import ByteStream
 
 from .conftest import offer
@@ -348,3 +348,52 @@ def test_public_import_paths_keep_working() -> None:
     assert testing.RainMakerFaults is rainmaker.RainMakerFaults
     assert rainmaker_http.http_get is rainmaker.http_get
     assert rainmaker.ReportedResult.__module__ == "aiodfu.testing.rainmaker.cloud"
+
+
+@pytest.mark.parametrize(
+    ("wrong", "right"),
+    [
+        ("127.0.0.1:4x", "127.0.0.1:"),  # the port is not a number
+        ("[127.0.0.1", "127.0.0.1"),  # an unclosed IPv6 bracket
+        ("127.0.0.1:999999", "127.0.0.1:"),  # the port is out of range
+        ("htxp://", "http://"),  # no scheme the client knows
+    ],
+)
+async def test_a_url_that_does_not_parse_is_answered_error(
+    module: RainMakerEmulator, server: FirmwareServer, wrong: str, right: str
+) -> None:
+    """Campaign seed 89: a URL corrupted on the UART made the emulator's HTTP client raise
+    ValueError in its command task, and the command was never answered. The real module's
+    ``esp_http_client_init`` refuses a URL it cannot parse and the command ends in ERROR."""
+    url = server.add("x.bin", b"x" * 100).replace(right, wrong, 1)
+    host = module.connect()
+    await configure_download(host, url)
+    await host.write(b'AT+HTTPCGET=""\r\n')
+    assert await read_until(host, b"\r\nERROR\r\n") == b"ERR CODE:0x010a7000\r\n\r\nERROR\r\n"
+    assert await ask(host, b"AT") == b"\r\nOK\r\n"  # and the module takes the next command
+    assert module.downloads == 1 and not module.failures
+
+
+async def test_gmr_prints_the_version_lines_then_ok() -> None:
+    """AT+GMR as the esp-at docs show it: four lines without a +GMR: prefix, an empty line, OK."""
+    versions = FirmwareVersions(
+        at="2.2.0.0(c6fa6bf - ESP32 - Jul  2 2021 06:44:05)",
+        sdk="v4.2.2-76-gefa6eca",
+        compile_time="(3a696ba):Jul  2 2021 11:54:43",
+        bin="2.2.0(WROOM-32)",
+    )
+    async with RainMakerEmulator(versions=versions) as module:
+        host = module.connect()
+        await ask(host, b"ATE0")
+        assert await ask(host, b"AT+GMR") == (
+            b"AT version:2.2.0.0(c6fa6bf - ESP32 - Jul  2 2021 06:44:05)\r\n"
+            b"SDK version:v4.2.2-76-gefa6eca\r\n"
+            b"compile time(3a696ba):Jul  2 2021 11:54:43\r\n"
+            b"Bin version:2.2.0(WROOM-32)\r\n"
+            b"\r\nOK\r\n"
+        )
+        assert await ask(host, b"AT+GMR?", b"ERROR\r\n") == b"\r\nERROR\r\n"  # execute only
+    async with RainMakerEmulator(versions=None) as module:
+        host = module.connect()
+        await ask(host, b"ATE0")
+        assert await ask(host, b"AT+GMR", b"ERROR\r\n") == b"\r\nERROR\r\n"

@@ -43,7 +43,8 @@ async def test_pushed_notification_is_used_without_fetch(
         result = await session.update(install=lambda image: None, job=pushed)
     assert result.image.data == IMAGE
     assert module.results == [ReportedResult(job.job_id, 2, "OTA success")]
-    assert not any("RMOTAFETCH" in line for line in module.commands)
+    # no fetch for the job itself: the one AT+RMOTAFETCH only reads the pushed job again
+    assert sum("RMOTAFETCH" in line for line in module.commands) == 1
 
 
 async def test_async_install_failure_is_reported_failed_and_job_stays_open(
@@ -94,4 +95,6 @@ async def test_reset_between_download_and_report_rearms_the_job(
     async with session_for(module.connect, report_progress=False) as session:
         await session.update(install=install)
     assert module.job_status[job.job_id] == "success"
-    assert sum("RMOTAFETCH" in line for line in module.commands) == 2
+    assert (
+        sum("RMOTAFETCH" in line for line in module.commands) == 3
+    )  # +1: the job read again to confirm it

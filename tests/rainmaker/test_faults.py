@@ -16,10 +16,15 @@ import pytest
 
 from aiodfu.core.errors import DfuError, RetriesExhaustedError
 from aiodfu.core.image import FirmwareImage
-from aiodfu.rainmaker import DownloadFailedError, DownloadSizeError, InstallFailedError
-from aiodfu.rainmaker.protocol import FirmwareNotification
+from aiodfu.rainmaker import (
+    DownloadFailedError,
+    DownloadSizeError,
+    InstallFailedError,
+    NotificationError,
+)
+from aiodfu.rainmaker.protocol import FirmwareNotification, OtaStatus
 from aiodfu.testing.faults import FaultyLinks, LinkPlan, random_link_plan
-from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator
+from aiodfu.testing.rainmaker import FirmwareServer, RainMakerEmulator, ReportedResult
 from aiodfu.transports.memory import LinkFaults
 
 from .conftest import IMAGE, firmware, offer, session_for
@@ -79,7 +84,9 @@ async def test_module_reset_mid_download_is_noticed_and_the_download_resumed(
         assert module.job_status[JOB] == "success"
         # the module lost the stored URL, the headers and the pending flag: all set again
         assert server.requests[1].headers["range"].startswith("bytes=")
-        assert sum("RMOTAFETCH" in line for line in module.commands) == 2
+        assert (
+            sum("RMOTAFETCH" in line for line in module.commands) == 3
+        )  # +1: the job read again to confirm it
         # the banner failed the download at once (no wait for the chunk-gap timeout)
         assert any("rebooted" in record.getMessage() for record in caplog.records)
         await assert_fresh_session_updates(module, server)
@@ -146,7 +153,9 @@ async def test_url_expiring_during_a_download_is_presigned_again_and_resumed(
         assert expired.target == first.target and fresh.target != first.target
         assert expired.headers["range"] == fresh.headers["range"]  # resumed, not restarted
         assert result.details["resumes"] == "2"
-        assert sum("RMOTAFETCH" in line for line in module.commands) == 1
+        assert (
+            sum("RMOTAFETCH" in line for line in module.commands) == 2
+        )  # +1: the job read again to confirm it
         assert any("URL expired" in record.getMessage() for record in caplog.records)
         assert module.job_status[job.job_id] == "success"
         await assert_fresh_session_updates(module, server)
@@ -237,3 +246,71 @@ async def test_a_byte_slip_in_the_download_is_caught_without_a_digest(
         assert connector.fired, "the fault did not fire"
         assert installed == [IMAGE]
         assert module.job_status[JOB] == "success"
+
+
+NOTIFIED_JOB_AT = 452
+"""Where the job ID of the first ``+RMFWNOTIFY`` starts in the module's output (a clean session)."""
+
+
+@pytest.mark.parametrize("into", [0, 5, len(JOB) - 1])
+async def test_a_byte_lost_in_the_job_id_is_never_reported_for_the_wrong_job(
+    server: FirmwareServer, into: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Campaign seed 4948: the notification's job ID lost a byte and still parsed; the image was
+    installed and the success reported for that ID, leaving the real job open. The job is read
+    again before anything is reported, and only a job read alike twice is acted on."""
+    caplog.set_level(logging.INFO, logger="aiodfu.rainmaker")
+    async with RainMakerEmulator(seed=3) as module:
+        offer(module, server)
+        faults = LinkFaults(lose_at={NOTIFIED_JOB_AT + into})
+        connector = FaultyLinks(module, {1: LinkPlan(device_to_host=faults)})
+        installed: list[bytes] = []
+        async with session_for(connector) as session:
+            result = await session.update(
+                install=lambda image: installed.append(image.data),
+                expected_sha256=hashlib.sha256(IMAGE).hexdigest(),
+            )
+        assert connector.fired, "the fault did not fire"
+        read = {r.getMessage() for r in caplog.records if r.getMessage().startswith("host OTA")}
+        assert any(JOB not in message for message in read), "the fault missed the job ID"
+        assert installed == [IMAGE] and result.details["job"] == JOB
+        assert {reported.job_id for reported in module.results} == {JOB}
+        assert module.job_status[JOB] == "success"
+
+
+async def test_a_job_read_differently_three_times_is_a_typed_error_and_nothing_is_reported(
+    server: FirmwareServer,
+) -> None:
+    numbers = iter(range(1, 100))
+
+    def renamed(job: FirmwareNotification) -> FirmwareNotification:
+        return attrs.evolve(job, job_id=f"{JOB}{next(numbers)}")
+
+    async with RainMakerEmulator(seed=3, presign=renamed) as module:
+        offer(module, server)
+        installed: list[bytes] = []
+        async with session_for(module.connect) as session:
+            with pytest.raises(NotificationError, match="differently in 3 reads"):
+                await session.update(install=lambda image: installed.append(image.data))
+        assert installed == [] and module.results == [] and module.downloads == 0
+        assert sum("RMOTAFETCH" in line for line in module.commands) == 3
+
+
+async def test_report_checks_the_job_against_the_module_before_reporting(
+    server: FirmwareServer,
+) -> None:
+    """session.report is public: a job read wrong (here a lost byte in its ID) is refused, typed,
+    and nothing reported; the job as the module announces it is reported, with one read more."""
+    async with RainMakerEmulator(seed=3) as module:
+        job = offer(module, server)
+        misread = attrs.evolve(job, job_id=JOB[:5] + JOB[6:])
+        async with session_for(module.connect) as session:
+            with pytest.raises(NotificationError, match="not the job the module announces"):
+                await session.report(misread, OtaStatus.FAILED, "no")
+            assert module.results == []
+            fetched = await session.fetch()
+            await session.report(fetched, OtaStatus.FAILED, "disk full")
+            await session.report(fetched, OtaStatus.FAILED, "disk full")  # confirmed already
+        assert module.results == [ReportedResult(JOB, 3, "disk full")] * 2
+        # the refused report read the job twice (both the real one: now confirmed), fetch once
+        assert sum("RMOTAFETCH" in line for line in module.commands) == 3

@@ -142,7 +142,9 @@ async def test_expired_url_is_fetched_again_with_a_fresh_one(server: FirmwareSer
         True,
         False,
     ]
-    assert sum("RMOTAFETCH" in line for line in module.commands) == 1
+    assert (
+        sum("RMOTAFETCH" in line for line in module.commands) == 2
+    )  # +1: the job read again to confirm it
     assert module.job_status[job.job_id] == "success"
 
 
@@ -222,3 +224,24 @@ async def test_waiting_for_a_pushed_job_fails_at_once_when_the_link_drops(
         with pytest.raises(LinkLostError) as info:
             await asyncio.wait_for(waiting, 5)  # at once, not after a timeout: it has none
         assert info.value.operation == "wait for +RMFWNOTIFY"
+
+
+async def test_a_fresh_url_keeps_the_confirmed_size(server: FirmwareServer) -> None:
+    """Fetching a job again for a fresh URL takes only the URL: a size read differently then
+    (a corrupted line) never replaces the one confirmed before the download."""
+    fetches = 0
+
+    def presign(job: FirmwareNotification) -> FirmwareNotification:
+        nonlocal fetches
+        fetches += 1
+        url = server.add("host.bin", IMAGE)
+        return attrs.evolve(job, url=url, size=len(IMAGE) + (7 if fetches >= 2 else 0))
+
+    async with RainMakerEmulator(presign=presign) as module:
+        job = offer(module, server)
+        server.revoke(job.url)
+        async with session_for(module.connect, report_progress=False) as session:
+            result = await session.update(install=lambda image: None, job=job)
+        assert fetches == 2  # the confirmation, then the fresh URL after the 403
+        assert result.image.data == IMAGE
+        assert module.job_status[job.job_id] == "success"

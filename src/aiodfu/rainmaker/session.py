@@ -5,7 +5,9 @@
 
 ``update`` does the whole reference flow (section 6) on the shared pull
 engine (:mod:`aiodfu.core.pull`): take a pushed ``+RMFWNOTIFY`` or ask with
-``AT+RMOTAFETCH``, let ``accept`` decline the version (reported *rejected*),
+``AT+RMOTAFETCH``, read the job again to confirm it (:mod:`aiodfu.rainmaker.jobs`:
+nothing is reported for a job read only once), let ``accept`` decline the
+version (reported *rejected*),
 **retrieve** through ``AT+HTTPURLCFG`` and ``AT+HTTPCGET`` with resume, clear
 the stored URL, **verify** (``expected_sha256=``, the image's own integrity
 via :func:`aiodfu.formats.own_integrity.check_own_integrity`), **install**,
@@ -39,7 +41,8 @@ from aiodfu.core.session import Connector, InstallCallback, PullSession, UpdateR
 from aiodfu.core.transfer import RetryPolicy, run_transfer
 from aiodfu.formats.own_integrity import check_own_integrity
 from aiodfu.rainmaker.device import RainMakerDevice
-from aiodfu.rainmaker.errors import JobRejectedError
+from aiodfu.rainmaker.errors import JobRejectedError, NotificationError
+from aiodfu.rainmaker.jobs import confirmed, same_job
 from aiodfu.rainmaker.protocol import FirmwareNotification, OtaStatus
 from aiodfu.rainmaker.timeouts import DEFAULT_RETRY, Timeouts
 from aiodfu.rainmaker.transfers import DownloadTransfer
@@ -97,6 +100,8 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
         self.report_progress = report_progress
         self.module_restarts = 0
         self._restarted_for: int | None = None
+        self._confirmed: FirmwareNotification | None = None
+        """The last job two reads agreed on (reports for it need no further read)."""
 
     # --- jobs --------------------------------------------------------------------------------
 
@@ -117,9 +122,28 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
         return await self.device.robustly(self.device.fetch, "AT+RMOTAFETCH")
 
     async def report(self, job: FirmwareNotification, status: OtaStatus, info: str = "") -> None:
-        """``AT+RMOTARESULT`` for ``job`` (re-arming it first if the module rebooted)."""
+        """``AT+RMOTARESULT`` for ``job`` (re-arming it first if the module rebooted).
+
+        Only for a job the module announces again (:mod:`aiodfu.rainmaker.jobs`;
+        once per job and session): a ``job`` it does not announce the same way,
+        as a line corrupted on the UART would give, raises
+        :class:`~aiodfu.rainmaker.errors.NotificationError` and nothing is reported.
+        """
         await self.connect()
+        if not same_job(await self._confirm(job), job):
+            raise NotificationError(
+                f"job {job.job_id!r} of {job.size} bytes is not the job the module announces: "
+                "nothing was reported",
+                operation="AT+RMOTARESULT",
+            )
         await self.device.report(job, status, info)
+
+    async def _confirm(self, job: FirmwareNotification) -> FirmwareNotification:
+        """The job two reads agree on, starting from ``job`` (once per job and session):
+        ``job`` itself if it is that job. No two reads alike raises (see :mod:`.jobs`)."""
+        if self._confirmed is None or not same_job(job, self._confirmed):
+            self._confirmed = await confirmed(self.device, job)
+        return job if same_job(job, self._confirmed) else self._confirmed
 
     # --- the update --------------------------------------------------------------------------
 
@@ -174,7 +198,7 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
         """
         await self.connect()
         async with self.device.releasing():
-            job = job or await self.fetch()
+            job = await self._confirm(job or await self.fetch())
             await self._decide(job, accept)
             tracker = ProgressTracker(job.size, progress)
             if self.report_progress:

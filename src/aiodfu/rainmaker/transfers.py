@@ -33,6 +33,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+import attrs
+
 from aiodfu.core.errors import DfuError, ProtocolError
 from aiodfu.core.sinks import MemorySink, PulledImage, PullSink
 from aiodfu.core.transfer import Chunk, chunk_plan
@@ -192,7 +194,9 @@ class DownloadTransfer:
         if isinstance(error, DownloadFailedError) and error.http_status == 403:
             log.info("the download URL expired; fetching job %s again", self.notification.job_id)
             await self.device.resync(error)
-            self.notification = await self.device.fetch(self.notification.job_id)
+            fresh = await self.device.fetch(self.notification.job_id)
+            # only the URL is new: the size stays the one confirmed before the download
+            self.notification = attrs.evolve(self.notification, url=fresh.url)
             return
         await self.device.resync(error)
 

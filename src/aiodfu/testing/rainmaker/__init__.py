@@ -55,6 +55,10 @@ Options (keyword arguments, also attributes):
     Seeds the chunk sizes, so a failing test can be replayed.
 ``link_model``
     The default :class:`~aiodfu.transports.memory.LinkModel` (baud pacing).
+``versions``
+    What ``AT+GMR`` prints (:class:`~aiodfu.testing.rainmaker.commands.FirmwareVersions`:
+    the ``AT version``, ``SDK version``, ``compile time`` and ``Bin version`` lines, then
+    ``OK``); ``None`` models a module that refuses ``AT+GMR``.
 ``serve_image`` / ``job_version`` / ``job_id``
     Serve these bytes from a :class:`~aiodfu.testing.rainmaker.server.FirmwareServer`
     of the module's own (started on the first connection, at :attr:`server`)
@@ -102,12 +106,14 @@ the other AT emulator.
 """
 
 from aiodfu.testing.rainmaker.cloud import HostJob, RainMakerCloud, ReportedResult
+from aiodfu.testing.rainmaker.commands import FirmwareVersions
 from aiodfu.testing.rainmaker.emulator import RainMakerEmulator, RainMakerFaults
 from aiodfu.testing.rainmaker.http_client import HttpFailure, http_get
 from aiodfu.testing.rainmaker.server import FirmwareServer, HttpFaults, HttpRequest
 
 __all__ = [
     "FirmwareServer",
+    "FirmwareVersions",
     "HostJob",
     "HttpFailure",
     "HttpFaults",

@@ -16,6 +16,8 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import attrs
+
 from aiodfu.rainmaker.protocol import ErrCode, OtaStatus, err_code, unquote
 from aiodfu.testing.device_faults import ErrorReply
 from aiodfu.testing.faulty_device import Outcome
@@ -91,6 +93,45 @@ async def echo_off(module: RainMakerEmulator, cmd: EspCommand) -> None:
 async def echo_on(module: RainMakerEmulator, cmd: EspCommand) -> None:
     module.echo = True
     await module.answer_ok()
+
+
+@attrs.frozen
+class FirmwareVersions:
+    """What ``AT+GMR`` prints: the AT core, the ESP-IDF, the build's commit and time, the bin.
+
+    The lines are those of the esp-at documentation (``Basic_AT_Commands``),
+    without a ``+GMR:`` prefix, each ending in CR LF, then an empty line and
+    ``OK``::
+
+        AT version:3.2.0.0(s-aiodfu - ESP32C3 - Jan  5 2026 10:00:00)
+        SDK version:v5.0.4-emulated
+        compile time(aiodfu0):Jan  5 2026 10:02:03
+        Bin version:3.2.0(ESP32C3_RAINMAKER)
+
+        OK
+    """
+
+    at: str = "3.2.0.0(s-aiodfu - ESP32C3 - Jan  5 2026 10:00:00)"
+    sdk: str = "v5.0.4-emulated"
+    compile_time: str = "(aiodfu0):Jan  5 2026 10:02:03"
+    """Everything after ``compile time``: the build's commit in parentheses, ``:``, the time."""
+    bin: str = "3.2.0(ESP32C3_RAINMAKER)"
+
+    def lines(self) -> bytes:
+        return (
+            f"AT version:{self.at}\r\nSDK version:{self.sdk}\r\n"
+            f"compile time{self.compile_time}\r\nBin version:{self.bin}\r\n"
+        ).encode("latin-1")
+
+
+@command("AT+GMR")
+async def versions(module: RainMakerEmulator, cmd: EspCommand) -> None:
+    """The version lines, then ``\r\nOK\r\n`` (execute only; ``versions=None``: refused)."""
+    if module.versions is None:
+        raise CommandError(UNSUPPORTED)
+    if cmd.kind is not Kind.EXECUTE:
+        raise CommandError(INVALID)
+    await module.send(module.versions.lines() + OK)
 
 
 @command("AT+RST")

@@ -38,15 +38,22 @@ async def http_get(
     that status is raised after it -- the module prints it before ``ERROR``.
     ``accept_partial=False`` treats ``206`` the same way. Only
     ``http://127.0.0.1`` is reachable (the emulator never leaves the host);
-    anything else fails like an unreachable server.
+    anything else fails like an unreachable server. A URL that does not parse
+    (say a byte corrupted on the UART turned the port into ``43x51`` or put a
+    ``[`` in the host) fails the same way: ESP-IDF's ``esp_http_client_init``
+    refuses it ("Error parse url") and the module answers ``ERROR``; the
+    ``ERR CODE`` extension the closed AT core gives that case is unverified,
+    ``0x7000`` (connection failed) is used.
     """
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "http" or parts.hostname != LOOPBACK or parts.port is None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # a port that is not a number (or out of range) raises ValueError
+    except ValueError:  # esp_http_client_init cannot parse the URL: the command fails
+        raise HttpFailure(None) from None
+    if parts.scheme != "http" or parts.hostname != LOOPBACK or port is None:
         raise HttpFailure(None)
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(LOOPBACK, parts.port), timeout
-        )
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(LOOPBACK, port), timeout)
     except (OSError, TimeoutError):
         raise HttpFailure(None) from None
     try:
