@@ -32,7 +32,7 @@ async def test_fetch_download_install_report_success(
     assert len(server.requests) == 1
 
 
-async def test_pushed_notification_is_used_without_fetch(
+async def test_a_pushed_job_is_read_again_once_then_used(
     module: RainMakerEmulator, server: FirmwareServer
 ) -> None:
     job = offer(module, server, version=None)
