@@ -72,6 +72,8 @@ class RainMakerTrial(StreamTrial):
         "http:reset-no-range",
         "http:slow-body",
         CANCEL,
+        "http:corrupt-body",
+        "http:wrong-length",
     )
     span = 1500
     upstream_span = 7000
@@ -122,6 +124,12 @@ class RainMakerTrial(StreamTrial):
                 self.http.slow_body = round(rng.uniform(0.01, 0.3), 3)
                 self.http.piece = 1024
                 detail = f"{self.http.slow_body} s pause after every 1024 body bytes"
+            case "http:corrupt-body":
+                self.http.corrupt_at = rng.randrange(size)
+                detail = f"the server inverts body byte {self.http.corrupt_at}, once"
+            case "http:wrong-length":
+                self.http.length_delta = rng.choice([-rng.randint(1, size - 1), rng.randint(1, 64)])
+                detail = f"Content-Length off by {self.http.length_delta:+d}, once"
             case _:
                 raise ValueError(kind)
         return Fault(kind, detail)
