@@ -1,13 +1,18 @@
 """Blues Notecard: retrieve, verify (MD5), install and close out a host image from an emulated card.
 
-Device fault kinds are :class:`~aiodfu.testing.NotecardFaults`, addressed by
-request number: no answer, a truncated or corrupted response, a wrong
-sequence number, ``{io}`` or ``{bad-bin}`` errors, a corrupted binary frame,
-heartbeats before the answer, and a card that goes silent mid-retrieval. The
-card serves its image from on-board flash or (the legacy profile) only in
-DFU mode, in base64 or binary chunks, as the case draws. The oracle is the
-host's own install: exactly the card's image, installed once, the DFU closed
-out as ``completed``.
+Device fault kinds are the card's shared device faults, drawn by
+:func:`~aiodfu.testing.random_device_fault` from its ``FAULT_VOCABULARY``
+(``device:error`` -- one of its ``err`` replies at a request or at a
+``dfu.get`` offset --, ``device:reboot``, ``device:silence``,
+``device:unsolicited``, ``device:latency``; at a request, an offset or a
+moment), and the card's own per-request knobs of
+:class:`~aiodfu.testing.NotecardFaults` that the vocabulary cannot say: no
+answer, a truncated or corrupted response, a wrong sequence number, ``{io}``
+without a ``crc`` (a garbled request), ``{bad-bin}``, a corrupted binary
+frame, heartbeats before the answer. The card serves its image from
+on-board flash or (the legacy profile) only in DFU mode, in base64 or binary
+chunks, as the case draws. The oracle is the host's own install: exactly the
+card's image, installed once, the DFU closed out as ``completed``.
 
 After a failure the session told the card about (``dfu.status stop`` with
 ``err``), the card has deleted its image, as a real one does; Notehub offers
@@ -24,7 +29,13 @@ from aiodfu.core.progress import Progress
 from aiodfu.core.session import UpdateResult
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.notecard import Notecard, Timeouts
-from aiodfu.testing import NotecardEmulator, NotecardFaults, NotecardStorage, random_firmware
+from aiodfu.testing import (
+    NotecardEmulator,
+    NotecardFaults,
+    NotecardStorage,
+    random_device_fault,
+    random_firmware,
+)
 from chaos.timing import fast
 from chaos.trial import CANCEL, STREAM_LINK_KINDS, Fault, Held, StreamTrial
 
@@ -52,15 +63,18 @@ REQUEST_FAULTS = {
     "device:bad-bin": "bad_bin",
     "device:corrupted-frame": "corrupted_frames",
 }
+VOCABULARY = NotecardEmulator.FAULT_VOCABULARY
+SHARED_KINDS = {f"device:{kind}": kind for kind in VOCABULARY.kinds}
+"""The shared device faults, as ``random_device_fault`` draws them from the card's vocabulary."""
 
 
 class NotecardTrial(StreamTrial):
     backend = "notecard"
     kinds = (
         *STREAM_LINK_KINDS,
+        *SHARED_KINDS,
         *REQUEST_FAULTS,
         "device:heartbeats",
-        "device:silent",
         CANCEL,
     )
     span = 800  # requests are short; the image comes the other way
@@ -85,22 +99,27 @@ class NotecardTrial(StreamTrial):
             requests = set(rng.sample(range(REQUESTS), rng.randint(1, 3)))
             setattr(self.faults, REQUEST_FAULTS[kind], requests)
             return Fault(kind, f"requests {sorted(requests)}")
-        match kind:
-            case "device:heartbeats":
-                self.faults.heartbeats = rng.randint(1, 5)
-                self.faults.heartbeat_interval = round(rng.uniform(0.0, 0.05), 3)
-                return Fault(kind, f"{self.faults.heartbeats} heartbeats before every answer")
-            case "device:silent":
-                at = rng.randrange(len(IMAGE))
-                self.arm(at, self._silent)
-                return Fault(kind, f"the card goes silent once {at} bytes are done")
+        if kind in SHARED_KINDS:
+            fault = random_device_fault(
+                rng,
+                VOCABULARY,
+                len(IMAGE),
+                kinds=[SHARED_KINDS[kind]],
+                triggers=("command", "offset", "time"),
+                max_seconds=0.2,
+            )
+            self.faults.add(fault)
+            return Fault(kind, str(fault))
+        if kind == "device:heartbeats":
+            self.faults.heartbeats = rng.randint(1, 5)
+            self.faults.heartbeat_interval = round(rng.uniform(0.0, 0.05), 3)
+            return Fault(kind, f"{self.faults.heartbeats} heartbeats before every answer")
         raise ValueError(kind)
 
-    def _silent(self) -> None:
-        self.card.faults.silent = True
-
     async def __aenter__(self) -> Self:
-        self.card = NotecardEmulator(image=IMAGE, storage=self.storage, faults=self.faults)
+        self.card = NotecardEmulator(
+            image=IMAGE, storage=self.storage, reboot_time=0.02, faults=self.faults
+        )
         self.installed: list[bytes] = []
         return self
 
@@ -138,6 +157,9 @@ class NotecardTrial(StreamTrial):
         if self.card.mode != "completed":
             return Held.NOT_APPLIED, f"the card was not told (its DFU mode is {self.card.mode!r})"
         return Held.INTACT, "the host installed the card's image and closed the DFU out"
+
+    def fired(self) -> list[str]:
+        return super().fired() + [f"device: {fault}" for fault in self.faults.fired]
 
     def emulator_failures(self) -> list[BaseException]:
         return list(self.card.failures)

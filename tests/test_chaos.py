@@ -101,6 +101,11 @@ SEEDS: dict[str, dict[str, int]] = {
         "link:lose": 1,
         "link:duplicate": 1,
         "link:garbage": 1,
+        "device:error": 0,  # 'dfu-mode' at an offset: DFU mode entered again, resumed
+        "device:reboot": 0,  # mid-transfer: the image kept, DFU mode lost and re-entered
+        "device:silence": 5,  # for good, at an offset: typed, then a fresh session
+        "device:unsolicited": 5,  # a CR/LF in the middle of a reply
+        "device:latency": 0,
         "device:no-answer": 0,
         "device:truncated-response": 0,
         "device:corrupted-response": 0,
@@ -109,7 +114,6 @@ SEEDS: dict[str, dict[str, int]] = {
         "device:bad-bin": 0,
         "device:corrupted-frame": 0,
         "device:heartbeats": 1,
-        "device:silent": 1,
         "host:cancel": 1,
     },
     "rainmaker": {  # a raw or MCUboot image, with or without the caller's SHA-256, by seed

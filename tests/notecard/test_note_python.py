@@ -10,11 +10,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import serial
 
+from aiodfu.testing import DeviceFault, ErrorReply, OnCommand, Reboot
 from aiodfu.testing.i2c import PeripheryI2c
 from aiodfu.testing.images import random_firmware
-from aiodfu.testing.notecard import NotecardEmulator, Storage, notecard_i2c_bus
+from aiodfu.testing.notecard import NotecardEmulator, NotecardFaults, Storage, notecard_i2c_bus
 from aiodfu.testing.pty import serve_pty
 from notecard import binary_helpers
 from notecard import dfu as note_python_dfu
@@ -59,6 +61,32 @@ async def test_note_python_retrieves_the_image_over_the_pty(tmp_path: Path) -> N
     assert card.hub_mode == "periodic" and not card.failures
     hub_set = next(r for r in card.requests if r["req"] == "hub.set")
     assert "body" in hub_set  # note-python's user agent rides along, and is accepted
+
+
+async def test_note_python_rides_out_an_injected_io_error_and_a_restart_of_the_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ``{io}`` err reply (with the request's crc) is retried by note-python; a restart loses
+    the request in flight, note-python times out, resyncs, asks again -- and the image, kept in
+    the card's storage, arrives byte for byte."""
+    monkeypatch.setattr(note_python, "CARD_INTER_TRANSACTION_TIMEOUT_SEC", 2)
+    plan = [
+        DeviceFault(OnCommand(2, "dfu.get"), ErrorReply("io")),
+        DeviceFault(OnCommand(4, "dfu.get"), Reboot()),
+    ]
+    card = NotecardEmulator(image=IMAGE, reboot_time=0.1, faults=NotecardFaults(plan=plan))
+    async with serve_pty(card) as path:
+        image, final, saw_crc = await asyncio.wait_for(
+            asyncio.to_thread(retrieve_with_note_python, path, tmp_path / "serial.lock"), 60
+        )
+    assert image == IMAGE and saw_crc and final["mode"] == "completed"
+    assert [str(f) for f in card.faults.fired] == [
+        f"error at dfu.get command 2 (dfu.get offset=0 length={CHUNK}): error 'io'",
+        f"reboot at dfu.get command 4 (dfu.get offset={CHUNK} length={CHUNK}): reboot",
+    ]
+    offsets = [r.get("offset") for r in card.requests if r["req"] == "dfu.get"]
+    assert offsets == [None, 0, 0, CHUNK, CHUNK, 2 * CHUNK]  # each hit request sent again
+    assert card.boots == 1 and not card.crc_errors and not card.failures
 
 
 def error_paths(card: Any) -> list[Any]:

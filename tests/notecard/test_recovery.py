@@ -196,3 +196,18 @@ async def test_bytes_corrupted_on_the_wire_are_caught_by_the_crc(
         await card.aclose()
     assert installed == [IMAGE]
     assert card.mode == "completed" and served_in_order(card)
+
+
+@pytest.mark.parametrize("upstream", [False, True], ids=["host->card", "card->host"])
+async def test_a_stalled_link_is_reopened_within_the_session(upstream: bool) -> None:
+    """The link stays up but carries nothing more: the resync gets no answer, so the session
+    opens a fresh link and finishes on it (it used to give up with the stalled one)."""
+    stall = LinkFaults(stall_after=9000 if upstream else 300)
+    card = NotecardEmulator(image=IMAGE)
+    if upstream:
+        connector = FaultyFirstLink(card, device_to_host=stall)
+    else:
+        connector = FaultyFirstLink(card, host_to_device=stall)
+    installed = await update(card, connector, binary=False)
+    assert installed == [IMAGE] and card.mode == "completed"
+    assert connector.connections == 2 and [f.kind for _, f in connector.fired] == ["stall"]

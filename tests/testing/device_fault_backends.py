@@ -28,6 +28,9 @@ from aiodfu.testing import (
     FaultyLinks,
     FirmwareServer,
     LinkPlan,
+    NotecardEmulator,
+    NotecardFaults,
+    NotecardStorage,
     RainMakerEmulator,
     RainMakerFaults,
     SerialModemEmulator,
@@ -38,6 +41,7 @@ from aiodfu.testing import (
 from aiodfu.testing.drogue import BootMagic
 from tests.drogue.conftest import OLD, OLD_VERSION
 from tests.drogue.conftest import session_for as drogue_session
+from tests.notecard.conftest import card_for as notecard_session
 from tests.rainmaker.conftest import firmware
 from tests.rainmaker.conftest import session_for as rainmaker_session
 from tests.serial_modem.conftest import session_for as serial_modem_session
@@ -252,8 +256,62 @@ class Drogue(Backend):
         assert self.device.boot_state is BootMagic.BOOT
 
 
+class Notecard(Backend):
+    """A card that keeps its image in the modem's file system (so ``hub.set`` enters and leaves
+    DFU mode), retrieved in binary chunks (so ``card.binary`` and ``card.binary.get`` too)."""
+
+    name = "notecard"
+    vocabulary = NotecardEmulator.FAULT_VOCABULARY
+    span = 10_000
+    data_command = "dfu.get"
+    wire = (2500, 15_000)
+    first = random_firmware(10_000, seed=47)
+    second = random_firmware(6000, seed=48)
+
+    def faults(self, plan: list[Any]) -> DeviceFaults:
+        return NotecardFaults(plan=plan)
+
+    @asynccontextmanager
+    async def running(self, plan: list[Any]) -> AsyncIterator[None]:
+        self.device = NotecardEmulator(
+            image=self.first,
+            storage=NotecardStorage.MODEM_FS,
+            request_latency=LATENCY,
+            reboot_time=0.02,
+            faults=NotecardFaults(plan=plan),
+        )
+        async with self.device:
+            yield
+
+    async def _update(self) -> tuple[UpdateResult, list[bytes]]:
+        installed: list[bytes] = []
+        async with notecard_session(
+            self.connector(), retry=RETRY, chunk_size=2048, binary=True
+        ) as card:
+            result = await asyncio.wait_for(
+                card.update(install=lambda got: installed.append(got.data)), 60
+            )
+        return result, installed
+
+    async def update(self) -> UpdateResult:
+        result, self.installed = await self._update()
+        return result
+
+    def assert_holds_first(self, result: UpdateResult) -> None:
+        assert result.verification.verified
+        assert self.installed == [self.first]
+        assert self.device.mode == "completed" and self.device.delivered == self.first
+
+    async def update_fresh(self) -> None:
+        self.device.offer(self.second)  # Notehub offers the next image
+        result, installed = await self._update()
+        assert result.verification.verified
+        assert installed == [self.second]
+        assert self.device.mode == "completed" and self.device.delivered == self.second
+
+
 BACKENDS: dict[str, type[Backend]] = {
-    backend.name: backend for backend in (SerialModem, RainMaker, Drogue)
+    backend.name: backend for backend in (SerialModem, RainMaker, Drogue, Notecard)
 }
 
 

@@ -3,7 +3,8 @@
 :class:`NotecardDevice` is the :class:`~aiodfu.core.link.DeviceLink` of the
 backend. Its handshake on every new link is the reset of reference 2.6
 (send ``\\n`` until only CR/LF comes back); a transient failure is resynced
-in place, or by reopening the link when it was lost; its release, however a
+in place, or by reopening the link when it was lost or stalled (no answer to
+a resync); its release, however a
 session ends, re-aligns the framing, empties a binary store a retrieval used
 and leaves DFU mode if it was entered -- so the card syncs again and a fresh
 session finds it as it would after a clean close-out (its image kept).
@@ -134,8 +135,12 @@ class NotecardDevice(DeviceLink[ByteStream]):
             await self._resync()
 
     async def resync(self, error: DfuError | None = None) -> None:
-        """After a failure: reopen a lost link, or re-align the framing on a live one."""
-        if isinstance(error, LinkLostError) or not self.connected:
+        """After a failure: reopen a lost link, or re-align the framing on a live one.
+
+        A link on which the last resync got no answer at all is reopened too: it may be
+        up but stalled (a wedged adapter), which only a fresh link cures.
+        """
+        if isinstance(error, LinkLostError | ResyncFailedError) or not self.connected:
             await self.reopen()
         await self.handshake()
 

@@ -128,6 +128,11 @@ class DfuModeKeeper:
             refusal = await self.probe()
             if refusal is None:
                 return
+            if NOT_IN_DFU_MODE in str(refusal.status or ""):
+                # Not entering at all any more: the card restarted (DFU mode is not kept across
+                # a restart) or left it; ask again, the entry time still counts from the first.
+                log.info("the card is not in DFU mode (%s): entering again", refusal.status)
+                await self.enter()
         raise DfuModeEntryTimeoutError(
             f"the card did not serve the image within {timeouts.dfu_entry:g} s of entering DFU "
             "mode (a pending sync can hold it; see hub.set)",

@@ -55,7 +55,7 @@ Options (keyword arguments, also attributes):
     a newline or an ``rx_idle_gap``-second pause are lost, so a host that does
     not pause between 250-byte segments sends a corrupted request.
 ``request_latency``
-    Seconds the card spends on each request before answering.
+    Seconds the card spends on each request before answering (``command_latency``).
 ``link_model``
     The :class:`~aiodfu.transports.memory.LinkModel` of :meth:`connect` and
     :func:`~aiodfu.testing.pty.serve_pty` (UART pacing: 9600 on the main UART,
@@ -63,15 +63,16 @@ Options (keyword arguments, also attributes):
 ``faults``
     A :class:`NotecardFaults`, mutable while the card runs.
 
-Faults address requests by their index over the card's life (0-based, every
-line with ``req``): ``silent_requests`` (no answer), ``truncated_responses``
-(half a line, no newline), ``corrupted_responses`` (a flipped byte: CRC
-mismatch), ``wrong_sequence`` (the echoed sequence number is off by one),
-``io_errors`` (``{io}`` instead of the answer), ``bad_bin`` (``{bad-bin}``),
-``corrupted_frames`` (a flipped byte in a ``card.binary.get`` frame);
-``heartbeats`` interim ``{heartbeat}`` lines before every answer
-(``heartbeat_interval`` apart; ``heartbeat_flood`` never stops); ``silent``
-answers nothing at all.
+Faults (:class:`NotecardFaults`, :mod:`aiodfu.testing.notecard.faults`) are
+the shared device faults (a ``plan`` of triggered faults, ``silent``,
+``unsolicited``, the ``fired`` record; ``FAULT_VOCABULARY`` says what the card
+can fail at: its ``err`` replies at a request or at a ``dfu.get`` offset, a
+restart, silence, stray output, latency), over serial and over I2C alike,
+plus the card's own per-request knobs: ``silent_requests``,
+``truncated_responses``, ``corrupted_responses``, ``wrong_sequence``,
+``io_errors``, ``bad_bin``, ``corrupted_frames``, ``heartbeats``.
+``reboot_time`` is how long a restart keeps the card away (over I2C it does
+not acknowledge its address meanwhile).
 
 Inspection: ``mode`` / ``status_text`` (``dfu.status``), ``hub_mode``,
 :meth:`in_dfu_mode`, ``reported_version``, ``card_dfu`` (NOFU configuration),
@@ -87,14 +88,14 @@ reply to a request with a valid ``crc`` carries one (errors and heartbeats
 included: note-c PR #74), replies to a garbled request (CRC mismatch, not JSON,
 the ``io_errors`` fault) none; a request that is not JSON answers
 ``{"err":"... {io}"}``; ``hub.set``/``stop`` answer like ``dfu.status``/``{}``.
+
+(A little over 400 lines: a quarter of them is this page, the device's documentation.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-
-import attrs
 
 from aiodfu.core.errors import LinkLostError
 from aiodfu.notecard.protocol import (
@@ -104,7 +105,9 @@ from aiodfu.notecard.protocol import (
     split_crc,
     stamp_crc,
 )
-from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.device_faults import ErrorReply
+from aiodfu.testing.faulty_device import FaultyDevice, Outcome
+from aiodfu.testing.notecard.faults import FAULT_VOCABULARY, NotecardFaults, error_text
 from aiodfu.testing.notecard.state import (
     DFU_MODE_TIMEOUT,
     BinaryReply,
@@ -118,28 +121,16 @@ from aiodfu.transports.memory import LinkModel
 
 log = logging.getLogger("aiodfu.testing.notecard")
 
+__all__ = ["NotecardEmulator"]
+
 RX_BUFFER = 1500
 
 
-@attrs.define
-class NotecardFaults:
-    """Faults to inject; tests may change them while the card runs (see the module docs)."""
-
-    silent_requests: set[int] = attrs.field(factory=set)
-    truncated_responses: set[int] = attrs.field(factory=set)
-    corrupted_responses: set[int] = attrs.field(factory=set)
-    wrong_sequence: set[int] = attrs.field(factory=set)
-    io_errors: set[int] = attrs.field(factory=set)
-    bad_bin: set[int] = attrs.field(factory=set)
-    corrupted_frames: set[int] = attrs.field(factory=set)
-    heartbeats: int = 0
-    heartbeat_interval: float = 0.0
-    heartbeat_flood: bool = False
-    silent: bool = False
-
-
-class NotecardEmulator(NotecardState, Emulator):
+class NotecardEmulator(NotecardState, FaultyDevice):
     """A Blues Notecard; see the module documentation for options, faults and inspection."""
+
+    FAULT_VOCABULARY = FAULT_VOCABULARY
+    faults: NotecardFaults
 
     def __init__(
         self,
@@ -162,10 +153,17 @@ class NotecardEmulator(NotecardState, Emulator):
         rx_buffer: int = RX_BUFFER,
         rx_idle_gap: float = 0.05,
         request_latency: float = 0.0,
+        reboot_time: float = 0.0,
         link_model: LinkModel | None = None,
         faults: NotecardFaults | None = None,
     ) -> None:
-        Emulator.__init__(self, link_model=link_model)
+        FaultyDevice.__init__(
+            self,
+            faults=faults if faults is not None else NotecardFaults(),
+            link_model=link_model,
+            reboot_time=reboot_time,
+            command_latency=request_latency,
+        )
         NotecardState.__init__(
             self,
             image=image,
@@ -186,54 +184,91 @@ class NotecardEmulator(NotecardState, Emulator):
         self.crc = crc
         self.rx_buffer = rx_buffer
         self.rx_idle_gap = rx_idle_gap
-        self.request_latency = request_latency
-        self.faults = faults if faults is not None else NotecardFaults()
         self.requests: list[Message] = []
         self.crc_errors = 0
         self.dropped_bytes = 0
+        self.boots = 0
+        """Restarts so far (a :class:`~aiodfu.testing.device_faults.Reboot`)."""
         self.busy = False
         """The card is working on a request (its ``request_latency``)."""
         self._request_count = 0
+        self._partial = bytearray()
+        self._lines: asyncio.Queue[bytes] = asyncio.Queue()
+
+    @property
+    def request_latency(self) -> float:
+        """Seconds the card spends on each request before answering."""
+        return self.command_latency
+
+    @request_latency.setter
+    def request_latency(self, value: float) -> None:
+        self.command_latency = value
 
     def in_dfu_mode(self, now: float | None = None) -> bool:
         """Whether DFU mode is fully active now (or at loop time ``now``)."""
         return super().in_dfu_mode(asyncio.get_running_loop().time() if now is None else now)
 
+    def restart(self) -> tuple[bytes, float]:
+        """The card restarts: its RAM goes (see :mod:`~aiodfu.testing.notecard.faults`)."""
+        self.boots += 1
+        self.lose_ram()
+        self._partial.clear()
+        while not self._lines.empty():
+            self._lines.get_nowait()
+        return b"", self.reboot_time  # a card prints nothing on its request port when back
+
+    async def answer_delay(self) -> None:
+        self.busy = True
+        try:
+            await super().answer_delay()
+        finally:
+            self.busy = False
+
     # --- serving -----------------------------------------------------------------------------
 
     async def serve(self, stream: ByteStream) -> None:
-        lines: asyncio.Queue[bytes | None] = asyncio.Queue()
-        reader = asyncio.get_running_loop().create_task(self._receive(stream, lines))
+        """Read lines in one task and answer them in another, as the card's UART interrupt
+        keeps receiving while a request is being worked on."""
+        self._stream = stream
+        self._partial.clear()
+        self._lines = lines = asyncio.Queue[bytes]()
+        loop = asyncio.get_running_loop()
+        tasks = {loop.create_task(self._receive(stream)), loop.create_task(self._answer_all(lines))}
         try:
-            while (line := await lines.get()) is not None:
-                await self._answer(stream, line)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
             raise LinkLostError("link closed (reading)")
         finally:
-            reader.cancel()
+            for task in tasks:
+                task.cancel()
 
-    async def _receive(self, stream: ByteStream, lines: asyncio.Queue[bytes | None]) -> None:
-        """Split what arrives into lines, losing what overflows the card's receive buffer.
+    async def _answer_all(self, lines: asyncio.Queue[bytes]) -> None:
+        while True:
+            line = await lines.get()
+            if not self.unresponsive:
+                await self._answer(line)
+                await self.idle()
 
-        Reading goes on while a request is being answered, as the card's UART
-        interrupt does; a lost link ends the queue with ``None``.
-        """
+    async def _receive(self, stream: ByteStream) -> None:
+        """Split what arrives into lines, losing what overflows the card's receive buffer
+        (and what arrives while it is away: its buffer starts empty when it is back)."""
         loop = asyncio.get_running_loop()
-        partial = bytearray()
+        partial = self._partial
         last_arrival = -1e9
         partial_room = self.rx_buffer
         while True:
-            try:
-                data = await stream.read()
-            except LinkLostError:
-                lines.put_nowait(None)
-                return
+            data = await stream.read()
+            if self.unresponsive:
+                partial.clear()
+                continue
             now = loop.time()
             if now - last_arrival >= self.rx_idle_gap:
                 partial_room = self.rx_buffer  # the card drained its buffer during the pause
             last_arrival = now
             for byte in data:
                 if byte == 0x0A:
-                    lines.put_nowait(bytes(partial).rstrip(b"\r"))
+                    self._lines.put_nowait(bytes(partial).rstrip(b"\r"))
                     partial.clear()
                     partial_room = self.rx_buffer
                 elif partial_room > 0:
@@ -242,18 +277,16 @@ class NotecardEmulator(NotecardState, Emulator):
                 else:
                     self.dropped_bytes += 1
 
-    async def _answer(self, stream: ByteStream, line: bytes) -> None:
+    async def _answer(self, line: bytes) -> None:
         faults = self.faults
-        if faults.silent:
-            return
         if not line.strip():
-            await stream.write(b"\r\n")
+            await self.send(b"\r\n")
             return
         bare, field = split_crc(line)
         try:
             request = parse_object(bare if field is not None else line)
         except ValueError:
-            await self._write_line(stream, error("error parsing JSON request {io}"))
+            await self._write_line(error("error parsing JSON request {io}"))
             return
         if "cmd" in request and "req" not in request:
             self.requests.append(request)
@@ -266,23 +299,25 @@ class NotecardEmulator(NotecardState, Emulator):
         if field is not None and self.crc:
             if not field.valid:
                 self.crc_errors += 1
-                await self._write_line(stream, error("CRC error in request {io}"))
+                await self._write_line(error("CRC error in request {io}"))
                 return
             sequence = field.sequence
         if index in faults.silent_requests:
             return
-        if self.request_latency:
-            self.busy = True
-            try:
-                await asyncio.sleep(self.request_latency)
-            finally:
-                self.busy = False
-        await self._heartbeats(stream, sequence)
+        boots = self.boots
+        outcome = await self._take(request)
+        if outcome is Outcome.HALT:
+            return
+        await self._heartbeats(sequence)
+        if self.boots != boots:
+            return  # the card restarted while working on it: the request is lost
         if index in faults.io_errors:  # the card saw a garbled request: it cannot echo a CRC
-            await self._write_line(stream, error("serial I/O error {io}"))
+            await self._write_line(error("serial I/O error {io}"))
             return
         reply: Message | BinaryReply
-        if index in faults.bad_bin:
+        if isinstance(outcome, ErrorReply):
+            reply = error(error_text(outcome.code, str(request.get("req"))))
+        elif index in faults.bad_bin:
             reply = error("binary store is corrupted {bad-bin}")
         else:
             reply = self.handle(request, asyncio.get_running_loop().time())
@@ -293,23 +328,40 @@ class NotecardEmulator(NotecardState, Emulator):
         if index in faults.corrupted_responses:
             text = _flip_middle(text)
         if index in faults.truncated_responses:
-            await stream.write(text[: len(text) // 2])
+            await self.send(text[: len(text) // 2])
             return
         if isinstance(reply, BinaryReply):
             frame = reply.frame
             if index in faults.corrupted_frames:
                 frame = _flip_middle(frame, avoid=0x0A)
-            await stream.write(text + b"\r\n" + frame + b"\n")
+            await self.send(text + b"\r\n" + frame + b"\n")
         else:
-            await stream.write(text + b"\r\n")
+            await self.send(text + b"\r\n")
 
-    async def _heartbeats(self, stream: ByteStream, sequence: int | None) -> None:
+    async def _take(self, request: Message) -> ErrorReply | Outcome:
+        """The planned faults act on ``request`` (and, for a ``dfu.get``, on the offsets its
+        chunk covers), then the card's latency; an error, a halt, or proceed."""
+        name = str(request.get("req"))
+        offset, length = request.get("offset", 0), request.get("length", 0)
+        chunk = name == "dfu.get" and isinstance(offset, int) and isinstance(length, int)
+        shown = f"{name} offset={offset} length={length}" if chunk else name
+        outcome = await self.take_command(name, shown=shown)
+        if chunk and outcome is not Outcome.HALT and self.image is not None:
+            end = min(offset + length, len(self.image))
+            waiting = self.next_fault_offset(offset, end) if length > 0 else None
+            if waiting is not None:
+                at_offset = await self.take_offset(waiting)
+                if at_offset is Outcome.HALT or isinstance(outcome, Outcome):
+                    outcome = at_offset
+        return outcome
+
+    async def _heartbeats(self, sequence: int | None) -> None:
         faults = self.faults
         sent = 0
         while faults.heartbeat_flood or sent < faults.heartbeats:
             sent += 1
             heartbeat = {"err": "{heartbeat}", "status": f"busy ({sent})"}
-            await stream.write(self._stamped(heartbeat, sequence) + b"\r\n")
+            await self.send(self._stamped(heartbeat, sequence) + b"\r\n")
             await asyncio.sleep(faults.heartbeat_interval)
 
     @staticmethod
@@ -322,9 +374,8 @@ class NotecardEmulator(NotecardState, Emulator):
         text = encode_json(response)
         return text if sequence is None else stamp_crc(text, sequence)
 
-    @staticmethod
-    async def _write_line(stream: ByteStream, response: Message) -> None:
-        await stream.write(encode_json(response) + b"\r\n")
+    async def _write_line(self, response: Message) -> None:
+        await self.send(encode_json(response) + b"\r\n")
 
     @property
     def image(self) -> bytes | None:

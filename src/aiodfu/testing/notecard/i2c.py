@@ -25,6 +25,11 @@ inferred from the libraries; the firmware's own rule is not published.)
 ``busy_stretch`` clock-stretches every transfer made while the card is
 working on a request (its ``request_latency``), as a busy card's I2C
 peripheral holds the clock.
+
+The card's device faults act here as on its UART (the same emulator serves
+the port): a silent card acknowledges and has nothing to say. A restart
+(:class:`~aiodfu.testing.device_faults.Reboot`) empties both buffers of the
+interface, and while the card is booting it does not acknowledge its address.
 """
 
 from __future__ import annotations
@@ -72,6 +77,11 @@ class _CardPort:
         self.inbound += data
         self._arrived.set()
 
+    def clear(self) -> None:
+        """The card restarted: what either side had queued is gone."""
+        self.inbound.clear()
+        self.outbox.clear()
+
     async def aclose(self) -> None:
         self._closed = True
         self._arrived.set()
@@ -97,15 +107,27 @@ class NotecardI2cTarget:
         self.port = _CardPort()
         self.requested = 0
         """``n`` of the last ``[0x00][n]``: what the next read returns at most."""
+        self._boots = getattr(card, "boots", 0)
         card.attach(self.port)
+
+    def _check_card(self) -> None:
+        """NACK unless the interface is served and the card is up (see the module docs)."""
+        if self.port.closed:
+            raise I2cNackError("the card's I2C interface is not served")
+        boots = getattr(self.card, "boots", 0)
+        if boots != self._boots:
+            self._boots = boots
+            self.port.clear()
+            self.requested = 0
+        if getattr(self.card, "booting", False):
+            raise I2cNackError("the card is restarting")
 
     def _line_length(self) -> int:
         end = self.port.outbox.find(b"\n")
         return len(self.port.outbox) if end < 0 else end + 1
 
     def receive(self, data: bytes) -> None:
-        if self.port.closed:
-            raise I2cNackError("the card's I2C interface is not served")
+        self._check_card()
         if data[0] == 0:
             self.requested = data[1] if len(data) > 1 else 0
             return
@@ -115,8 +137,7 @@ class NotecardI2cTarget:
         self.port.deliver(data[1 : 1 + count])
 
     def respond(self, length: int) -> bytes:
-        if self.port.closed:
-            raise I2cNackError("the card's I2C interface is not served")
+        self._check_card()
         returned = min(
             self.requested, self.max_transfer, max(length - HEADER_SIZE, 0), self._line_length()
         )

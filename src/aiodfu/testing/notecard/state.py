@@ -67,6 +67,11 @@ def error(text: str) -> Message:
     return {"err": text}
 
 
+def unknown_request(name: str) -> str:
+    """The card's answer to a request it does not know (note-c PR #142: both tags)."""
+    return f"unknown request: {name} {{io}}{{not-supported}}"
+
+
 class NotecardState:
     """DFU-relevant state of one Notecard; ``handle`` answers a request."""
 
@@ -154,6 +159,14 @@ class NotecardState:
         self.mode = DfuMode.ERROR
         self.status_text = status
 
+    def lose_ram(self) -> None:
+        """The card restarts: DFU operating mode and the binary store (RAM) go; the image
+        downloaded to its storage, and the DFU status with it, stay."""
+        if self.hub_mode == "dfu":
+            self.hub_mode = self._previous_hub_mode
+        self._dfu_entered_at = None
+        self.binary_store = None
+
     def in_dfu_mode(self, now: float) -> bool:
         """DFU mode fully active (entered, entry delay over, 15-minute timer running)."""
         return (
@@ -182,7 +195,7 @@ class NotecardState:
             "card.version": self._card_version,
         }.get(name)
         if handler is None or (name.startswith("card.binary") and not self.binary_store_supported):
-            return error(f"unknown request: {name} {{io}}{{not-supported}}")
+            return error(unknown_request(name))
         return handler(request, now)
 
     def _expire_dfu_mode(self, now: float) -> None:
