@@ -133,6 +133,8 @@ SEEDS: dict[str, dict[str, int]] = {
         "http:reset-no-range": 1,
         "http:slow-body": 0,
         "host:cancel": 0,
+        "http:corrupt-body": 1,
+        "http:wrong-length": 3,
     },
 }
 
