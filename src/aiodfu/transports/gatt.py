@@ -274,9 +274,24 @@ class GattLink(AsyncResource):
             self._lost = asyncio.get_running_loop().create_future()
         race: set[asyncio.Future[Any]] = {task, self._lost}
         try:
-            async with deadline(timeout, operation, offset=offset):
-                with stack_cancel_is_link_loss(operation, offset):
-                    await asyncio.wait(race, return_when=asyncio.FIRST_COMPLETED)
+            # deadline() and stack_cancel_is_link_loss() spelt out: this runs once per packet.
+            async with asyncio.timeout(timeout):
+                await asyncio.wait(race, return_when=asyncio.FIRST_COMPLETED)
+        except TimeoutError as exc:
+            if isinstance(exc, DfuTimeoutError):
+                raise
+            raise DfuTimeoutError(
+                f"no answer within {timeout:g} s", operation=operation, offset=offset
+            ) from None
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling() == 0:
+                raise LinkLostError(
+                    "the BLE link dropped (the stack abandoned the pending request)",
+                    operation=operation,
+                    offset=offset,
+                ) from None
+            raise
         finally:
             if not task.done():
                 task.cancel()
