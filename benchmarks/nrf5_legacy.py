@@ -6,8 +6,10 @@
   100 kB/s). Measured over the data phase (first to last firmware byte) as a
   fraction of min(link capacity, flash rate), with the pool overflows seen
   (the goal: >= 0.9 and none). A flash-bound row shows the other limit.
-* CPU seconds per MiB on an unpaced link (controller, bleak, both Bumble
-  stacks and the emulator share the process, so this is the sum of all).
+* CPU seconds per MiB on an unpaced link, split by
+  :class:`~benchmarks.cpu.CpuSplit`: aiodfu's host code apart from the
+  emulated bootloader, from the BLE stacks (bleak, both Bumble host stacks,
+  the emulated controller and radio) and from the shared runtime.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from aiodfu.testing.ble import BleLinkModel, BleRadio, BumbleBleakClient, Bumble
 from aiodfu.testing.images import random_firmware
 from aiodfu.testing.nrf5_legacy import BootloaderConfig, Nrf5LegacyEmulator
 from benchmarks.common import Stopwatch, print_table
+from benchmarks.cpu import CpuSplit
 
 MIB = 1 << 20
 PACKET = 20
 INTERVALS = (0.0075, 0.015, 0.030)
 PACKETS_PER_EVENT = (1, 4, 6)
 FLASH_RATE = 100_000.0
+SLOW_FLASH = 8_000.0
+POOL_BUFFERS = 8
+"""The SDK 11 bootloader's receive pool (``RX_BUF_QUEUE_SIZE``)."""
 
 
 async def update_once(
@@ -73,11 +79,12 @@ async def update_once(
 async def throughput(quick: bool) -> None:
     seconds = 0.5 if quick else 2.0
     rows = []
+    slow_flash: dict[float | None, tuple[float, int]] = {}
     cases: list[tuple[float, int, float, float | None]] = [
         (i, p, FLASH_RATE, None) for i in INTERVALS for p in PACKETS_PER_EVENT
     ]
-    cases.append((0.0075, 6, 8_000.0, None))  # flash slower than the link: receipts cannot tell
-    cases.append((0.0075, 6, 8_000.0, 7_200.0))  # ... unless the rate is capped below the flash
+    cases.append((0.0075, 6, SLOW_FLASH, None))  # flash slower than the link: receipts cannot tell
+    cases.append((0.0075, 6, SLOW_FLASH, 0.9 * SLOW_FLASH))  # ... unless told the flash rate
     for interval, per_event, flash, max_rate in cases:
         model = BleLinkModel(connection_interval=interval, packets_per_event=per_event)
         capacity = model.capacity(PACKET)
@@ -87,6 +94,8 @@ async def throughput(quick: bool) -> None:
         # Packets leave at connection events: k events span k - 1 intervals of elapsed time,
         # so the link was busy for one interval more than was measured.
         rate = (size - size % PACKET) / (elapsed + interval)
+        if flash == SLOW_FLASH:
+            slow_flash[max_rate] = (rate / limit, overflows)
         rows.append(
             (
                 f"{interval * 1000:g} ms x {per_event}"
@@ -103,15 +112,66 @@ async def throughput(quick: bool) -> None:
         ["link", "link KiB/s", "flash KiB/s", "measured KiB/s", "fraction of limit", "overflows"],
         rows,
     )
+    print_table(
+        "nRF5 legacy, flash slower than the link: the limit is the protocol's (arithmetic)",
+        ["", "value"],
+        flash_limit_rows(
+            BleLinkModel(connection_interval=0.0075, packets_per_event=6).capacity(PACKET),
+            SLOW_FLASH,
+            slow_flash,
+        ),
+    )
+
+
+def flash_limit_rows(
+    link: float, flash: float, measured: dict[float | None, tuple[float, int]]
+) -> list[tuple[str, str]]:
+    """Why no host reaches 0.9 of a flash slower than the link without being told its rate.
+
+    The SDK 11 transport (``dfu_transport_ble.c``) copies each packet into its
+    receive pool and counts it -- and sends the receipt -- at once; the buffer is
+    freed only when its flash write completes. Receipts, their timing and
+    opcode 7 therefore report bytes *accepted*, the same for every flash rate,
+    until the pool is full and the next packet is dropped (``10 03 06``). The
+    one flash signal before the final ``10 03 01`` is that overflow. (The Start
+    response's delay times the bank *erase*, a different operation from the
+    writes, which the SoftDevice schedules between radio events: no write rate
+    follows from it.)
+    """
+    pool = POOL_BUFFERS * PACKET
+    fill = pool / (link - flash)
+    rows = [
+        ("receive pool", f"{POOL_BUFFERS} buffers x {PACKET} B = {pool} B"),
+        ("link, flash", f"{link:,.0f} B/s, {flash:,.0f} B/s"),
+        (
+            "pool full at the link's rate after",
+            f"{pool} / ({link:,.0f} - {flash:,.0f}) = {fill * 1000:.0f} ms, "
+            f"{link * fill:,.0f} B accepted",
+        ),
+        ("what receipts count", "bytes accepted into the pool: the same for any flash rate"),
+        (
+            "zero overflows, flash rate not known",
+            "never send faster than the slowest flash allowed for: 0.9 of an unknown rate "
+            "is out of every host's reach",
+        ),
+    ]
+    for max_rate, (fraction, overflows) in sorted(
+        measured.items(), key=lambda item: item[0] or 0.0
+    ):
+        how = "default (halves its window at each overflow)"
+        if max_rate is not None:
+            how = f"max_rate {max_rate:,.0f} B/s (told the flash rate)"
+        rows.append((f"measured, {how}", f"{fraction:.2f} of the flash, {overflows} overflows"))
+    return rows
 
 
 async def cpu(quick: bool) -> None:
     size = (128 if quick else 512) * 1024
-    _, cpu_seconds, _ = await update_once(size, BleLinkModel(), 1e12)
+    _, split = await CpuSplit.measure(lambda: update_once(size, BleLinkModel(), 1e12))
     print_table(
-        "nRF5 legacy DFU CPU cost (unpaced link, everything in one process)",
-        ["image", "CPU s", "CPU s per MiB"],
-        [(f"{size // 1024} KiB", f"{cpu_seconds:.2f}", f"{cpu_seconds * MIB / size:.2f}")],
+        f"nRF5 legacy DFU CPU s per MiB, {size // 1024} KiB, unpaced link (20-byte packets)",
+        ["CPU s per MiB of", "value"],
+        split.per_mib(size).rows(),
     )
 
 

@@ -132,6 +132,8 @@ class GattUpdateLink:
     async def _poll_offset(self, expected: int) -> int:
         """The offset once it reads ``expected``, or as it reads when the settle time is up."""
         offset = await self._offset()
+        if offset == expected:  # the usual case: no deadline (and its timer) to set up
+            return offset
         with contextlib.suppress(DfuTimeoutError):
             async with deadline(self.timeouts.offset_settle, "wait for the block to land"):
                 while offset != expected:

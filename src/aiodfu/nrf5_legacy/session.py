@@ -165,6 +165,7 @@ class Nrf5LegacySession(UpdateSession):
                     window=self.window,
                     resume=self.resume,
                     max_rate=self.max_rate,
+                    tracker=tracker,
                 )
                 await run_transfer(transfer, tracker, self.retry, what=f"{name} DFU")
                 tracker.set_phase(Phase.ACTIVATING, f"{name}: activating")

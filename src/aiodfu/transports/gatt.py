@@ -138,6 +138,14 @@ class GattLink(AsyncResource):
         self._owns_client = owns_client
         self.disconnected = asyncio.Event()
         self._watch: asyncio.Task[None] | None = None
+        self._lost: asyncio.Future[None] | None = None
+        """Done when the link drops: what every operation races against (one future for all,
+        not a task per operation -- writes come one per 20-byte packet)."""
+
+    def _mark_lost(self) -> None:
+        self.disconnected.set()
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
 
     @classmethod
     async def connect(
@@ -148,7 +156,7 @@ class GattLink(AsyncResource):
 
         def on_disconnect(_: BleakClient) -> None:
             if link is not None:
-                link.disconnected.set()
+                link._mark_lost()
 
         client = BleakClient(
             target, disconnected_callback=on_disconnect, timeout=timeout, **client_options
@@ -191,7 +199,7 @@ class GattLink(AsyncResource):
         # The client's disconnect callback belongs to its creator: polling is the portable way.
         while self.client.is_connected:  # noqa: ASYNC110
             await asyncio.sleep(_LIVENESS_POLL)
-        self.disconnected.set()
+        self._mark_lost()
 
     @property
     def address(self) -> str:
@@ -262,13 +270,29 @@ class GattLink(AsyncResource):
                 call.close()
             raise LinkLostError("the BLE link is down", operation=operation, offset=offset)
         task = asyncio.ensure_future(call)
-        lost = asyncio.ensure_future(self.disconnected.wait())
+        if self._lost is None:
+            self._lost = asyncio.get_running_loop().create_future()
+        race: set[asyncio.Future[Any]] = {task, self._lost}
         try:
-            async with deadline(timeout, operation, offset=offset):
-                with stack_cancel_is_link_loss(operation, offset):
-                    await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+            # deadline() and stack_cancel_is_link_loss() spelt out: this runs once per packet.
+            async with asyncio.timeout(timeout):
+                await asyncio.wait(race, return_when=asyncio.FIRST_COMPLETED)
+        except TimeoutError as exc:
+            if isinstance(exc, DfuTimeoutError):
+                raise
+            raise DfuTimeoutError(
+                f"no answer within {timeout:g} s", operation=operation, offset=offset
+            ) from None
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling() == 0:
+                raise LinkLostError(
+                    "the BLE link dropped (the stack abandoned the pending request)",
+                    operation=operation,
+                    offset=offset,
+                ) from None
+            raise
         finally:
-            lost.cancel()
             if not task.done():
                 task.cancel()
                 with contextlib.suppress(BaseException):
@@ -297,4 +321,4 @@ class GattLink(AsyncResource):
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(_CLEANUP_TIMEOUT):
                     await self.client.disconnect()
-        self.disconnected.set()
+        self._mark_lost()
