@@ -129,6 +129,9 @@ class DrogueTransfer:
                 status=_describe(status),
             )
         if update.offset != chunk.end:
+            # The device stored something this Write did not say (a block applied twice, at
+            # its own offset): what it holds past chunk.offset cannot be trusted. Start over.
+            self._rewrite = True
             raise UnexpectedStatusError(
                 f"after a Write ending at {chunk.end} the device expects offset {update.offset}",
                 operation="Write",
