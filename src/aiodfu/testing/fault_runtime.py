@@ -238,9 +238,11 @@ class FaultRuntime:
                 continue
             self._armed.add(index)
             seconds = getattr(fault.trigger, "seconds", 0.0)
-            self.later(max(self._epoch + seconds - now, 0.0), self._timer(faults, index, fault))
+            self.later(
+                max(self._epoch + seconds - now, 0.0), self._timed_fire(faults, index, fault)
+            )
 
-    def _timer(
+    def _timed_fire(
         self, faults: DeviceFaults, index: int, fault: DeviceFault
     ) -> Callable[[], Awaitable[None]]:
         async def fire() -> None:
