@@ -71,9 +71,11 @@ FAULT_VOCABULARY = FaultVocabulary(
     offset_errors=(None, "INVALID_STATE", "NOT_SUPPORTED", "DATA_SIZE", "OPERATION_FAILED"),
     unsolicited=(b"\x11\x00\x00\x00\x00", b"\x11\xff\xff\xff\x7f", b"\x10\x07\x01\x00\x00\x00\x00"),
     error_commands=("START_DFU", "INITIALIZE_DFU", "RECEIVE_FIRMWARE", "VALIDATE"),
+    unobservable=(("reboot", "ACTIVATE_AND_RESET"),),
 )
 """What the legacy DFU target can be asked to fail at (see the module documentation).
-Activate and Reset are never answered (the target resets): draws put no error there."""
+Activate and Reset are never answered (the target resets): draws put no error there, nor a
+reboot (the old application boots, and nothing a legacy DFU host can read tells it apart)."""
 
 
 def opcode_name(opcode: int) -> str:
