@@ -122,6 +122,9 @@ class DrogueTransfer:
                 status=_describe(status),
             )
         if update.offset == chunk.offset:
+            # Over GATT a block that has not landed yet may still land (later, at the device's
+            # offset then): sent again, it would be stored twice. Start over instead, behind it.
+            self._rewrite = self.device.blind_writes
             raise WriteRejectedError(
                 "the device did not take the block (wrong offset, unaligned or a flash error)",
                 operation="Write",
