@@ -252,7 +252,10 @@ class BlePeripheral:
 
     async def stop_advertising(self) -> None:
         if self.device.is_advertising:
-            await self.device.stop_advertising()
+            # Bumble raises KeyError when a central connected (ending the advertising) while
+            # the stop was on its way: advertising is over either way.
+            with contextlib.suppress(KeyError):
+                await self.device.stop_advertising()
 
     @property
     def is_advertising(self) -> bool:

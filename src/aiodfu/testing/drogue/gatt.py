@@ -49,6 +49,13 @@ drops the faults caused), :attr:`failures`
 (emulator bugs), and the device's own attributes. :meth:`idle` waits until
 every acknowledged write has been applied; :meth:`disconnect` drops the link
 as a radio would.
+
+Faults: the device's own (``device.faults``, a
+:class:`~aiodfu.testing.drogue.DrogueFaults`, in :attr:`DrogueGattHost.FAULT_VOCABULARY`)
+act at the GATT writes as they do at the serial commands, and ``link_faults``
+(a :class:`~aiodfu.testing.ble.GattLinkPlan`) spoils the BLE link.
+
+(A little over 400 lines: a fifth of them is this page and the vocabulary's.)
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ from aiodfu.testing.ble import BlePeripheral, BleRadio, GattLinkPlan
 # isort: split
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -122,12 +130,14 @@ class DrogueGattHost(AsyncResource):
         offset_errors=(None, *FLASH_ERRORS),
         kinds=tuple(kind for kind in DEVICE_FAULT_KINDS if kind != "unsolicited"),
         error_commands=("Write", "Swap"),
+        unobservable=(("silence", "Sync"),),
     )
     """The device's faults over GATT: its commands are the writes (control 1 ``Start``,
     firmware blocks ``Write offset=... length=...``, control 2 ``Swap``, control 3
     ``Sync``); nothing is notified, so nothing can be unsolicited. A flash error at
     ``Start`` or ``Sync`` is logged in the device's ``errors`` and changes nothing a host
-    can see at once: draws leave them out."""
+    can see at once: draws leave them out, and silence at ``Sync`` (the write is
+    acknowledged, the firmware stays unconfirmed, and nothing over GATT says so)."""
 
     def __init__(
         self,
@@ -159,6 +169,7 @@ class DrogueGattHost(AsyncResource):
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
+        self._advertising = asyncio.Lock()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -190,8 +201,14 @@ class DrogueGattHost(AsyncResource):
         if self._rebooted in self.device.reboot_listeners:
             self.device.reboot_listeners.remove(self._rebooted)
         self.device.cancel_background()
+        away = [t for t in self._side_tasks if not t.done()]  # a reset in progress, first
+        for task in away:
+            task.cancel()
+        if away:
+            await asyncio.wait(away, timeout=2.0)
         if self._peripheral is not None:
-            await self._peripheral.stop_advertising()
+            with contextlib.suppress(Exception):  # the reset may have stopped it mid-command
+                await self._peripheral.stop_advertising()
             await self._peripheral.disconnect()
         # Cancel, and ask to stop as well: Bumble may swallow a CancelledError mid-command,
         # and the worker then still ends at the stop request.
@@ -372,9 +389,12 @@ class DrogueGattHost(AsyncResource):
         await self._advertise()
 
     async def _advertise(self) -> None:
-        peripheral = self._peripheral
-        if peripheral is not None and peripheral.connection is None:
-            await peripheral.advertise(self.name, [SERVICE_UUID])
+        async with self._advertising:  # the worker and a reset's return may both get here
+            peripheral = self._peripheral
+            if peripheral is None or peripheral.connection is not None:
+                return
+            if not peripheral.is_advertising:
+                await peripheral.advertise(self.name, [SERVICE_UUID])
 
     def _on_connect(self, connection: Connection) -> None:
         self.connections += 1
