@@ -6,8 +6,13 @@ write that fails, new firmware that never boots so the bootloader reverts,
 garbage before a Status that desynchronises the stream, a device that goes
 silent) and ``device:back-to-back`` (a second update right after a first:
 the device re-sends its Status on its own timer meanwhile). Over BLE the
-link faults are :class:`~aiodfu.testing.drogue_gatt.DrogueGattFaults` (the
-link dropped after a request, a request lost) and a drop at a random moment.
+link faults are :class:`~aiodfu.testing.DrogueGattFaults` (the
+link dropped after a request, a request lost), a drop at a random moment, and
+:func:`~aiodfu.testing.random_gatt_plan`'s (``link:ble-stall``,
+``link:ble-disconnect``: the service notifies nothing); its device faults are
+also drawn from :attr:`DrogueGattHost.FAULT_VOCABULARY <aiodfu.testing.DrogueGattHost>`
+(``device:error``, ``device:reboot``, ``device:silence``, ``device:latency``:
+a triggered fault at a write or an image offset).
 
 Neither transport can verify the image end to end (protocols/drogue-dfu.md:
 the firmware ignores the Swap checksum and the GATT service does not even
@@ -28,11 +33,19 @@ from aiodfu.core.transfer import RetryPolicy
 from aiodfu.drogue import DrogueSession, Timeouts, connect, serial_connector
 from aiodfu.drogue import open as open_port
 from aiodfu.testing import BootMagic, DrogueEmulator, DrogueFaults, random_firmware, serve_pty
-from aiodfu.testing.ble import BleRadio, BumbleBleakClient
+from aiodfu.testing.ble import BleLinkModel, BleRadio, BumbleBleakClient, GattLinkPlan
 from aiodfu.testing.drogue.gatt import DrogueGattFaults, DrogueGattHost
 from aiodfu.transports.memory import LinkModel
 from chaos.timing import fast
-from chaos.trial import CANCEL, STREAM_LINK_KINDS, Fault, Held, StreamTrial, Trial
+from chaos.trial import (
+    CANCEL,
+    STREAM_LINK_KINDS,
+    Fault,
+    Held,
+    StreamTrial,
+    Trial,
+    device_kinds,
+)
 
 TIMEOUTS = fast(Timeouts(), 0.05, reboot=2.0, resync_gap=0.02, reconnect_pause=0.01)
 GATT_TIMEOUTS = fast(
@@ -233,7 +246,10 @@ class DrogueGattTrial(_DrogueTrial):
         "link:drop-after-request",
         "link:lose-request",
         "link:drop-timed",
+        "link:ble-stall",
+        "link:ble-disconnect",
         *SHARED_DEVICE_KINDS,
+        *device_kinds(DrogueGattHost.FAULT_VOCABULARY),
         CANCEL,
     )
     block = 64
@@ -241,12 +257,20 @@ class DrogueGattTrial(_DrogueTrial):
     def draw(self) -> Fault:
         self.faults = DrogueFaults()
         self.gatt_faults = DrogueGattFaults()
+        self.link_plan = GattLinkPlan()
         self.drop_at: float | None = None
         fault = self.draw_device()
         if fault is not None:
             return fault
         rng = self.rng
         match self.kind:
+            case kind if kind.startswith("link:ble-"):
+                self.link_plan = self.draw_ble_link(GATT_REQUESTS, 0)
+                return Fault(self.kind, self.link_plan.description)
+            case kind if kind.startswith("device:"):
+                planned = self.draw_device_fault(DrogueGattHost.FAULT_VOCABULARY, len(NEW))
+                self.faults.plan.append(planned)
+                return Fault(self.kind, str(planned))
             case "link:drop-after-request":
                 count = rng.randint(1, GATT_REQUESTS)
                 self.gatt_faults = DrogueGattFaults(disconnect_after=count)
@@ -279,7 +303,14 @@ class DrogueGattTrial(_DrogueTrial):
 
     def session(self, *, healthy: bool) -> DrogueSession:
         self.host.faults = DrogueGattFaults() if healthy else self.gatt_faults
-        client = {"backend": BumbleBleakClient, "radio": self.radio}
+        self.host.link_faults = GattLinkPlan() if healthy else self.link_plan
+        # ATT MTU 247: the 64-byte blocks GATT_REQUESTS and ``block`` count on (at the default
+        # 23 the blocks are 16 bytes, and a device answering 0.3 s late takes 80 s).
+        client = {
+            "backend": BumbleBleakClient,
+            "radio": self.radio,
+            "link_model": BleLinkModel(mtu=247),
+        }
         return connect(
             self.host.address, timeouts=GATT_TIMEOUTS, retry=RETRY, client_options=client
         )
@@ -305,6 +336,10 @@ class DrogueGattTrial(_DrogueTrial):
     def heal(self) -> None:
         self.device.faults = DrogueFaults()
         self.host.faults = DrogueGattFaults()
+        self.host.link_faults = GattLinkPlan()
+
+    def fired(self) -> list[str]:
+        return [str(f) for f in (*self.faults.fired, *self.link_plan.fired)]
 
     def emulator_failures(self) -> list[BaseException]:
         return [*self.device.failures, *self.host.failures]

@@ -8,6 +8,13 @@ data packet lost on the air, slow notifications -- and a link dropped at a
 random moment (``link:drop-timed``: timing-dependent, so its replay is close
 but not exact). The oracle: the target runs the application sent, in
 application mode.
+
+The target's own faults are drawn from its ``FAULT_VOCABULARY``
+(``device:error``, ``device:reboot``, ``device:silence``,
+``device:unsolicited``, ``device:latency``: a triggered fault at a Control
+Point opcode or a data offset), the BLE link's from
+:func:`~aiodfu.testing.ble.random_gatt_plan` (``link:ble-...``: lost, corrupted,
+delayed or garbage notifications, a stall, a drop at an ATT operation).
 """
 
 from __future__ import annotations
@@ -23,10 +30,10 @@ from aiodfu.core.transfer import RetryPolicy
 from aiodfu.nrf5_legacy import Nrf5LegacySession, Package, Timeouts
 from aiodfu.nrf5_legacy.protocol import OpCode
 from aiodfu.testing import random_firmware
-from aiodfu.testing.ble import BleRadio, BumbleBleakClient, BumbleBleakScanner
+from aiodfu.testing.ble import BleRadio, BumbleBleakClient, BumbleBleakScanner, GattLinkPlan
 from aiodfu.testing.nrf5_legacy import BootloaderConfig, LegacyDfuFaults, Mode, Nrf5LegacyEmulator
 from chaos.timing import fast
-from chaos.trial import CANCEL, Fault, Held, Trial
+from chaos.trial import BLE_LINK_KINDS, CANCEL, Fault, Held, Trial, device_kinds
 
 TIMEOUTS = fast(Timeouts(), 0.05, connect=1.0, bootloader_search=2.0)
 RETRY = RetryPolicy(attempts=4, initial_delay=0.01, max_delay=0.05)
@@ -51,6 +58,8 @@ class Nrf5LegacyTrial(Trial):
         "link:lose-packet",
         "link:drop-timed",
         "device:slow-notifications",
+        *device_kinds(Nrf5LegacyEmulator.FAULT_VOCABULARY),
+        *BLE_LINK_KINDS,
         CANCEL,
     )
 
@@ -58,6 +67,7 @@ class Nrf5LegacyTrial(Trial):
         rng = self.rng
         self.with_app = rng.random() < 0.5
         self.faults = LegacyDfuFaults()
+        self.link_plan = GattLinkPlan()
         self.drop_at: float | None = None
         self._drops: set[asyncio.Future[Any]] = set()
         start = "running an application (buttonless entry)" if self.with_app else "in DFU mode"
@@ -83,6 +93,13 @@ class Nrf5LegacyTrial(Trial):
                 detail = f"every notification is {delay} s late"
             case "host:cancel":
                 detail = self.draw_cancel(len(NEW)).detail
+            case kind if kind.startswith("link:ble-"):
+                self.link_plan = self.draw_ble_link(150, 20, link=2 if self.with_app else 1)
+                detail = self.link_plan.description
+            case kind if kind.startswith("device:"):
+                fault = self.draw_device_fault(Nrf5LegacyEmulator.FAULT_VOCABULARY, len(NEW))
+                self.faults = LegacyDfuFaults(plan=[fault])
+                detail = str(fault)
             case _:
                 raise ValueError(self.kind)
         return Fault(self.kind, f"target {start}; {detail}")
@@ -96,6 +113,7 @@ class Nrf5LegacyTrial(Trial):
             application=OLD if self.with_app else None,
             config=BootloaderConfig(flash_rate=1e9),
             faults=self.faults,
+            link_faults=self.link_plan,
         )
         await self.target.start()
         return self
@@ -139,9 +157,17 @@ class Nrf5LegacyTrial(Trial):
 
     def heal(self) -> None:
         self.target.faults = LegacyDfuFaults()
+        self.target.link_faults = GattLinkPlan()
+
+    def fired(self) -> list[str]:
+        return [str(f) for f in (*self.faults.fired, *self.link_plan.fired)]
 
     async def update_fresh(self) -> UpdateResult:
-        result: UpdateResult = await self._update(self.target.active_address, None)
+        # A caller names its device by the application's address when it has one: a session
+        # told only the bootloader's cannot know where the application it resets into is.
+        target = self.target
+        address = target.address if target.application is not None else target.active_address
+        result: UpdateResult = await self._update(address, None)
         return result
 
     def held(self) -> tuple[Held, str]:

@@ -26,12 +26,31 @@ import attrs
 
 from aiodfu.core.progress import Progress
 from aiodfu.core.session import UpdateResult
-from aiodfu.testing import LINK_FAULT_KINDS, FaultyLinks, LinkPlan, random_link_plan
+from aiodfu.testing import (
+    LINK_FAULT_KINDS,
+    DeviceFault,
+    FaultVocabulary,
+    FaultyLinks,
+    LinkPlan,
+    random_device_fault,
+    random_link_plan,
+)
 
 STREAM_LINK_KINDS: tuple[str, ...] = tuple(f"link:{kind}" for kind in LINK_FAULT_KINDS)
 """The byte-stream link faults :func:`aiodfu.testing.random_link_plan` draws."""
 
+BLE_LINK_KINDS: tuple[str, ...] = tuple(
+    f"link:ble-{kind}" for kind in ("lose", "corrupt", "delay", "garbage", "stall", "disconnect")
+)
+"""The BLE link faults :func:`aiodfu.testing.random_gatt_plan` draws (its
+``BLE_LINK_FAULT_KINDS``; named here so that importing this module needs no Bumble)."""
+
 CANCEL = "host:cancel"
+
+
+def device_kinds(vocabulary: FaultVocabulary) -> tuple[str, ...]:
+    """The device fault kinds of a ``FAULT_VOCABULARY``, as case kinds (``device:reboot``)."""
+    return tuple(f"device:{kind}" for kind in vocabulary.kinds)
 
 
 @attrs.frozen
@@ -131,6 +150,22 @@ class Trial(abc.ABC):
         for item in due:
             self._armed.remove(item)
             item[1]()
+
+    def draw_device_fault(self, vocabulary: FaultVocabulary, span: int) -> DeviceFault:
+        """A :func:`~aiodfu.testing.random_device_fault` of this case's ``device:`` kind, at a
+        command or an image offset within ``span``."""
+        kind = self.kind.removeprefix("device:")
+        return random_device_fault(self.rng, vocabulary, span, kinds=[kind])
+
+    def draw_ble_link(self, operations: int, notifications: int, link: int = 1) -> Any:
+        """A :func:`~aiodfu.testing.random_gatt_plan` of this case's ``link:ble-`` kind, on the
+        connection ``link`` that carries the update (mostly) or the next one."""
+        from aiodfu.testing.ble import random_gatt_plan  # needs Bumble: BLE trials only
+
+        kind = self.kind.removeprefix("link:ble-")
+        return random_gatt_plan(
+            self.rng, operations, notifications, kinds=[kind], connections=(link, link, link + 1)
+        )
 
     def draw_cancel(self, span: int) -> Fault:
         """``host:cancel``: the caller cancels ``update()`` once progress passes a random byte."""

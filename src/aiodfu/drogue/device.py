@@ -100,6 +100,11 @@ class DrogueDevice(DeviceLink[UpdateLink]):
         return self.connected and self.link.carries_checksum
 
     @property
+    def blind_writes(self) -> bool:
+        """Whether a block may still land after the host gave up on it (GATT: no offset)."""
+        return self.connected and bool(getattr(self.link, "blind_writes", False))
+
+    @property
     def acknowledged(self) -> bool:
         """The pending Status shows the device took the command sent before it."""
         return self.connected and self.link.acknowledged

@@ -68,6 +68,9 @@ class GattUpdateLink:
     """:class:`~aiodfu.drogue.link.UpdateLink` over a connected :class:`GattLink`."""
 
     carries_checksum = False
+    blind_writes = True
+    """A firmware write carries no offset: it lands wherever the device is then, even after
+    the host gave up waiting for it."""
 
     def __init__(self, gatt: GattLink, device_mtu: int, timeouts: Timeouts) -> None:
         self.gatt = gatt

@@ -122,6 +122,9 @@ class DrogueTransfer:
                 status=_describe(status),
             )
         if update.offset == chunk.offset:
+            # Over GATT a block that has not landed yet may still land (later, at the device's
+            # offset then): sent again, it would be stored twice. Start over instead, behind it.
+            self._rewrite = self.device.blind_writes
             raise WriteRejectedError(
                 "the device did not take the block (wrong offset, unaligned or a flash error)",
                 operation="Write",
@@ -129,6 +132,9 @@ class DrogueTransfer:
                 status=_describe(status),
             )
         if update.offset != chunk.end:
+            # The device stored something this Write did not say (a block applied twice, at
+            # its own offset): what it holds past chunk.offset cannot be trusted. Start over.
+            self._rewrite = True
             raise UnexpectedStatusError(
                 f"after a Write ending at {chunk.end} the device expects offset {update.offset}",
                 operation="Write",

@@ -135,7 +135,12 @@ __all__ = [
 ]
 
 _BLE_NAMES = {
+    "BLE_LINK_FAULT_KINDS": "aiodfu.testing.ble",
     "BleLinkModel": "aiodfu.testing.ble",
+    "FiredGattFault": "aiodfu.testing.ble",
+    "GattLinkFaults": "aiodfu.testing.ble",
+    "GattLinkPlan": "aiodfu.testing.ble",
+    "random_gatt_plan": "aiodfu.testing.ble",
     "BlePeripheral": "aiodfu.testing.ble",
     "BleRadio": "aiodfu.testing.ble",
     "BumbleBleakClient": "aiodfu.testing.ble",
@@ -147,6 +152,9 @@ _BLE_NAMES = {
     "LegacyDfuFaults": "aiodfu.testing.nrf5_legacy",
     "Nrf5LegacyEmulator": "aiodfu.testing.nrf5_legacy",
 }
+
+
+__all__ += sorted(_BLE_NAMES)  # they need the ``emulators`` extra (Bumble): imported on first use
 
 
 def __getattr__(name: str) -> Any:

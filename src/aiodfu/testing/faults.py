@@ -193,7 +193,11 @@ class FaultVocabulary:
     ``unsolicited``: lines the device really prints unprompted. ``kinds``:
     the actions it supports. ``error_commands``: the command prefixes at
     which an error is something a host can notice (``None``: all of them);
-    random draws keep to them.
+    random draws keep to them. ``unobservable``: ``(kind, command prefix)`` pairs
+    whose effect no host can observe through the protocol (a chip that resets as
+    the nRF5 Activate & Reset arrives boots its old application, which the legacy
+    protocol cannot tell from the new one); :meth:`check` allows them, random draws
+    leave them out.
     """
 
     backend: str
@@ -203,6 +207,7 @@ class FaultVocabulary:
     unsolicited: tuple[bytes, ...] = ()
     kinds: tuple[str, ...] = tuple(DEVICE_FAULT_KINDS)
     error_commands: tuple[str, ...] | None = None
+    unobservable: tuple[tuple[str, str], ...] = ()
 
     def check(self, fault: DeviceFault) -> None:
         """Raise :class:`ValueError` if this device cannot do ``fault``."""
@@ -256,6 +261,8 @@ def random_device_fault(
             targets = vocabulary.commands
             if kind == "error" and vocabulary.error_commands is not None:
                 targets = tuple(c for c in targets if c[0] in vocabulary.error_commands)
+            if vocabulary.unobservable:
+                targets = tuple(c for c in targets if (kind, c[0]) not in vocabulary.unobservable)
             prefix, count = rng.choice(targets)
             trigger = OnCommand(rng.randint(1, max(count, 1)), prefix)
         case "offset":

@@ -22,6 +22,10 @@ Pieces:
 * :class:`BumbleBleakClient` / :class:`BumbleBleakScanner` -- bleak backends
   (``backend=`` of :class:`bleak.BleakClient` / :class:`bleak.BleakScanner`);
   extra keyword arguments ``radio`` (required) and ``link_model``.
+* :class:`GattLinkPlan` / :class:`GattLinkFaults` -- link faults per connection (lost,
+  corrupted, delayed and garbage notifications, stalls, a drop at any ATT operation),
+  recorded and drawn from a seed by :func:`random_gatt_plan`
+  (:mod:`~aiodfu.testing.ble.link_faults`).
 * :class:`BleLinkModel` -- what Bumble does not model: the connection interval
   and the packets per connection event. Write-without-response packets take
   slots in connection events, a write request waits for its response in the
@@ -49,10 +53,18 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
     ) from exc
 
 from aiodfu.testing.ble.bleak_backend import BumbleBleakClient, BumbleBleakScanner
+from aiodfu.testing.ble.link_faults import (
+    BLE_LINK_FAULT_KINDS,
+    FiredGattFault,
+    GattLinkFaults,
+    GattLinkPlan,
+    random_gatt_plan,
+)
 from aiodfu.testing.ble.link_model import DEFAULT_ATT_MTU, BleLinkModel, ConnectionEvents
 from aiodfu.testing.ble.radio import BlePeripheral, BleRadio
 
 __all__ = [
+    "BLE_LINK_FAULT_KINDS",
     "DEFAULT_ATT_MTU",
     "BleLinkModel",
     "BlePeripheral",
@@ -60,4 +72,8 @@ __all__ = [
     "BumbleBleakClient",
     "BumbleBleakScanner",
     "ConnectionEvents",
+    "FiredGattFault",
+    "GattLinkFaults",
+    "GattLinkPlan",
+    "random_gatt_plan",
 ]

@@ -26,6 +26,7 @@ from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
 from aiodfu.core.resource import AsyncResource
+from aiodfu.testing.ble.link_faults import GattLinkPlan
 from aiodfu.testing.ble.uuids import short_uuid
 
 log = logging.getLogger("aiodfu.testing.ble")
@@ -138,20 +139,63 @@ class BlePeripheral:
         self.drop_at_request: int | None = None
         """Fault: the request with this number (from 1, see :attr:`att_requests`) is not
         served; the link drops instead -- a radio lost mid-discovery, mid-read, mid-write."""
+        self.link_faults: Callable[[], GattLinkPlan | None] | None = None
+        """Where its owner keeps the :class:`GattLinkPlan` this peripheral's links obey."""
+        self._held: list[tuple[Any, Any]] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._muted = False
         self.device.on(Device.EVENT_CONNECTION, self._connected)
         server = self.device.gatt_server
         self._default_services = len(server.services)
         serve = server.on_gatt_pdu
 
         def on_request(bearer: Any, pdu: Any) -> None:
+            if self._muted:
+                return  # the chip is resetting: nothing answers on this link any more
             self.att_requests += 1
             if self.att_requests == self.drop_at_request:
                 log.info("%s: dropping the link at ATT request %d", address, self.att_requests)
                 asyncio.get_running_loop().create_task(self.disconnect())
                 return
+            plan = self._plan()
+            loop = asyncio.get_running_loop()
+            verdict = "serve" if plan is None else plan.on_operation(loop.time())
+            if verdict == "drop":
+                self._held = None
+                self._spawn(self.disconnect())
+                return
+            if isinstance(verdict, float):  # a stall: this and what follows wait, in order
+                self._held = self._held or []
+                loop.call_later(verdict, self._release, serve, self.connection)
+            if self._held is not None:
+                self._held.append((bearer, pdu))
+                return
             serve(bearer, pdu)
 
         server.on_gatt_pdu = on_request  # type: ignore[method-assign, assignment]
+
+    def mute(self) -> None:
+        """The device resets now: from here on the current link carries nothing either way
+        (a reset chip answers nothing) until it drops; the next connection is heard again."""
+        self._muted = True
+        self._held = None
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _plan(self) -> GattLinkPlan | None:
+        return None if self.link_faults is None else self.link_faults()
+
+    def _release(self, serve: Callable[[Any, Any], None], connection: Connection | None) -> None:
+        """The stall ends: what the central sent meanwhile is delivered, in order."""
+        held, self._held = self._held or [], None
+        if connection is not self.connection:
+            return  # that link is gone, and what it carried with it
+        for bearer, pdu in held:
+            with contextlib.suppress(Exception):
+                serve(bearer, pdu)
 
     def add_service(self, service: Service) -> None:
         self.device.add_service(service)
@@ -208,7 +252,10 @@ class BlePeripheral:
 
     async def stop_advertising(self) -> None:
         if self.device.is_advertising:
-            await self.device.stop_advertising()
+            # Bumble raises KeyError when a central connected (ending the advertising) while
+            # the stop was on its way: advertising is over either way.
+            with contextlib.suppress(KeyError):
+                await self.device.stop_advertising()
 
     @property
     def is_advertising(self) -> bool:
@@ -263,17 +310,30 @@ class BlePeripheral:
     async def notify(self, characteristic: Characteristic[Any], value: bytes) -> bool:
         """Notify the connected central; False when no one is connected and subscribed."""
         connection = self.connection
-        if connection is None or not self.notifications_enabled(characteristic):
+        if connection is None or self._muted or not self.notifications_enabled(characteristic):
             return False
-        try:
-            await self.device.notify_subscriber(connection, characteristic, value)
-        except Exception as exc:  # the link went down while notifying
-            log.debug("%s: notification failed: %s", self.address, exc)
-            return False
+        plan = self._plan()
+        now = asyncio.get_running_loop().time()
+        sends = [(0.0, value)] if plan is None else plan.on_notification(value, now)
+        for wait, data in sends:  # a lost one is not there; the stack believes it sent it
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if self.connection is not connection:
+                return False
+            try:
+                await self.device.notify_subscriber(connection, characteristic, data)
+            except Exception as exc:  # the link went down while notifying
+                log.debug("%s: notification failed: %s", self.address, exc)
+                return False
         return True
 
     def _connected(self, connection: Connection) -> None:
         self.connection = connection
+        self._held = None
+        self._muted = False
+        plan = self._plan()
+        if plan is not None:
+            plan.connected()
 
         def disconnected(reason: int) -> None:
             if self.connection is connection:

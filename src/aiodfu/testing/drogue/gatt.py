@@ -49,16 +49,24 @@ drops the faults caused), :attr:`failures`
 (emulator bugs), and the device's own attributes. :meth:`idle` waits until
 every acknowledged write has been applied; :meth:`disconnect` drops the link
 as a radio would.
+
+Faults: the device's own (``device.faults``, a
+:class:`~aiodfu.testing.drogue.DrogueFaults`, in :attr:`DrogueGattHost.FAULT_VOCABULARY`)
+act at the GATT writes as they do at the serial commands, and ``link_faults``
+(a :class:`~aiodfu.testing.ble.GattLinkPlan`) spoils the BLE link.
+
+(A little over 400 lines: a fifth of them is this page and the vocabulary's.)
 """
 
 from __future__ import annotations
 
 # First: without Bumble this raises the ImportError that names the ``emulators`` extra.
-from aiodfu.testing.ble import BlePeripheral, BleRadio
+from aiodfu.testing.ble import BlePeripheral, BleRadio, GattLinkPlan
 
 # isort: split
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -82,7 +90,10 @@ from aiodfu.drogue.protocol.gatt_service import (
     encode_offset,
 )
 from aiodfu.drogue.protocol.target import MAX_VERSION
-from aiodfu.testing.drogue.emulator import DrogueEmulator
+from aiodfu.testing.device_faults import DEVICE_FAULT_KINDS, ErrorReply
+from aiodfu.testing.drogue.emulator import FLASH_ERRORS, DrogueEmulator
+from aiodfu.testing.fault_runtime import Outcome
+from aiodfu.testing.faults import FaultVocabulary
 
 log = logging.getLogger("aiodfu.testing.drogue.gatt")
 
@@ -112,6 +123,22 @@ class DrogueGattFaults:
 class DrogueGattHost(AsyncResource):
     """The firmware service of ``device`` on ``radio``; see the module docstring."""
 
+    FAULT_VOCABULARY = FaultVocabulary(
+        "drogue-gatt",
+        commands=(("Start", 1), ("Write", 8), ("Swap", 1), ("Sync", 1)),
+        errors=(None, *FLASH_ERRORS),
+        offset_errors=(None, *FLASH_ERRORS),
+        kinds=tuple(kind for kind in DEVICE_FAULT_KINDS if kind != "unsolicited"),
+        error_commands=("Write", "Swap"),
+        unobservable=(("silence", "Sync"),),
+    )
+    """The device's faults over GATT: its commands are the writes (control 1 ``Start``,
+    firmware blocks ``Write offset=... length=...``, control 2 ``Swap``, control 3
+    ``Sync``); nothing is notified, so nothing can be unsolicited. A flash error at
+    ``Start`` or ``Sync`` is logged in the device's ``errors`` and changes nothing a host
+    can see at once: draws leave them out, and silence at ``Sync`` (the write is
+    acknowledged, the firmware stays unconfirmed, and nothing over GATT says so)."""
+
     def __init__(
         self,
         device: DrogueEmulator,
@@ -121,6 +148,7 @@ class DrogueGattHost(AsyncResource):
         name: str = DEFAULT_NAME,
         mtu: int = MAX_BLOCK,
         faults: DrogueGattFaults | None = None,
+        link_faults: GattLinkPlan | None = None,
     ) -> None:
         if not 0 <= mtu <= 0xFF:
             raise ValueError(f"the mtu characteristic is a u8, not {mtu}")
@@ -130,6 +158,8 @@ class DrogueGattHost(AsyncResource):
         self.name = name
         self.mtu = mtu
         self.faults = faults or DrogueGattFaults()
+        self.link_faults = link_faults or GattLinkPlan()
+        """The BLE link's faults, per connection (replace to heal)."""
         self.requests: list[tuple[str, bytes]] = []
         self.connections = 0
         self.dropped = 0
@@ -139,16 +169,21 @@ class DrogueGattHost(AsyncResource):
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
+        self._advertising = asyncio.Lock()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Power on, add the service and advertise."""
         if self._peripheral is None:
+            for fault in self.device.faults.plan:
+                self.FAULT_VOCABULARY.check(fault)
             peripheral = await self.radio.add_peripheral(self.address, self.name)
             peripheral.add_service(self._service())
             peripheral.on_connect = self._on_connect
             peripheral.on_disconnect = self._on_disconnect
+            peripheral.link_faults = lambda: self.link_faults
+            self.device.reboot_listeners.append(self._rebooted)
             self._peripheral = peripheral
             self._worker = asyncio.get_running_loop().create_task(self._process())
         await self._advertise()
@@ -163,8 +198,17 @@ class DrogueGattHost(AsyncResource):
             await self._peripheral.disconnect()
 
     async def aclose(self) -> None:
+        if self._rebooted in self.device.reboot_listeners:
+            self.device.reboot_listeners.remove(self._rebooted)
+        self.device.cancel_background()
+        away = [t for t in self._side_tasks if not t.done()]  # a reset in progress, first
+        for task in away:
+            task.cancel()
+        if away:
+            await asyncio.wait(away, timeout=2.0)
         if self._peripheral is not None:
-            await self._peripheral.stop_advertising()
+            with contextlib.suppress(Exception):  # the reset may have stopped it mid-command
+                await self._peripheral.stop_advertising()
             await self._peripheral.disconnect()
         # Cancel, and ask to stop as well: Bumble may swallow a CancelledError mid-command,
         # and the worker then still ends at the stop request.
@@ -225,6 +269,9 @@ class DrogueGattHost(AsyncResource):
             raise ATT_Error(ATT_INVALID_ATTRIBUTE_LENGTH_ERROR)
         if self._lost():
             return self._vanish(None)
+        if self.device.unresponsive:  # acknowledged by the stack, lost by a hung device
+            self._count_request()
+            return None
         self.requests.append((what, value))
         if what == "next_version":
             self.device.next_version = value or None  # the attribute table holds it at once
@@ -276,15 +323,37 @@ class DrogueGattHost(AsyncResource):
 
     async def _apply(self, what: str, value: bytes) -> None:
         device = self.device
-        if what == "firmware":
-            device.write_block(device.next_offset, value, device.next_version or b"")
-            return
         if what == "advertise":
-            await self._advertise()
+            if not device.booting:  # after a reset it advertises once back (_away)
+                await self._advertise()
+            return
+        if device.unresponsive:
+            return  # acknowledged before the device hung or reset: lost
+        offset = device.next_offset
+        if what == "firmware":
+            name = f"Write offset={offset} length={len(value)}"
+        else:
+            name = _CONTROL_NAMES.get(value[0], f"Control {value[0]}")
+        outcome = await device.take_command(name)
+        if what == "firmware" and outcome is Outcome.PROCEED:
+            waiting = device.next_fault_offset(offset, offset + len(value))
+            if waiting is not None:
+                outcome = await device.take_offset(waiting)
+        if outcome is Outcome.HALT:
+            return
+        failure = None
+        if isinstance(outcome, ErrorReply):
+            failure = "Flash" if outcome.code is None else str(outcome.code)
+        if what == "firmware":
+            device.write_block(
+                device.next_offset, value, device.next_version or b"", failure=failure
+            )
             return
         action = _CONTROLS.get(value[0])
         if action is None:
             log.debug("control %d ignored", value[0])
+        elif failure is not None:
+            device.errors.append(f"{failure}: injected failure ({name})")
         else:
             await action(self)
 
@@ -295,30 +364,41 @@ class DrogueGattHost(AsyncResource):
 
     async def _swap(self) -> None:
         self.device.bootloader.mark_updated()
-        await self._reset()
+        self.device.reset()  # the link drops: see _rebooted
 
     async def _mark_booted(self) -> None:
         self.device.bootloader.mark_booted()
 
-    async def _reset(self) -> None:
-        """The reset after control 2: the link drops, RAM state and queued events are lost."""
-        away = self.device.reset()
-        assert self._peripheral is not None
-        await self._peripheral.stop_advertising()
-        await self._peripheral.disconnect()
+    def _rebooted(self, away: float) -> None:
+        """The device reset (control 2, or a fault): queued events are lost at once, the
+        link drops, and it advertises again once back."""
+        if self._peripheral is not None:
+            self._peripheral.mute()
         while not self._queue.empty():
             self._queue.get_nowait()
             self._queue.task_done()
+        self._spawn(self._away(away))
+
+    async def _away(self, away: float) -> None:
+        peripheral = self._peripheral
+        if peripheral is None:
+            return
+        await peripheral.stop_advertising()
+        await peripheral.disconnect()
         await asyncio.sleep(away)
         await self._advertise()
 
     async def _advertise(self) -> None:
-        peripheral = self._peripheral
-        if peripheral is not None and peripheral.connection is None:
-            await peripheral.advertise(self.name, [SERVICE_UUID])
+        async with self._advertising:  # the worker and a reset's return may both get here
+            peripheral = self._peripheral
+            if peripheral is None or peripheral.connection is not None:
+                return
+            if not peripheral.is_advertising:
+                await peripheral.advertise(self.name, [SERVICE_UUID])
 
     def _on_connect(self, connection: Connection) -> None:
         self.connections += 1
+        self.device.arm_timers()
         if self.faults.drop_on_connect > 0:
             self.faults.drop_on_connect -= 1
             self.dropped += 1
@@ -335,3 +415,10 @@ _CONTROLS: dict[int, Callable[[DrogueGattHost], Awaitable[None]]] = {
     Control.MARK_BOOTED: DrogueGattHost._mark_booted,
 }
 """The control characteristic, one row per code; any other value is ignored, as on the device."""
+
+_CONTROL_NAMES: dict[int, str] = {
+    Control.START: "Start",
+    Control.SWAP: "Swap",
+    Control.MARK_BOOTED: "Sync",
+}
+"""How each control is named for :class:`~aiodfu.testing.device_faults.OnCommand`."""

@@ -1,7 +1,7 @@
 """The emulated legacy DFU target: one device, two personalities, state outliving links.
 
 See :mod:`aiodfu.testing.nrf5_legacy` for the options and what it models.
-(Somewhat over 400 lines: everything the device does runs in one task, in ATT
+(About 500 lines: everything the device does runs in one task, in ATT
 order -- its writes, notifications, erase completions, timers and reboots --
 and that one ordered loop is what makes it faithful; the state machine, the
 GATT tables, the applications' entries and the build config live elsewhere.)
@@ -28,12 +28,20 @@ from aiodfu.nrf5_legacy.protocol import (
     SERVICE_UUID,
     ImageType,
     OpCode,
+    Response,
     next_bootloader_address,
 )
-from aiodfu.testing.ble import BleRadio
+from aiodfu.testing.ble import BleRadio, GattLinkPlan
+from aiodfu.testing.device_faults import DeviceFault, ErrorReply, Unsolicited
 from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.fault_runtime import FaultRuntime, Outcome
 from aiodfu.testing.nrf5_legacy import application
-from aiodfu.testing.nrf5_legacy.faults import LegacyDfuFaults
+from aiodfu.testing.nrf5_legacy.faults import (
+    FAULT_VOCABULARY,
+    LegacyDfuFaults,
+    opcode_name,
+    status_of,
+)
 from aiodfu.testing.nrf5_legacy.gatt import ApplicationProfile, DfuPeripheral
 from aiodfu.testing.nrf5_legacy.state import (
     Activate,
@@ -59,8 +67,11 @@ class Mode(enum.Enum):
     """The bootloader runs serial/UF2 DFU over USB: nothing on the radio."""
 
 
-class Nrf5LegacyEmulator(Emulator):
+class Nrf5LegacyEmulator(FaultRuntime, Emulator):
     """A legacy DFU target whose state outlives its connections; see the module docstring."""
+
+    FAULT_VOCABULARY = FAULT_VOCABULARY
+    faults: LegacyDfuFaults
 
     def __init__(
         self,
@@ -79,8 +90,11 @@ class Nrf5LegacyEmulator(Emulator):
         bootloader_name: str = DFU_TARGET_NAME,
         directed_advertising: bool = True,
         device_information: Mapping[str, bytes] | None = None,
+        link_faults: GattLinkPlan | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(faults=faults or LegacyDfuFaults())
+        self.link_faults = link_faults or GattLinkPlan()
+        """The BLE link's faults, per connection (both personalities count as one device)."""
         self.radio = radio
         self.application_profile = application_profile or ApplicationProfile()
         self.address = address.upper()
@@ -97,7 +111,6 @@ class Nrf5LegacyEmulator(Emulator):
         self.directed_advertising = directed_advertising
         self.device_information = dict(device_information or {})
         self.inactivity_timeout = inactivity_timeout
-        self.faults = faults or LegacyDfuFaults()
         self.machine = BootloaderMachine(self.config)
         self.boots = 0
         self.pool_overflows = 0
@@ -119,6 +132,7 @@ class Nrf5LegacyEmulator(Emulator):
     async def start(self) -> None:
         """Power on and advertise in the current mode."""
         if self._worker is None:
+            self.check_faults()
             self._worker = asyncio.get_running_loop().create_task(self._process())
         await self._advertise()
 
@@ -136,6 +150,7 @@ class Nrf5LegacyEmulator(Emulator):
         return self.mode is not Mode.USB_DFU
 
     async def aclose(self) -> None:
+        self.cancel_background()
         if self._timer is not None:
             self._timer.cancel()
         for gatt in self._gatts.values():
@@ -205,6 +220,7 @@ class Nrf5LegacyEmulator(Emulator):
                 peripheral.limit_mtu(self.config.mtu_reply)
             peripheral.on_connect = self._on_connect
             peripheral.on_disconnect = self._on_disconnect
+            peripheral.link_faults = lambda: self.link_faults
             self._gatts[address] = gatt
         return gatt
 
@@ -234,6 +250,7 @@ class Nrf5LegacyEmulator(Emulator):
 
     def _on_connect(self, connection: Connection) -> None:
         self._last_central = str(connection.peer_address).split("/")[0]
+        self.arm_timers()
 
     def _on_disconnect(self, connection: Connection) -> None:
         # The bootloader (and the app) advertise again after a link loss; state is kept.
@@ -250,8 +267,8 @@ class Nrf5LegacyEmulator(Emulator):
             raise ATT_Error(ATT_PREPARED_WRITE_REJECTED)
         if not gatt.peripheral.notifications_enabled(gatt.control_point):
             raise ATT_Error(ATT_CCCD_IMPROPERLY_CONFIGURED)
-        if not value:
-            return
+        if not value or self.unresponsive:
+            return  # acknowledged by the SoftDevice, lost by a hung (or silent) bootloader
         if (
             self.faults.disconnect_on_opcode == value[0]
             and self._disconnects_on_opcode < self.faults.disconnect_on_opcode_times
@@ -262,6 +279,8 @@ class Nrf5LegacyEmulator(Emulator):
         self._queue.put_nowait(("cp", (gatt, connection, bytes(value))))
 
     def _on_packet(self, gatt: DfuPeripheral, connection: Any, value: bytes) -> None:
+        if self.unresponsive:
+            return
         self._queue.put_nowait(("packet", (gatt, connection, bytes(value))))
 
     def _on_buttonless(self, gatt: DfuPeripheral, connection: Any, value: bytes) -> None:
@@ -295,8 +314,16 @@ class Nrf5LegacyEmulator(Emulator):
             if self.mode is Mode.APPLICATION:
                 await self._application_write(gatt, value, kind)
                 return
+            name = opcode_name(value[0])
+            outcome = await self.take_command(name, shown=f"{name} {value.hex()}")
+            if outcome is Outcome.HALT:
+                return
             if value[0] in (OpCode.START_DFU, OpCode.INITIALIZE_DFU, OpCode.VALIDATE):
                 self._restart_timer()
+            if isinstance(outcome, ErrorReply):
+                await self._answer_error(value[0], outcome)
+                return
+            now = asyncio.get_running_loop().time()  # after any latency
             await self._apply(gatt, self.machine.control_point(value, now))
         elif kind == "buttonless":
             gatt, connection, value = item
@@ -318,6 +345,8 @@ class Nrf5LegacyEmulator(Emulator):
         elif kind == "erased":
             if item == self._generation:
                 await self._apply(None, self.machine.erase_done())
+        elif kind == "timed":
+            await self.perform([item])
         elif kind == "timeout" and item == self._generation:
             log.info("DFU inactivity timer expired: resetting")
             await self._reset("inactivity timeout")
@@ -343,6 +372,16 @@ class Nrf5LegacyEmulator(Emulator):
             if number in self.faults.drop_packets:
                 return
             self._restart_timer()
+            start = self.machine.received
+            waiting = self.next_fault_offset(start, start + len(value))
+            if waiting is not None:
+                outcome = await self.take_offset(waiting)
+                if outcome is Outcome.HALT:
+                    return
+                if isinstance(outcome, ErrorReply):  # the packet is not stored
+                    await self._answer_error(OpCode.RECEIVE_FIRMWARE, outcome)
+                    return
+                now = asyncio.get_running_loop().time()
         before = self.machine.pool_overflows
         effects = self.machine.packet(value, now)
         self.pool_overflows += self.machine.pool_overflows - before
@@ -374,11 +413,31 @@ class Nrf5LegacyEmulator(Emulator):
                 await self._install(effect)
 
     async def _notify(self, data: bytes) -> None:
+        if self.unresponsive:
+            return
         gatt = self._gatts.get(self.active_address)
         sent = gatt is not None and await gatt.peripheral.notify(gatt.control_point, data)
         if not sent and self.faults.reset_on_failed_notification and self.mode is Mode.BOOTLOADER:
             log.info("notification %s could not be sent: the error handler resets", data.hex())
             await self._reset("failed notification")
+        elif gatt is not None and sent and self.faults.unsolicited:  # an idle moment
+            await gatt.peripheral.notify(gatt.control_point, self.faults.unsolicited.pop(0))
+
+    # --- the planned device faults (FaultRuntime's hooks) -------------------------------------
+
+    async def _answer_error(self, opcode: int, error: ErrorReply) -> None:
+        await self._notify(Response(opcode, status_of(error)).encode())
+
+    async def fault_reboot(self) -> None:
+        await self._reset("fault: reboot")
+
+    async def fault_unsolicited(self, action: Unsolicited) -> None:
+        gatt = self._gatts.get(self.active_address)
+        if gatt is not None and not self.unresponsive:
+            await gatt.peripheral.notify(gatt.control_point, action.data)
+
+    async def timed_fault(self, fault: DeviceFault, where: str) -> None:
+        self._queue.put_nowait(("timed", (fault, where)))  # acts in ATT order, like the rest
 
     async def _application_write(self, gatt: DfuPeripheral, value: bytes, kind: str) -> None:
         if kind == "cp":
@@ -404,6 +463,8 @@ class Nrf5LegacyEmulator(Emulator):
 
     async def _reset(self, reason: str) -> None:
         log.info("target reset (%s)", reason)
+        for gatt in self._gatts.values():
+            gatt.peripheral.mute()
         await self._drop_links()
         await self._boot(self._boots_into(reason))
 
