@@ -22,7 +22,8 @@ ways the bootloader reads its port:
   (unless the board has RTS/CTS).
 
 Everything the bootloader does is in :attr:`AdafruitSerialEmulator.log`, with
-the loop time, for tests and benchmarks.
+the loop time, for tests and benchmarks. (A little over 400 lines: the board's timers,
+its two ways of reading the port and its faults are one device.)
 
 Faults: the shared link faults on :meth:`connect`, and the shared device
 faults in ``faults`` (an :class:`AdafruitSerialFaults`; its ``FAULT_VOCABULARY``
@@ -242,13 +243,20 @@ class AdafruitSerialEmulator(FaultyDevice):
                 await main
         await super().aclose()
 
+    def _hears(self) -> bool:
+        """Whether the port takes bytes: not while the chip reboots, nor while a hung main loop
+        leaves native USB unread (a UART's interrupt still reads and acknowledges)."""
+        return not (self.booting or (self.faults.silent and self.board.native_usb))
+
     async def _receive(self, stream: ByteStream) -> None:
         """The UART interrupt (or, on native USB, the USB task between main-loop runs)."""
         decoder = SlipDecoder(max_frame=600)
         while True:
             if self.board.native_usb:
                 await self._idle.wait()
-            data = await self.receive(stream, 4096)  # lost while rebooting or silent
+            data = await stream.read(4096)
+            if not self._hears():
+                continue  # lost: rebooting, or a hung main loop that reads USB
             if self.running != "bootloader":
                 continue  # the application does not speak DFU
             now = self._now()
@@ -262,7 +270,7 @@ class AdafruitSerialEmulator(FaultyDevice):
                 ack = self.chip.receive_frame(frame)
                 if ack is not None:
                     await self.idle()  # stray bytes, if any, go out before an ack
-                    await self.send(slip_encode(ack))
+                    await stream.write(self.faults.splice(slip_encode(ack)))
                 if self.chip.rounds != queued:
                     self._idle.clear()
                     self._wake.set()
@@ -284,8 +292,9 @@ class AdafruitSerialEmulator(FaultyDevice):
             if self.running == "application":
                 await self._application()
                 continue
-            if self.faults.silent:  # a hung main loop: nothing is processed, input is lost
+            if self.faults.silent:  # a hung main loop: nothing is processed
                 self._idle.set()
+                self._taken.set()
                 await asyncio.sleep(0.05)
                 continue
             if self.chip.rounds == 0:
