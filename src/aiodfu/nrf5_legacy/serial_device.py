@@ -169,6 +169,19 @@ class SerialDfuTarget(DeviceLink[ByteStream]):
         self._in_flight.append(_InFlight(seq, frame, what, offset, now + wait, wait))
         await self.link.write(frame)
 
+    async def submit_together(self, packets: list[tuple[bytes, str, int | None]]) -> None:
+        """Send ``(payload, what, offset)`` packets as consecutive reliable packets in one
+        write, once nothing else is in flight: they reach the bootloader together, so a
+        native-USB one reads them in one go and queues them side by side."""
+        await self.drain()
+        now = asyncio.get_running_loop().time()
+        for index, (payload, what, offset) in enumerate(packets):
+            seq = hci.next_sequence(self.base, index)
+            frame = slip_encode(hci.encode_reliable(seq, payload))
+            wait = self.timeouts.packet
+            self._in_flight.append(_InFlight(seq, frame, what, offset, now + wait, wait))
+        await self.link.write(b"".join(packet.frame for packet in self._in_flight))
+
     async def drain(self) -> None:
         """Wait until every packet in flight is acknowledged."""
         while self._in_flight:
@@ -204,9 +217,9 @@ class SerialDfuTarget(DeviceLink[ByteStream]):
                     operation=oldest.what,
                     offset=oldest.offset,
                 ) from None
-            for packet in list(self._in_flight):  # go back N: the bootloader takes them in order
-                await self.link.write(packet.frame)
-                self.retransmissions += 1
+            # go back N, in one write: the bootloader takes them in order
+            await self.link.write(b"".join(packet.frame for packet in self._in_flight))
+            self.retransmissions += len(self._in_flight)
             log.debug("retransmitted %d packet(s) from seq %d", len(self._in_flight), self.base)
             return
         if ack == _LOST:

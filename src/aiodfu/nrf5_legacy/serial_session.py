@@ -132,6 +132,16 @@ class SerialPartTransfer:
         payload = hci.data_payload(self._firmware[chunk.offset : chunk.end])
         if not self.native_usb:
             await self._guard_page_write(chunk.offset)
+        if chunk.end >= len(self._firmware):
+            # The stop packet goes in the same write as the last data packet, so that the
+            # bootloader queues it behind that one: a stop packet queued first (in the first
+            # slot) blocks the queue for good if the image check fails -- the bootloader never
+            # frees it and processes it first in every round. On native USB it reads both at
+            # once; on a UART it is still busy with the data packet when the stop arrives.
+            stop = (hci.stop_payload(), "stop data", len(self._firmware))
+            await self.device.submit_together([(payload, "firmware data", chunk.offset), stop])
+            self._data_started = True
+            return
         if not self._data_started:
             await self.device.send(payload, what="firmware data", offset=chunk.offset)
             self._data_started = True
@@ -161,10 +171,7 @@ class SerialPartTransfer:
 
     async def complete(self) -> None:
         device = self.device
-        # Right behind the last data packet, so the stop packet is queued while the last
-        # page is written: a stop packet queued first would block the queue if the image
-        # check failed (the bootloader never frees it).
-        await device.send(hci.stop_payload(), what="stop data", offset=len(self._firmware))
+        await device.drain()  # the stop packet went with the last data packet (see move)
         departure = await device.await_departure(
             limit=device.timeouts.validate, what="activate", silence_departs=not self.reenumerates
         )
@@ -182,12 +189,13 @@ class SerialPartTransfer:
 
     async def _confirm_application_runs(self, departure: str) -> None:
         """An activated application runs at once: no bootloader may answer after a reset, nor
-        on the port that went away and came back (a bootloader there is in DFU mode)."""
+        (``reenumerates``) on the port that went away and came back (a bootloader there is in
+        DFU mode)."""
         device = self.device
         back: int | None = None
         if departure == REBOOTED:
             back = device.base
-        elif departure == PORT_GONE:
+        elif departure == PORT_GONE and self.reenumerates:  # the port comes back: look
             try:
                 await device.reopen_patiently()
                 back = await device.probe(device.timeouts.sync)
