@@ -4,8 +4,12 @@ The board (:class:`~aiodfu.testing.nrf5_legacy_serial.AdafruitSerialEmulator`)
 is a native-USB nRF52840 or a UART nRF52832, running its application (the
 session enters the bootloader with the 1200-baud touch) or already in DFU
 mode; its flash is a hundred times faster than real, timing relations kept.
-Faults are the shared link faults, a reset pressed mid-transfer, and a
-cancel. The oracle: the board runs the application sent.
+Faults are the shared link faults, a reset pressed mid-transfer, a cancel,
+and the board's own faults drawn from its vocabulary
+(:mod:`aiodfu.testing.nrf5_legacy_serial_faults`: an error returned by the
+handler of a chosen DFU packet or at an image offset, a reboot, a hung main
+loop, stray bytes, slow processing; at a packet, an offset or a time). The
+oracle: the board runs the application sent.
 
 A UART board's reset shows only as an unexpected acknowledgement, and real
 hosts reset such a board with DTR before trying again, so the fresh session
@@ -23,12 +27,13 @@ from aiodfu.core.progress import Progress
 from aiodfu.core.session import UpdateResult
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.nrf5_legacy import Package, SerialDfuSession, SerialTimeouts
-from aiodfu.testing import random_firmware
+from aiodfu.testing import DEVICE_FAULT_KINDS, random_device_fault, random_firmware
 from aiodfu.testing.nrf5_legacy_serial import (
     FEATHER_NRF52832,
     FEATHER_NRF52840,
     AdafruitBoard,
     AdafruitSerialEmulator,
+    AdafruitSerialFaults,
 )
 from chaos.trial import CANCEL, STREAM_LINK_KINDS, Fault, Held, StreamTrial
 
@@ -51,7 +56,12 @@ BOARDS = {
 
 class Nrf5LegacySerialTrial(StreamTrial):
     backend = "nrf5-legacy-serial"
-    kinds = (*STREAM_LINK_KINDS, "device:reset", CANCEL)
+    kinds = (
+        *STREAM_LINK_KINDS,
+        "device:reset",
+        *(f"device:{kind}" for kind in DEVICE_FAULT_KINDS),
+        CANCEL,
+    )
     span = 6600  # the image in SLIP-framed HCI packets
     upstream_span = 300  # acknowledgements
 
@@ -69,6 +79,14 @@ class Nrf5LegacySerialTrial(StreamTrial):
             return self.draw_link()
         if self.kind == CANCEL:
             return self.draw_cancel(len(NEW))
+        if self.kind != "device:reset":
+            vocabulary = AdafruitSerialEmulator.FAULT_VOCABULARY
+            kind = self.kind.removeprefix("device:")
+            fault = random_device_fault(
+                self.rng, vocabulary, len(NEW), kinds=[kind], triggers=("command", "offset", "time")
+            )
+            self.faults = AdafruitSerialFaults(plan=[fault])
+            return Fault(self.kind, str(fault))
         self.reset_at = self.rng.randrange(len(NEW))
         self.arm(self.reset_at, self._press_reset)
         return Fault(self.kind, f"reset pressed once {self.reset_at} bytes are done")
@@ -78,7 +96,11 @@ class Nrf5LegacySerialTrial(StreamTrial):
 
     async def __aenter__(self) -> Self:
         self.board = AdafruitSerialEmulator(
-            BOARDS[self.board_name], application=OLD, in_bootloader=self.in_bootloader
+            BOARDS[self.board_name],
+            application=OLD,
+            in_bootloader=self.in_bootloader,
+            faults=getattr(self, "faults", None),
+            reboot_time=0.01,
         )
         return self
 
@@ -90,6 +112,7 @@ class Nrf5LegacySerialTrial(StreamTrial):
             connector,
             enter=self.board.touch_1200,
             native_usb=self.board.board.native_usb,
+            reenumerates=self.board.board.native_usb,  # an in-memory USB port goes away
             timeouts=TIMEOUTS,
             retry=RETRY,
         )
@@ -101,7 +124,9 @@ class Nrf5LegacySerialTrial(StreamTrial):
         return result
 
     def heal(self) -> None:
-        """Link faults end with the faulty connector; a reset is one-shot."""
+        """Link faults end with the faulty connector; a reset is one-shot; the board's own
+        faults are replaced by none."""
+        self.board.faults = AdafruitSerialFaults()
 
     async def update_fresh(self) -> UpdateResult:
         def dtr_reset_then_connect() -> Any:
@@ -120,6 +145,10 @@ class Nrf5LegacySerialTrial(StreamTrial):
         if self.board.application != NEW:
             return Held.DIFFERENT_BYTES, "the board runs different bytes than were sent"
         return Held.INTACT, "the board runs the application sent"
+
+    def fired(self) -> list[str]:
+        faults: AdafruitSerialFaults | None = getattr(self, "faults", None)  # kept past heal()
+        return [*super().fired(), *(f"board: {f}" for f in (faults.fired if faults else []))]
 
     def emulator_failures(self) -> list[BaseException]:
         return list(self.board.failures)

@@ -78,6 +78,11 @@ SEEDS: dict[str, dict[str, int]] = {
         "link:duplicate": 3,
         "link:garbage": 4,
         "device:reset": 0,
+        "device:error": 1,
+        "device:reboot": 0,
+        "device:silence": 2,
+        "device:unsolicited": 1,
+        "device:latency": 1,
         "host:cancel": 1,
     },
     "drogue-serial": {  # seeds 2 and 5 draw checksum-aware firmware

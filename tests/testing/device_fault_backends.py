@@ -18,8 +18,11 @@ from typing import Any, ClassVar
 from aiodfu.core.errors import DfuError
 from aiodfu.core.session import UpdateResult
 from aiodfu.core.transfer import RetryPolicy
+from aiodfu.nrf5_legacy import Package
 from aiodfu.rainmaker import FirmwareNotification
 from aiodfu.testing import (
+    AdafruitSerialEmulator,
+    AdafruitSerialFaults,
     DeviceFaults,
     DrogueEmulator,
     DrogueFaults,
@@ -42,6 +45,8 @@ from aiodfu.testing.drogue import BootMagic
 from tests.drogue.conftest import OLD, OLD_VERSION
 from tests.drogue.conftest import session_for as drogue_session
 from tests.notecard.conftest import card_for as notecard_session
+from tests.nrf5_legacy_serial.conftest import USB
+from tests.nrf5_legacy_serial.conftest import session_for as adafruit_session
 from tests.rainmaker.conftest import firmware
 from tests.rainmaker.conftest import session_for as rainmaker_session
 from tests.serial_modem.conftest import session_for as serial_modem_session
@@ -310,8 +315,56 @@ class Notecard(Backend):
         assert self.device.mode == "completed" and self.device.delivered == self.second
 
 
+class AdafruitSerial(Backend):
+    """A native-USB Adafruit nRF52840 board in DFU mode (its old application valid)."""
+
+    name = "nrf5-legacy-serial"
+    vocabulary = AdafruitSerialEmulator.FAULT_VOCABULARY
+    span = 9000
+    data_command = "RECEIVE_FIRMWARE_IMAGE"
+    wire = (9000, 100)
+    first = random_firmware(9000, seed=47)
+    second = random_firmware(6000, seed=48)
+
+    def faults(self, plan: list[Any]) -> DeviceFaults:
+        return AdafruitSerialFaults(plan=plan)
+
+    @asynccontextmanager
+    async def running(self, plan: list[Any]) -> AsyncIterator[None]:
+        self.device = AdafruitSerialEmulator(
+            USB,
+            application=random_firmware(3000, seed=49),
+            in_bootloader=True,
+            faults=AdafruitSerialFaults(plan=plan),
+            command_latency=LATENCY,
+            reboot_time=0.02,
+        )
+        async with self.device:
+            yield
+
+    async def _update(self, image: bytes) -> UpdateResult:
+        package = Package.from_images(application=image, device_type=0x0052)
+        connector = self.connector()
+        async with adafruit_session(self.device, connector=connector, reenumerates=True) as session:
+            return await asyncio.wait_for(session.update(package), 60)
+
+    async def update(self) -> UpdateResult:
+        return await self._update(self.first)
+
+    def assert_holds_first(self, result: UpdateResult) -> None:
+        assert result.verification.verified
+        assert self.device.running == "application"
+        assert self.device.application == self.first
+
+    async def update_fresh(self) -> None:
+        result = await self._update(self.second)
+        assert result.verification.verified
+        assert self.device.running == "application"
+        assert self.device.application == self.second
+
+
 BACKENDS: dict[str, type[Backend]] = {
-    backend.name: backend for backend in (SerialModem, RainMaker, Drogue, Notecard)
+    backend.name: backend for backend in (SerialModem, RainMaker, Drogue, Notecard, AdafruitSerial)
 }
 
 

@@ -18,7 +18,9 @@ from aiodfu.nrf5_legacy.init_packet import DfuVersion, InitPacket
 from aiodfu.nrf5_legacy.package import Package, Part
 from aiodfu.nrf5_legacy.protocol import ImageType, Status
 from aiodfu.nrf5_legacy.serial_errors import (
+    ActivationUnconfirmedError,
     BootloaderNotFoundError,
+    BootloaderReturnedError,
     BootloaderStuckError,
     ImageRejectedError,
     InitPacketRejectedError,
@@ -31,8 +33,10 @@ from aiodfu.nrf5_legacy.timeouts import Timeouts
 
 __all__ = [
     "ActivationError",
+    "ActivationUnconfirmedError",
     "BootloaderEntryError",
     "BootloaderNotFoundError",
+    "BootloaderReturnedError",
     "BootloaderStuckError",
     "DfuVersion",
     "ImageRejectedError",

@@ -34,6 +34,7 @@ from aiodfu.core.session import Connector
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.nrf5_legacy import hci
 from aiodfu.nrf5_legacy.serial_errors import (
+    ActivationUnconfirmedError,
     BootloaderNotFoundError,
     BootloaderStuckError,
     TargetRestartedError,
@@ -52,6 +53,8 @@ REBOOT_MODE = 0x07
 reboots the chip."""
 
 _LOST = -1
+PORT_GONE = "the port went away (the board re-enumerated)"
+REBOOTED = "it rebooted"
 
 
 @attrs.define
@@ -166,6 +169,19 @@ class SerialDfuTarget(DeviceLink[ByteStream]):
         self._in_flight.append(_InFlight(seq, frame, what, offset, now + wait, wait))
         await self.link.write(frame)
 
+    async def submit_together(self, packets: list[tuple[bytes, str, int | None]]) -> None:
+        """Send ``(payload, what, offset)`` packets as consecutive reliable packets in one
+        write, once nothing else is in flight: they reach the bootloader together, so a
+        native-USB one reads them in one go and queues them side by side."""
+        await self.drain()
+        now = asyncio.get_running_loop().time()
+        for index, (payload, what, offset) in enumerate(packets):
+            seq = hci.next_sequence(self.base, index)
+            frame = slip_encode(hci.encode_reliable(seq, payload))
+            wait = self.timeouts.packet
+            self._in_flight.append(_InFlight(seq, frame, what, offset, now + wait, wait))
+        await self.link.write(b"".join(packet.frame for packet in self._in_flight))
+
     async def drain(self) -> None:
         """Wait until every packet in flight is acknowledged."""
         while self._in_flight:
@@ -201,9 +217,9 @@ class SerialDfuTarget(DeviceLink[ByteStream]):
                     operation=oldest.what,
                     offset=oldest.offset,
                 ) from None
-            for packet in list(self._in_flight):  # go back N: the bootloader takes them in order
-                await self.link.write(packet.frame)
-                self.retransmissions += 1
+            # go back N, in one write: the bootloader takes them in order
+            await self.link.write(b"".join(packet.frame for packet in self._in_flight))
+            self.retransmissions += len(self._in_flight)
             log.debug("retransmitted %d packet(s) from seq %d", len(self._in_flight), self.base)
             return
         if ack == _LOST:
@@ -248,6 +264,11 @@ class SerialDfuTarget(DeviceLink[ByteStream]):
                 raise self._lost or LinkLostError("serial link lost", operation="probe")
             return ack
         return None
+
+    async def probe(self, within: float) -> int | None:
+        """The sequence number a bootloader on the link expects, or ``None`` if none answers
+        within ``within`` seconds (no entry, no retry)."""
+        return await self._expected_sequence(within)
 
     async def sync(self) -> None:
         """Learn the bootloader's sequence number; enter the bootloader first if none answers."""
@@ -298,26 +319,49 @@ class SerialDfuTarget(DeviceLink[ByteStream]):
             await self.reopen_patiently()
         await self.sync()
 
-    async def await_departure(self, *, limit: float, what: str) -> str | None:
+    async def await_departure(
+        self, *, limit: float, what: str, silence_departs: bool = True
+    ) -> str | None:
         """Probe until the bootloader leaves its session; how it left, in words.
 
-        It leaves by going silent for ``timeouts.settle`` (activating, or running
-        an application), by rebooting (a fresh sequence number) or, on native
-        USB, by the port going away. ``None`` if it still answers in the same
-        session after ``limit`` seconds.
+        It leaves by rebooting (a fresh sequence number), on native USB by the
+        port going away, or by going silent (activating, then running an
+        application) -- but a bootloader busy with a slow packet is silent too,
+        and answers again afterwards in the same session. So silence counts only
+        once it lasted, unbroken, until ``limit`` seconds after the call (and at
+        least ``timeouts.settle``). ``None`` if it still answers in the same
+        session after ``limit`` seconds. Without ``silence_departs`` (a native-USB
+        board, whose port goes away when it leaves) that silence is
+        :class:`ActivationUnconfirmedError` instead.
         """
         loop = asyncio.get_running_loop()
         stay_until = loop.time() + limit
+        silent_since: float | None = None
         while True:
             try:
                 await self.send(hci.PROBE_PAYLOAD, what=what, patience=self.timeouts.settle)
             except LinkLostError:
-                outcome = "the port went away (the board re-enumerated)"
+                outcome = PORT_GONE
             except TargetRestartedError:
-                outcome = "it rebooted"
+                outcome = REBOOTED
             except DfuTimeoutError:
-                outcome = f"it went silent for {self.timeouts.settle:g} s"
+                self._in_flight.clear()  # unacknowledged: the next probe reuses its number
+                now = loop.time()
+                if silent_since is None:
+                    silent_since = now - self.timeouts.settle
+                if now < stay_until:
+                    continue
+                if not silence_departs:
+                    raise ActivationUnconfirmedError(
+                        f"the bootloader went silent after the stop packet for "
+                        f"{now - silent_since:.2g} s but its USB port stayed: a native-USB "
+                        "bootloader that activates re-enumerates, so it may have hung (reset "
+                        "the board; a USB-serial bridge named ttyACM: update it as a UART board)",
+                        operation=what,
+                    ) from None
+                outcome = f"it went silent for {now - silent_since:.2g} s"
             else:
+                silent_since = None  # it answered in the same session: not gone
                 if loop.time() >= stay_until:
                     return None
                 await asyncio.sleep(self.timeouts.ack / 4)

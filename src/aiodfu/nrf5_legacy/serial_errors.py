@@ -38,6 +38,28 @@ class ImageRejectedError(DeviceError):
     transient = True
 
 
+class BootloaderReturnedError(ImageRejectedError):
+    """After the stop packet of an application the bootloader reset and came back in DFU mode.
+
+    An activated application runs at once (the bootloader jumps to it); a
+    bootloader that resets instead and answers again -- in DFU mode, because the
+    application area was erased at Start -- did not activate the image.
+    Transient: the part is sent again from its Start.
+    """
+
+
+class ActivationUnconfirmedError(DeviceError):
+    """A bootloader whose port goes away when it leaves went silent instead, port still there.
+
+    On native USB an activating bootloader re-enumerates (its port goes away)
+    or reboots; silence alone may be a bootloader that hung after the stop
+    packet, so it is no proof that the image runs. Not transient: sending the
+    image again cannot tell more. Reset the board and look at what it runs; a
+    board behind a USB-serial bridge that enumerates as ``ttyACM`` goes silent
+    once it runs its application: update it with ``native_usb=False`` (``--uart``).
+    """
+
+
 class InitPacketRejectedError(DeviceError):
     """The bootloader rebooted right after the init packet, attempt after attempt.
 

@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from aiodfu.core.errors import DfuError, LinkLostError, UsageError
+from aiodfu.core.errors import DfuError, DfuTimeoutError, LinkLostError, UsageError
 from aiodfu.core.image import FirmwareImage
 from aiodfu.core.link import LinkedSession
 from aiodfu.core.progress import Phase, ProgressCallback, ProgressTracker, labelled
@@ -40,8 +40,14 @@ from aiodfu.nrf5_legacy import hci
 from aiodfu.nrf5_legacy.errors import PackageError
 from aiodfu.nrf5_legacy.package import Package, Part
 from aiodfu.nrf5_legacy.protocol import ImageType
-from aiodfu.nrf5_legacy.serial_device import EnterBootloader, SerialDfuTarget
+from aiodfu.nrf5_legacy.serial_device import (
+    PORT_GONE,
+    REBOOTED,
+    EnterBootloader,
+    SerialDfuTarget,
+)
 from aiodfu.nrf5_legacy.serial_errors import (
+    BootloaderReturnedError,
     ImageRejectedError,
     InitPacketRejectedError,
     TargetRestartedError,
@@ -66,10 +72,13 @@ PackageSource = Package | FirmwareImage | bytes | str | os.PathLike[str]
 class SerialPartTransfer:
     """One part (one Start) as a restartable :class:`~aiodfu.core.transfer.Transfer`."""
 
-    def __init__(self, device: SerialDfuTarget, part: Part, *, native_usb: bool) -> None:
+    def __init__(
+        self, device: SerialDfuTarget, part: Part, *, native_usb: bool, reenumerates: bool = False
+    ) -> None:
         self.device = device
         self.part = part
         self.native_usb = native_usb
+        self.reenumerates = reenumerates
         self.restarts = 0
         self.departure: str | None = None
         """How the bootloader left after the stop packet (the evidence it activated the image)."""
@@ -123,6 +132,16 @@ class SerialPartTransfer:
         payload = hci.data_payload(self._firmware[chunk.offset : chunk.end])
         if not self.native_usb:
             await self._guard_page_write(chunk.offset)
+        if chunk.end >= len(self._firmware):
+            # The stop packet goes in the same write as the last data packet, so that the
+            # bootloader queues it behind that one: a stop packet queued first (in the first
+            # slot) blocks the queue for good if the image check fails -- the bootloader never
+            # frees it and processes it first in every round. On native USB it reads both at
+            # once; on a UART it is still busy with the data packet when the stop arrives.
+            stop = (hci.stop_payload(), "stop data", len(self._firmware))
+            await self.device.submit_together([(payload, "firmware data", chunk.offset), stop])
+            self._data_started = True
+            return
         if not self._data_started:
             await self.device.send(payload, what="firmware data", offset=chunk.offset)
             self._data_started = True
@@ -152,11 +171,10 @@ class SerialPartTransfer:
 
     async def complete(self) -> None:
         device = self.device
-        # Right behind the last data packet, so the stop packet is queued while the last
-        # page is written: a stop packet queued first would block the queue if the image
-        # check failed (the bootloader never frees it).
-        await device.send(hci.stop_payload(), what="stop data", offset=len(self._firmware))
-        departure = await device.await_departure(limit=device.timeouts.validate, what="activate")
+        await device.drain()  # the stop packet went with the last data packet (see move)
+        departure = await device.await_departure(
+            limit=device.timeouts.validate, what="activate", silence_departs=not self.reenumerates
+        )
         if departure is None:
             raise ImageRejectedError(
                 "the bootloader acknowledged every packet but kept its session "
@@ -165,7 +183,33 @@ class SerialPartTransfer:
                 operation="activate",
                 offset=len(self._firmware),
             )
+        if self.part.image_type is ImageType.APPLICATION:
+            await self._confirm_application_runs(departure)
         self.departure = departure
+
+    async def _confirm_application_runs(self, departure: str) -> None:
+        """An activated application runs at once: no bootloader may answer after a reset, nor
+        (``reenumerates``) on the port that went away and came back (a bootloader there is in
+        DFU mode)."""
+        device = self.device
+        back: int | None = None
+        if departure == REBOOTED:
+            back = device.base
+        elif departure == PORT_GONE and self.reenumerates:  # the port comes back: look
+            try:
+                await device.reopen_patiently()
+                back = await device.probe(device.timeouts.sync)
+            except (LinkLostError, DfuTimeoutError):
+                return  # no port (for long): an application without USB serial runs
+            finally:
+                await device.aclose()
+        if back is not None:
+            raise BootloaderReturnedError(
+                "after the stop packet the bootloader reset and answers again in DFU mode "
+                f"({departure}): it did not activate the application",
+                operation="activate",
+                offset=len(self._firmware),
+            )
 
     async def recover(self, error: DfuError, attempt: int) -> None:
         """Start over on a fresh link; learn from what went wrong."""
@@ -179,7 +223,7 @@ class SerialPartTransfer:
                     "the init packet (device type, device revision or SoftDevice requirement)",
                     operation="init packet",
                 ) from error
-        if isinstance(error, ImageRejectedError):
+        if type(error) is ImageRejectedError:
             # A packet was lost after its ack: the bootloader's queue overflowed. Hold back
             # more while pages are written, even if we took the board for a native-USB one.
             self.native_usb = False
@@ -198,7 +242,11 @@ class SerialDfuSession(LinkedSession[SerialDfuTarget], UpdateSession):
     nRF52840/833 board) rather than a UART behind a USB-serial bridge (an
     nRF52832 Feather): only a UART board needs the host to hold back while a
     flash page is written. ``device_type`` (``None`` to skip) is checked in
-    every init packet before anything is sent.
+    every init packet before anything is sent. ``reenumerates`` says the port goes
+    away when the bootloader leaves (a real native-USB port; not a pty, not a
+    USB-serial bridge): then silence after the stop packet is no proof of
+    activation (:class:`ActivationUnconfirmedError`); :func:`open_serial` sets it
+    from the port's name.
     """
 
     def __init__(
@@ -212,8 +260,10 @@ class SerialDfuSession(LinkedSession[SerialDfuTarget], UpdateSession):
         timeouts: SerialTimeouts | None = None,
         retry: RetryPolicy | None = None,
         device_type: int | None = ADAFRUIT_DEVICE_TYPE,
+        reenumerates: bool = False,
     ) -> None:
         self.timeouts = timeouts or SerialTimeouts()
+        self.reenumerates = reenumerates
         self.retry = retry or DEFAULT_RETRY
         self.native_usb = native_usb
         self.device_type = device_type
@@ -238,7 +288,9 @@ class SerialDfuSession(LinkedSession[SerialDfuTarget], UpdateSession):
             name = (part.image_type.name or "image").lower()
             tracker = ProgressTracker(len(part.firmware), labelled(progress, name))
             tracker.set_phase(Phase.CONNECTING, f"{name}: connecting")
-            transfer = SerialPartTransfer(self.device, part, native_usb=self.native_usb)
+            transfer = SerialPartTransfer(
+                self.device, part, native_usb=self.native_usb, reenumerates=self.reenumerates
+            )
             async with self.device.releasing():
                 await self.connect()
                 await run_transfer(transfer, tracker, self.retry, what=f"{name} DFU")
@@ -369,10 +421,12 @@ def open_serial(
     if touch_1200 and dtr_reset:
         raise UsageError("choose one of touch_1200 and dtr_reset")
     enter = functools.partial(touch, port) if touch_1200 else None
+    native_usb = looks_native_usb(port) if native_usb is None else native_usb
+    options.setdefault("reenumerates", native_usb and looks_native_usb(port))
     return SerialDfuSession(
         port_connector(port, baudrate, rtscts=rtscts, dtr_reset=dtr_reset),
         baudrate=baudrate,
         enter=enter,
-        native_usb=looks_native_usb(port) if native_usb is None else native_usb,
+        native_usb=native_usb,
         **options,
     )

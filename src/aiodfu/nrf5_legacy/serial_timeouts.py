@@ -39,8 +39,9 @@ class SerialTimeouts(TimeoutsBase):
     """After the stop packet: how long the same bootloader session may keep answering before
     the image counts as rejected (its CRC check takes milliseconds)."""
     settle: float = 0.75
-    """Silence after the stop packet that shows the bootloader is gone (activating, or
-    running the new image)."""
+    """How long a probe waits for an ack after the stop packet before counting the bootloader
+    silent. Silence shows it is gone (activating, or running the new image) only once it has
+    lasted until ``validate``: a bootloader busy with a slow packet is silent for a while too."""
     reenumerate: float = 5.0
     """For the port to come back after a 1200-baud touch or a reboot of a native-USB board."""
 

@@ -50,6 +50,7 @@ from aiodfu.testing.nrf5_legacy_serial import (
     FEATHER_NRF52840,
     AdafruitBoard,
     AdafruitSerialEmulator,
+    AdafruitSerialFaults,
 )
 from aiodfu.testing.pty import serve_pty
 from aiodfu.testing.rainmaker import (
@@ -80,6 +81,7 @@ __all__ = [
     "LINK_FAULT_KINDS",
     "AdafruitBoard",
     "AdafruitSerialEmulator",
+    "AdafruitSerialFaults",
     "AfterSeconds",
     "AtOffset",
     "BootMagic",

@@ -22,7 +22,19 @@ ways the bootloader reads its port:
   (unless the board has RTS/CTS).
 
 Everything the bootloader does is in :attr:`AdafruitSerialEmulator.log`, with
-the loop time, for tests and benchmarks.
+the loop time, for tests and benchmarks. (A little over 400 lines: the board's timers,
+its two ways of reading the port and its faults are one device.)
+
+Faults: the shared link faults on :meth:`connect`, and the shared device
+faults in ``faults`` (an :class:`AdafruitSerialFaults`; its ``FAULT_VOCABULARY``
+and what each fault does on this bootloader are in
+:mod:`aiodfu.testing.nrf5_legacy_serial_faults`)::
+
+    fault = DeviceFault(OnCommand(3, "RECEIVE_FIRMWARE_IMAGE"), ErrorReply("OPERATION_FAILED"))
+    board = AdafruitSerialEmulator(faults=AdafruitSerialFaults(plan=[fault]))
+
+``reboot_time`` is how long a reset keeps the chip away (what arrives
+meanwhile is lost), ``command_latency`` how long it spends on each packet.
 """
 
 from __future__ import annotations
@@ -32,9 +44,16 @@ import contextlib
 import logging
 from typing import Literal
 
-from aiodfu.nrf5_legacy.hci import DfuPacketType
+from aiodfu.nrf5_legacy.hci import DfuPacket, DfuPacketType
 from aiodfu.nrf5_legacy.slip import SlipDecoder, slip_encode
-from aiodfu.testing.emulator import Emulator
+from aiodfu.testing.device_faults import ErrorReply
+from aiodfu.testing.faulty_device import FaultyDevice, Outcome
+from aiodfu.testing.nrf5_legacy_serial_faults import (
+    ADAFRUIT_SERIAL_VOCABULARY,
+    USUAL_ERRORS,
+    AdafruitSerialFaults,
+    command_name,
+)
 from aiodfu.testing.nrf5_legacy_serial_state import (
     FEATHER_NRF52832,
     FEATHER_NRF52840,
@@ -53,6 +72,7 @@ __all__ = [
     "FEATHER_NRF52840",
     "AdafruitBoard",
     "AdafruitSerialEmulator",
+    "AdafruitSerialFaults",
     "SerialBootloader",
 ]
 
@@ -61,12 +81,15 @@ _TOUCH_WINDOW = 3.0
 """After a touch (GPREGRET 0x4E) a board without native USB listens this long for DFU."""
 
 
-class AdafruitSerialEmulator(Emulator):
+class AdafruitSerialEmulator(FaultyDevice):
     """The board: its chip, what it runs now, and the timers of its bootloader.
 
     ``in_bootloader`` (default: only if there is no valid application) says
     whether it starts in DFU mode, as after a double tap of reset.
     """
+
+    FAULT_VOCABULARY = ADAFRUIT_SERIAL_VOCABULARY
+    faults: AdafruitSerialFaults
 
     def __init__(
         self,
@@ -77,8 +100,16 @@ class AdafruitSerialEmulator(Emulator):
         bootloader: bytes = b"",
         in_bootloader: bool | None = None,
         link_model: LinkModel | None = None,
+        faults: AdafruitSerialFaults | None = None,
+        reboot_time: float = 0.0,
+        command_latency: float = 0.0,
     ) -> None:
-        super().__init__(link_model=link_model)
+        super().__init__(
+            faults=faults or AdafruitSerialFaults(),
+            link_model=link_model,
+            reboot_time=reboot_time,
+            command_latency=command_latency,
+        )
         self.board = board
         self.chip = SerialBootloader(
             board, softdevice=softdevice, application=application, bootloader=bootloader
@@ -96,7 +127,6 @@ class AdafruitSerialEmulator(Emulator):
         self._window_ends: float | None = None
         self._dfu_deadline: float | None = None
         self.running: Running = "application"
-        self._stream: ByteStream | None = None
         self._main: asyncio.Task[None] | None = None
         if in_bootloader or (in_bootloader is None and not self.chip.application_valid):
             self._enter_dfu(window=None)
@@ -179,6 +209,12 @@ class AdafruitSerialEmulator(Emulator):
         if self.board.native_usb:
             self.disconnect()  # USB goes away and comes back
 
+    def restart(self) -> tuple[bytes, float]:
+        """A planned reboot: the chip resets as its error handler would; no banner."""
+        self._note("reboot (fault)")
+        self._reboot("fault")
+        return b"", self.reboot_time
+
     def _leave_dfu(self) -> None:
         """``bootloader_dfu_start`` returned: start a valid application, else reset."""
         if self.chip.application_valid:
@@ -207,6 +243,11 @@ class AdafruitSerialEmulator(Emulator):
                 await main
         await super().aclose()
 
+    def _hears(self) -> bool:
+        """Whether the port takes bytes: not while the chip reboots, nor while a hung main loop
+        leaves native USB unread (a UART's interrupt still reads and acknowledges)."""
+        return not (self.booting or (self.faults.silent and self.board.native_usb))
+
     async def _receive(self, stream: ByteStream) -> None:
         """The UART interrupt (or, on native USB, the USB task between main-loop runs)."""
         decoder = SlipDecoder(max_frame=600)
@@ -214,6 +255,8 @@ class AdafruitSerialEmulator(Emulator):
             if self.board.native_usb:
                 await self._idle.wait()
             data = await stream.read(4096)
+            if not self._hears():
+                continue  # lost: rebooting, or a hung main loop that reads USB
             if self.running != "bootloader":
                 continue  # the application does not speak DFU
             now = self._now()
@@ -222,17 +265,25 @@ class AdafruitSerialEmulator(Emulator):
                     self.overrun_bytes += len(data)
                     continue
                 await asyncio.sleep(self._halted_until - now)
+            usb_queued = False
             for frame in decoder.feed(data):
                 queued = self.chip.rounds
                 ack = self.chip.receive_frame(frame)
                 if ack is not None:
-                    await stream.write(slip_encode(ack))
-                if self.chip.rounds != queued:
-                    self._idle.clear()
-                    self._wake.set()
-                    if not self._in_round:  # the interrupt returns: the main loop takes it
-                        self._taken.clear()
-                        await self._taken.wait()
+                    await self.idle()  # stray bytes, if any, go out before an ack
+                    await stream.write(self.faults.splice(slip_encode(ack)))
+                if self.chip.rounds == queued:
+                    continue
+                self._idle.clear()
+                if self.board.native_usb:  # the USB task decodes all it read, then the loop runs
+                    usb_queued = True
+                    continue
+                self._wake.set()
+                if not self._in_round:  # the interrupt returns: the main loop takes it
+                    self._taken.clear()
+                    await self._taken.wait()
+            if usb_queued:
+                self._wake.set()
 
     async def _run_main_loop(self) -> None:
         try:
@@ -247,6 +298,11 @@ class AdafruitSerialEmulator(Emulator):
         while True:
             if self.running == "application":
                 await self._application()
+                continue
+            if self.faults.silent:  # a hung main loop: nothing is processed
+                self._idle.set()
+                self._taken.set()
+                await asyncio.sleep(0.05)
                 continue
             if self.chip.rounds == 0:
                 self._idle.set()
@@ -302,12 +358,17 @@ class AdafruitSerialEmulator(Emulator):
                 packet = chip.slots[index]
                 if packet is None:
                     continue
-                work = chip.process(packet)
+                halted, failure = await self._take(packet)
+                if halted:  # rebooted, or hung: the packet in hand is lost
+                    if chip.slots[index] is packet:
+                        chip.free(index)
+                    return
+                work = chip.process(packet, failure)
                 if work.activity:
                     self._dfu_deadline = self._now() + self.board.dfu_timeout
                 if packet.packet_type == DfuPacketType.START and work.then is None:
                     self._note("start")
-                await self._perform(work)
+                await self._spend(work)
                 if work.then is not None:
                     self._note(work.reason)
                     if work.then == "reboot":
@@ -321,7 +382,32 @@ class AdafruitSerialEmulator(Emulator):
                     return  # the stop packet keeps its slot
                 chip.free(index)
 
-    async def _perform(self, work: Work) -> None:
+    async def _take(self, packet: DfuPacket) -> tuple[bool, tuple[str, str] | None]:
+        """The device faults act on ``packet``: whether the device halted (rebooted or hung),
+        and any handler failure ``(step, code)`` to inject."""
+        if packet.packet_type == DfuPacketType.STOP_DATA:
+            steps = ["VALIDATE", "ACTIVATE_N_RESET"]
+        else:
+            steps = [command_name(packet, self.chip.received)]
+        failure: tuple[str, str] | None = None
+        for step in steps:
+            outcome = await self.take_command(step)
+            if packet.packet_type == DfuPacketType.DATA and outcome is Outcome.PROCEED:
+                outcome = await self._take_offsets(len(packet.words))
+            if outcome is Outcome.HALT:
+                return True, None
+            if isinstance(outcome, ErrorReply) and failure is None:
+                name = step.split()[0]
+                failure = (name, str(outcome.code or USUAL_ERRORS.get(name, "OPERATION_FAILED")))
+        return False, failure
+
+    async def _take_offsets(self, length: int) -> ErrorReply | Outcome:
+        """Faults waiting in the image bytes a data packet would store."""
+        start = self.chip.received
+        waiting = self.next_fault_offset(start, start + length)
+        return Outcome.PROCEED if waiting is None else await self.take_offset(waiting)
+
+    async def _spend(self, work: Work) -> None:
         for seconds, halted in work.steps:
             if halted:
                 self._halted_until = self._now() + seconds

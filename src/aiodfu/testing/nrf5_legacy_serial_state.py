@@ -9,6 +9,9 @@ and returns acks and queued packets; it processes a packet and returns the
 :class:`Work` the chip would spend on it (erase with the CPU halted, page
 writes) and what follows (a reboot, leaving DFU). Facts from the bootloader's
 own sources are in the protocol reference, "Serial DFU (Adafruit nRF52)".
+Injected handler failures (:mod:`aiodfu.testing.nrf5_legacy_serial_faults`)
+act here too, as the serial transport acts on a real one. (A little over 400
+lines: the chip is one state machine.)
 """
 
 from __future__ import annotations
@@ -248,10 +251,13 @@ class SerialBootloader:
 
     # --- the main loop ------------------------------------------------------------------------
 
-    def process(self, packet: DfuPacket) -> Work:
-        """``process_dfu_packet`` for one queued packet."""
+    def process(self, packet: DfuPacket, failure: tuple[str, str] | None = None) -> Work:
+        """``process_dfu_packet`` for one queued packet; ``failure`` is an injected failure
+        ``(step, code)`` of its handler (``step``: the command it was named by)."""
         self.packet_seen = True
         kind = packet.packet_type
+        if failure is not None and kind != DfuPacketType.STOP_DATA:
+            return self._injected(kind, *failure)
         if kind == DfuPacketType.START:
             return self._start(packet.words)
         if kind == DfuPacketType.INIT:
@@ -259,8 +265,17 @@ class SerialBootloader:
         if kind == DfuPacketType.DATA:
             return self._data(packet.words)
         if kind == DfuPacketType.STOP_DATA:
-            return self._stop()
+            return self._stop(failure)
         return Work()  # other types are queued and freed without effect
+
+    def _injected(self, kind: int, step: str, code: str) -> Work:
+        """A handler failed with ``code``: the serial transport never reports it."""
+        if kind in (DfuPacketType.START, DfuPacketType.INIT):
+            return self._fail(f"{step} failed with {code}")  # APP_ERROR_CHECK: a reset
+        poisoned = code == "DATA_SIZE_EXCEEDS_LIMIT" and self.state == DfuState.RX_DATA
+        if kind == DfuPacketType.DATA and poisoned:
+            self.received = 0xFFFFFFFF  # as dfu_data_pkt_handle does
+        return Work()  # ignored by the serial transport: the packet is not stored
 
     def _fail(self, reason: str) -> Work:
         """``APP_ERROR_CHECK`` on an error: the fault handler resets the chip."""
@@ -352,10 +367,14 @@ class SerialBootloader:
         writes += int(self.received == self.image_size)  # and the last one at the end
         return Work(((writes * self.board.page_write, False),) if writes else (), activity=True)
 
-    def _stop(self) -> Work:
+    def _stop(self, failure: tuple[str, str] | None = None) -> Work:
         # process_dfu_packet returns after a stop packet without freeing its slot (see the driver)
+        step, code = failure or ("", "")
         if self.state != DfuState.RX_DATA or self.received != self.image_size:
             return Work(reason="stop before the whole image")
+        if step == "VALIDATE":
+            self.state = DfuState.VALIDATE
+            return Work(reason=f"validation failed with {code}: not activated")
         self.state = DfuState.VALIDATE
         start = self._bank_start()
         image = bytes(self.flash[start : start + self.image_size])
@@ -366,6 +385,8 @@ class SerialBootloader:
         if crc != expected:
             return Work((checked,), reason="CRC mismatch: not activated", activity=True)
         self.state = DfuState.WAIT_ACTIVATE
+        if step == "ACTIVATE_N_RESET":
+            return Work((checked,), reason=f"activation failed with {code}: not activated")
         return self._activate(image, crc, checked)
 
     def _activate(self, image: bytes, crc: int, checked: tuple[float, bool]) -> Work:
