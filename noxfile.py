@@ -14,7 +14,7 @@ PYTHON = "3.11"
 def tests(session: nox.Session) -> None:
     """The test suite (what CI runs)."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *(session.posargs or ["-n", "4"]))
 
 
 @nox.session(python=PYTHON)
