@@ -84,7 +84,7 @@ def test_the_readme_set_up_commands_are_unchanged() -> None:
     assert demo is not None and tests is not None
     venv = "python3 -m venv .venv && .venv/bin/pip install -q -e "
     assert demo[1] == venv + "'.[emulators]' && .venv/bin/aiodfu demo"
-    assert tests[1] == venv + "'.[test]' && .venv/bin/python -m pytest"
+    assert tests[1] == venv + "'.[test]' && .venv/bin/python -m pytest -n 4"
 
 
 def test_the_readme_has_no_relative_links() -> None:
