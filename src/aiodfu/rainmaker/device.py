@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from aiodfu.at import AtClient, AtCommandError, AtResponse
 from aiodfu.at.device import AtDevice
-from aiodfu.core.errors import DeviceResetError, LinkLostError, ProtocolError
+from aiodfu.core.errors import DeviceResetError, DfuError, LinkLostError, ProtocolError
 from aiodfu.core.session import Connector
 from aiodfu.core.timeouts import wait_within
 from aiodfu.core.transfer import RetryPolicy
@@ -129,7 +129,13 @@ class RainMakerDevice(AtDevice):
         that stream runs.
         """
         self.client.discard_partial_line()
-        await self.client.command("AT", timeout=None, idle_timeout=self.timeouts.command)
+        try:
+            await self.client.command("AT", timeout=None, idle_timeout=self.timeouts.command)
+        except AtCommandError:
+            # A line the module had half-received (a command cut or corrupted on the UART,
+            # its terminator lost) joined this AT, and the ERROR is that line's: the
+            # module's buffer is empty now, so a second AT is answered on its own.
+            await self.client.command("AT", timeout=None, idle_timeout=self.timeouts.command)
 
     async def on_release(self) -> None:
         """Clear the stored URL (a secret the module would print back) and the headers.
@@ -347,18 +353,29 @@ class RainMakerDevice(AtDevice):
         exact echo proves the report is the one sent; anything else is a
         transient :class:`~aiodfu.core.errors.ProtocolError`, and the report is
         sent again (reporting twice is harmless; a wrong report left standing
-        is not). Echo goes back off at once: a URL must never be echoed.
+        is not). Echo goes back off at once: a URL must never be echoed. Once the
+        report is delivered (its exact echo and ``OK`` came back) a failed
+        ``ATE0`` no longer undoes it: reporting again would find the job closed
+        (campaign seed 3703); echo is turned off by the next handshake instead,
+        as every connection starts with ``ATE0``, and no URL is sent before it.
         """
         await self.command("ATE1")
+        response: AtResponse | None = None
         try:
             response = await self.command(command, self.timeouts.result)
         finally:
             try:
                 await self.command("ATE0")
-            except EspAtError as exc:
-                raise ProtocolError(
-                    "the module did not take ATE0 after a result report", operation="ATE0"
-                ) from exc
+            except DfuError as exc:
+                if response is None or response.echo != command:
+                    raise ProtocolError(
+                        "the module did not take ATE0 after a result report", operation="ATE0"
+                    ) from exc
+                log.warning(
+                    "echo stays on after a delivered result report (%s): the next "
+                    "connection turns it off",
+                    exc,
+                )
         if response.echo != command:
             raise ProtocolError(
                 "the module's echo of the result report is not what was sent: the line was "
