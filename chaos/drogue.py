@@ -27,12 +27,22 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Self
 
+import attrs
+
 from aiodfu.core.progress import Progress
 from aiodfu.core.session import UpdateResult
 from aiodfu.core.transfer import RetryPolicy
 from aiodfu.drogue import DrogueSession, Timeouts, connect, serial_connector
 from aiodfu.drogue import open as open_port
-from aiodfu.testing import BootMagic, DrogueEmulator, DrogueFaults, random_firmware, serve_pty
+from aiodfu.testing import (
+    BootMagic,
+    DeviceFault,
+    DrogueEmulator,
+    DrogueFaults,
+    Latency,
+    random_firmware,
+    serve_pty,
+)
 from aiodfu.testing.ble import BleLinkModel, BleRadio, BumbleBleakClient, GattLinkPlan
 from aiodfu.testing.drogue.gatt import DrogueGattFaults, DrogueGattHost
 from aiodfu.transports.memory import LinkModel
@@ -51,7 +61,13 @@ TIMEOUTS = fast(Timeouts(), 0.05, reboot=2.0, resync_gap=0.02, reconnect_pause=0
 GATT_TIMEOUTS = fast(
     TIMEOUTS, 1.0, gatt_operation=0.5, offset_settle=0.3, offset_poll_interval=0.005, gatt_reset=0.3
 )
+# The fresh session is the judge's check, not the case: full-length GATT timeouts, so a loaded
+# machine's slow Bumble connect is not taken for a device no session can reach (seed 2432).
+GATT_FRESH_TIMEOUTS = fast(TIMEOUTS, 1.0, connect=1.5, gatt_operation=1.0, gatt_reset=0.3)
 RETRY = RetryPolicy(attempts=6, initial_delay=0.005, max_delay=0.02)
+MAX_EVERY_ANSWER_LATENCY = 0.05
+"""Latency on every answer is capped: about 150 GATT requests at 0.3 s each would outlast the
+case's 30 s bound, and a device that is merely slow is not a hang (seed 2101)."""
 OLD, OLD_VERSION = random_firmware(2000, seed=301), b"0.1.0"
 INTERIM, INTERIM_VERSION = random_firmware(2048, seed=302), "0.1.5"
 NEW, NEW_VERSION = random_firmware(4096, seed=303), "0.2.0"  # a multiple of 8: held as is
@@ -268,7 +284,9 @@ class DrogueGattTrial(_DrogueTrial):
                 self.link_plan = self.draw_ble_link(GATT_REQUESTS, 0)
                 return Fault(self.kind, self.link_plan.description)
             case kind if kind.startswith("device:"):
-                planned = self.draw_device_fault(DrogueGattHost.FAULT_VOCABULARY, len(NEW))
+                planned = _slow_not_stuck(
+                    self.draw_device_fault(DrogueGattHost.FAULT_VOCABULARY, len(NEW))
+                )
                 self.faults.plan.append(planned)
                 return Fault(self.kind, str(planned))
             case "link:drop-after-request":
@@ -311,9 +329,8 @@ class DrogueGattTrial(_DrogueTrial):
             "radio": self.radio,
             "link_model": BleLinkModel(mtu=247),
         }
-        return connect(
-            self.host.address, timeouts=GATT_TIMEOUTS, retry=RETRY, client_options=client
-        )
+        timeouts = GATT_FRESH_TIMEOUTS if healthy else GATT_TIMEOUTS
+        return connect(self.host.address, timeouts=timeouts, retry=RETRY, client_options=client)
 
     async def update(self, progress: Callable[[Progress], None]) -> UpdateResult:
         timer = None
@@ -343,3 +360,12 @@ class DrogueGattTrial(_DrogueTrial):
 
     def emulator_failures(self) -> list[BaseException]:
         return [*self.device.failures, *self.host.failures]
+
+
+def _slow_not_stuck(fault: DeviceFault) -> DeviceFault:
+    """``fault``, with latency on every answer capped at :data:`MAX_EVERY_ANSWER_LATENCY`."""
+    action = fault.action
+    if isinstance(action, Latency) and action.answers is None:
+        seconds = min(action.seconds, MAX_EVERY_ANSWER_LATENCY)
+        return attrs.evolve(fault, action=attrs.evolve(action, seconds=seconds))
+    return fault
