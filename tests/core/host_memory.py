@@ -11,7 +11,9 @@ with :mod:`tracemalloc`:
   (and some of its reads run in tasks of their own, with no emulator frame to tell them by);
 * ``after_transfer``: the most allocated at once, by anyone, from the last chunk on --
   completion checks, hand-over, verification, install and report. A whole copy of the image
-  made there, however briefly, shows in it.
+  made there, however briefly, shows in it. It also holds one socket read of the emulated
+  module's HTTP client (asyncio reads up to :data:`SOCKET_READ` at once) when the pull reads
+  part of the image a second time (RainMaker: an MCUboot image's signature TLVs).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from types import TracebackType
 
 from aiodfu.core.progress import Phase, Progress
 from aiodfu.core.sinks import BLOCK_SIZE, PulledFile, PulledImage
+
+SOCKET_READ = 256 * 1024
+"""What asyncio's selector transport allocates for one ``recv`` (its ``max_size``)."""
 
 NOT_THE_EMULATOR = [
     tracemalloc.Filter(False, "*/aiodfu/testing/*", all_frames=True),
@@ -82,6 +87,7 @@ class HostMemory:
         assert self.installed.digest() == hashlib.sha256(image).digest()
         if into_file:
             assert self.held < 2 * BLOCK_SIZE, f"held {self.held} of {len(image)} bytes"
-            assert self.after_transfer < 3 * BLOCK_SIZE, f"{self.after_transfer} at once"
+            limit = 3 * BLOCK_SIZE + SOCKET_READ  # a second read's socket buffer, not the image
+            assert self.after_transfer < limit, f"{self.after_transfer} at once"
         else:
             assert self.held > len(image) // 2 and self.after_transfer > len(image) // 2

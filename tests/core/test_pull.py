@@ -14,13 +14,16 @@ from aiodfu.core.progress import ProgressTracker
 from aiodfu.core.pull import (
     FileSink,
     MemorySink,
+    OwnVerification,
     PulledFile,
     PulledImage,
     PullSink,
     Retrieved,
+    UncoveredMismatchError,
     UnverifiedImageError,
     filling,
     install_pulled,
+    reread_uncovered,
     verify_pulled,
 )
 from aiodfu.core.session import Verification, VerificationMethod
@@ -251,3 +254,43 @@ async def test_a_file_pull_never_holds_the_image_whole(tmp_path: Path, into_file
         assert peak < len(data) // 16, f"peak {peak} bytes for a {len(data)}-byte image"
     else:
         assert peak >= len(data)
+
+
+@pytest.mark.parametrize("in_file", [False, True])
+async def test_what_an_mcuboot_hash_leaves_out_is_read_again_and_compared(
+    in_file: bool, tmp_path: Path
+) -> None:
+    data = build_mcuboot_image(b"\x22" * 1000)
+    signed_end = 0x200 + 1000  # header + body: the hash ends there (no protected TLVs)
+    image: PulledImage = FirmwareImage(data)
+    if in_file:
+        (tmp_path / "i.bin").write_bytes(data)
+        image = PulledFile(tmp_path / "i.bin", len(data), hashlib.sha256(data).digest())
+    own = check_own_integrity(image)
+    assert isinstance(own, OwnVerification) and own.uncovered == (signed_end, len(data))
+    reads: list[tuple[int, int]] = []
+
+    async def reread(start: int, end: int) -> bytes:
+        reads.append((start, end))
+        return data[start:end]
+
+    detail = await reread_uncovered(image, reread, self_check=check_own_integrity)
+    assert reads == [(signed_end, len(data))] and detail is not None and "read twice" in detail
+
+    async def flipped(start: int, end: int) -> bytes:
+        tail = bytearray(data[start:end])
+        tail[-10] ^= 0xFF
+        return bytes(tail)
+
+    with pytest.raises(UncoveredMismatchError) as caught:
+        await reread_uncovered(image, flipped, self_check=check_own_integrity)
+    assert caught.value.transient and caught.value.offset == len(data) - 10
+    # a digest of the whole image, or an image with none: nothing to read again
+    digest = hashlib.sha256(data).digest()
+    assert (
+        await reread_uncovered(
+            image, flipped, expected_sha256=digest, self_check=check_own_integrity
+        )
+        is None
+    )
+    assert await reread_uncovered(RAW, flipped, self_check=check_own_integrity) is None

@@ -9,12 +9,12 @@ import pytest
 
 from aiodfu.core.errors import ImageIntegrityError, RetriesExhaustedError
 from aiodfu.core.progress import Progress
-from aiodfu.core.pull import UnverifiedImageError
+from aiodfu.core.pull import UncoveredMismatchError, UnverifiedImageError
 from aiodfu.core.session import VerificationMethod
 from aiodfu.testing.images import build_mcuboot_image
 from aiodfu.testing.rainmaker import FirmwareServer, HttpFaults, RainMakerEmulator
 
-from .conftest import IMAGE, firmware, offer, session_for
+from .conftest import FAST_RETRY, IMAGE, firmware, offer, session_for
 
 JOB = "cpuJraj3cxmAXuw8ER2GAe"
 
@@ -127,3 +127,72 @@ async def test_retries_exhausted_leave_no_url_and_a_fresh_session_updates(
     async with session_for(module.connect) as session:
         result = await session.update(install=lambda image: None)
     assert result.image.data == IMAGE
+
+
+# --- what an MCUboot image's hash does not cover (its signature TLVs) is read twice -----------
+
+SIGNED = build_mcuboot_image(firmware(6000, seed=38))
+
+
+def ranged(server: FirmwareServer) -> list[str]:
+    """The ``Range`` headers of the requests the server saw."""
+    return [r.headers["range"] for r in server.requests if "range" in r.headers]
+
+
+@pytest.mark.parametrize("honour_range", [True, False])
+async def test_a_byte_corrupted_once_in_the_signature_tlv_is_read_again_and_never_installed(
+    module: RainMakerEmulator, server: FirmwareServer, honour_range: bool
+) -> None:
+    """Seed 3804: the hash does not cover the signature TLV, so one flipped byte there passed
+    as verified. The second read disagrees; the image is downloaded again, read again and
+    installed exact (a server that ignores ``Range`` sends the whole image for the second read)."""
+    offer(module, server, image=SIGNED)
+    server.faults.corrupt_at = len(SIGNED) - 10
+    server.faults.honour_range = honour_range
+    installed: list[bytes] = []
+    async with session_for(module.connect) as session:
+        result = await session.update(install=lambda image: installed.append(image.data))
+    assert server.faults.corruptions == 0  # the fault fired
+    assert installed == [SIGNED] and result.image.data == SIGNED
+    assert result.verification.method is VerificationMethod.HOST_DIGEST
+    assert "MCUboot SHA-256" in result.verification.detail
+    assert "read twice and matched" in result.verification.detail
+    assert module.job_status[JOB] == "success"
+    assert module.stored_url is None and module.headers == []
+    if honour_range:
+        assert len(ranged(server)) == 2  # a second read after each download
+
+
+async def test_a_signature_tlv_that_differs_every_time_is_refused_and_reported_failed(
+    module: RainMakerEmulator, server: FirmwareServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer(module, server, image=SIGNED)
+    server.faults.corrupt_at = len(SIGNED) - 10
+    server.faults.corruptions = 1000
+    corrupted = server._corrupted  # every whole download corrupted, every second read not
+    monkeypatch.setattr(server, "_corrupted", lambda body, at: body if at else corrupted(body, at))
+    installed: list[bytes] = []
+    async with session_for(module.connect) as session:
+        with pytest.raises(UncoveredMismatchError, match="read"):
+            await session.update(install=lambda image: installed.append(image.data))
+    assert installed == []
+    assert module.job_status[JOB] == "failed"  # reported; the job stays open
+    assert "verification failed" in module.results[-1].info
+    assert module.stored_url is None and module.headers == []
+    assert len(ranged(server)) == FAST_RETRY.attempts  # one second read per download
+
+
+async def test_nothing_is_read_twice_when_a_digest_covers_all_or_nothing_can(
+    module: RainMakerEmulator, server: FirmwareServer
+) -> None:
+    offer(module, server, image=SIGNED)
+    async with session_for(module.connect) as session:
+        result = await session.update(
+            install=lambda image: None, expected_sha256=hashlib.sha256(SIGNED).digest()
+        )
+    assert result.image.data == SIGNED and "read twice" not in result.verification.detail
+    offer(module, server, job_id="cpuJraj3cxmAXuw8ER2GAf")  # a raw image: no digest of its own
+    async with session_for(module.connect) as session:
+        result = await session.update(install=lambda image: None)
+    assert result.image.data == IMAGE and not result.verification.verified
+    assert ranged(server) == [] and len(server.requests) == 2

@@ -15,6 +15,13 @@ Verification combines every check that applies, and the result says which:
   :func:`aiodfu.formats.check_own_integrity`);
 * the protocol's own digest (the Notecard's MD5), from the backend.
 
+An image's own digest may leave bytes out (an MCUboot image's signature TLVs,
+what follows an ESP-IDF app image's SHA-256): the ``self_check`` says which
+(:attr:`OwnVerification.uncovered`). Unless ``expected_sha256`` covers the
+whole image, a backend that can read its source again passes ``reread``: those
+bytes are read a second time and must equal the first read, else
+:class:`UncoveredMismatchError` (transient: the backend downloads again).
+
 When none applies the image is unverified: installed all the same, and the
 result says so -- unless ``require_verified=True``, which refuses it.
 
@@ -56,18 +63,22 @@ __all__ = [
     "FileSink",
     "MemorySink",
     "OutcomeReport",
+    "OwnVerification",
     "PullInstaller",
     "PullSink",
     "PullSinkError",
     "PulledFile",
     "PulledImage",
+    "Reread",
     "Retrieved",
     "SelfCheck",
+    "UncoveredMismatchError",
     "UnverifiedImageError",
     "filling",
     "install_pulled",
     "parse_sha256",
     "read_blocks",
+    "reread_uncovered",
     "verify_pulled",
 ]
 
@@ -80,12 +91,29 @@ PullInstaller = Callable[[ImageT], Awaitable[object] | object]
 :class:`MemorySink`, a :class:`PulledFile` from a :class:`FileSink`."""
 
 SelfCheck = Callable[[PulledImage], Verification | None]
-"""Checks an image by its own integrity: a verification, ``None`` if it has none, or
+"""Checks an image by its own integrity: a verification (an :class:`OwnVerification` when
+it leaves bytes out), ``None`` if it has none, or
 :class:`~aiodfu.core.errors.ImageIntegrityError` if that integrity does not hold."""
+
+Reread = Callable[[int, int], Awaitable[bytes]]
+"""Reads bytes ``[start, end)`` of the retrieved image from its source a second time."""
+
+
+@attrs.frozen
+class OwnVerification(Verification):
+    """An image's own digest matched, but it does not cover ``uncovered`` (``[start, end)``)."""
+
+    uncovered: tuple[int, int] | None = None
 
 
 class UnverifiedImageError(ImageIntegrityError):
     """``require_verified=True``, and nothing could verify the retrieved image."""
+
+
+class UncoveredMismatchError(ImageIntegrityError):
+    """The bytes no digest covers differ between two reads: a corrupted download (transient)."""
+
+    transient = True
 
 
 @attrs.frozen
@@ -136,8 +164,12 @@ def verify_pulled(
     expected_sha256: str | bytes | None = None,
     require_verified: bool = False,
     self_check: SelfCheck | None = None,
+    reread_detail: str | None = None,
 ) -> Verification:
-    """Run every check that applies; raise if one fails, or if none applies when required."""
+    """Run every check that applies; raise if one fails, or if none applies when required.
+
+    ``reread_detail`` says what :func:`reread_uncovered` confirmed, if anything.
+    """
     image = retrieved.image
     checks: list[str] = []
     if expected_sha256 is not None:
@@ -154,6 +186,8 @@ def verify_pulled(
         checks.append(own.detail)
     if retrieved.checked.verified:
         checks.append(retrieved.checked.detail)
+    if reread_detail is not None:
+        checks.append(reread_detail)
     if checks:
         return Verification(VerificationMethod.HOST_DIGEST, "; ".join(checks))
     if require_verified:
@@ -168,6 +202,43 @@ def verify_pulled(
     )
 
 
+async def reread_uncovered(
+    image: PulledImage,
+    reread: Reread,
+    *,
+    expected_sha256: str | bytes | None = None,
+    self_check: SelfCheck | None = None,
+) -> str | None:
+    """Read again what the image's own digest leaves out, and compare; ``None``: nothing to.
+
+    Nothing is read when ``expected_sha256`` covers the whole image, or when the
+    image's own check covers all of it (or finds nothing: the image is then
+    unverified, or refused, in :func:`verify_pulled`). A difference raises
+    :class:`UncoveredMismatchError`; on agreement, the verification's detail.
+    """
+    if expected_sha256 is not None or self_check is None:
+        return None
+    own = self_check(image)
+    if not isinstance(own, OwnVerification) or own.uncovered is None:
+        return None
+    start, end = own.uncovered
+    if isinstance(image, PulledFile):
+        first = image.read(start, end - start)
+    else:
+        first = bytes(image.data[start:end])
+    second = await reread(start, end)
+    if second != first:
+        pairs = enumerate(zip(first, second, strict=False))
+        at = next((i for i, (a, b) in pairs if a != b), min(len(first), len(second)))
+        raise UncoveredMismatchError(
+            f"bytes {start}..{end} of the image, which its own digest does not cover, differ "
+            f"between two reads (first at byte {start + at}): the download was corrupted",
+            operation="verify",
+            offset=start + at,
+        )
+    return f"bytes {start}..{end}, which it does not cover (the signature), read twice and matched"
+
+
 async def install_pulled(
     retrieved: Retrieved,
     *,
@@ -177,6 +248,7 @@ async def install_pulled(
     expected_sha256: str | bytes | None = None,
     require_verified: bool = False,
     self_check: SelfCheck | None = None,
+    reread_detail: str | None = None,
 ) -> UpdateResult:
     """Verify ``retrieved``, ``install`` it, report the outcome, and return the result.
 
@@ -194,6 +266,7 @@ async def install_pulled(
             expected_sha256=expected_sha256,
             require_verified=require_verified,
             self_check=self_check,
+            reread_detail=reread_detail,
         )
     except DfuError as exc:
         await report.failed(retrieved, f"verification failed: {exc.message}")

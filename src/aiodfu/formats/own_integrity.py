@@ -21,6 +21,12 @@ check decides the same way wherever a digest is involved (the differential
 tests hold it to that); what follows the signed image -- an MCUboot slot's
 padding and trailer, an ESP image's padding or Secure Boot signature sector --
 carries no integrity and is not looked at there (``aiodfu inspect`` does).
+
+What the digest does not cover -- an MCUboot image's unprotected TLVs (its
+signature) and whatever follows them, what follows an ESP-IDF app image's
+appended SHA-256 (a Secure Boot signature block) -- is reported as the
+result's :attr:`~aiodfu.core.pull.OwnVerification.uncovered` range, for the
+pull engine to read a second time (:func:`aiodfu.core.pull.reread_uncovered`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import attrs
 
 from aiodfu.core.errors import ImageError, ImageIntegrityError
 from aiodfu.core.image import ImageKind
+from aiodfu.core.pull import OwnVerification
 from aiodfu.core.session import Verification, VerificationMethod
 from aiodfu.core.sinks import PulledFile, PulledImage
 from aiodfu.formats import esp_app, identify, mcuboot
@@ -45,7 +52,11 @@ _IDENTIFY_BYTES = 64
 
 
 def check_own_integrity(image: PulledImage) -> Verification | None:
-    """The image's own check, ``None`` if it has none; ImageIntegrityError on a mismatch."""
+    """The image's own check, ``None`` if it has none; ImageIntegrityError on a mismatch.
+
+    A match is an :class:`~aiodfu.core.pull.OwnVerification`: its ``uncovered``
+    is the ``[start, end)`` its digest does not cover (``None``: all of it).
+    """
     if isinstance(image, PulledFile):
         return _check_file(image)
     kind = identify(image.data)
@@ -54,24 +65,36 @@ def check_own_integrity(image: PulledImage) -> Verification | None:
         matched = [check for check in parsed.checks if check.status is CheckStatus.OK]
         if parsed.hash_tlv is None or not matched:
             return None
-        return _mcuboot_matched(parsed.hash_tlv)
+        return _mcuboot_matched(parsed.hash_tlv, _hashed_end(parsed.header), len(image.data))
     if kind is ImageKind.ESP_APP:
-        return _esp_verified(esp_app.verify(image.data))
+        return _esp_verified(esp_app.verify(image.data), len(image.data))
     return None
 
 
-def _mcuboot_matched(tlv: mcuboot.Tlv) -> Verification:
-    return Verification(
+def _hashed_end(header: mcuboot.McubootHeader) -> int:
+    """Where an MCUboot image's hash ends: after its header, body and protected TLVs."""
+    return header.header_size + header.image_size + header.protected_tlv_size
+
+
+def _uncovered(start: int, end: int) -> tuple[int, int] | None:
+    return (start, end) if start < end else None
+
+
+def _mcuboot_matched(tlv: mcuboot.Tlv, hashed_end: int, size: int) -> Verification:
+    return OwnVerification(
         VerificationMethod.HOST_DIGEST,
         f"its MCUboot {mcuboot.HASH_TLVS[tlv.type][0].upper().replace('SHA', 'SHA-')} TLV "
         f"matched ({tlv.value.hex()[:16]}...)",
+        _uncovered(hashed_end, size),
     )
 
 
-def _esp_verified(app: esp_app.EspAppImage) -> Verification | None:
+def _esp_verified(app: esp_app.EspAppImage, size: int) -> Verification | None:
     if app.digest is None:
         return None
-    return Verification(VerificationMethod.HOST_DIGEST, app.verification)
+    return OwnVerification(
+        VerificationMethod.HOST_DIGEST, app.verification, _uncovered(app.image_size, size)
+    )
 
 
 def _check_file(image: PulledFile) -> Verification | None:
@@ -79,7 +102,7 @@ def _check_file(image: PulledFile) -> Verification | None:
     if kind is ImageKind.MCUBOOT:
         return _check_mcuboot_file(image)
     if kind is ImageKind.ESP_APP:
-        return _esp_verified(_check_esp_file(image))
+        return _esp_verified(_check_esp_file(image), len(image))
     return None
 
 
@@ -104,7 +127,7 @@ def _need(image: PulledFile, end: int, what: str, kind: str) -> None:
 def _check_mcuboot_file(image: PulledFile) -> Verification | None:
     header = mcuboot.parse_header(image.read(0, mcuboot.HEADER_SIZE))
     protected_start = header.header_size + header.image_size
-    hashed_end = protected_start + header.protected_tlv_size
+    hashed_end = _hashed_end(header)
     tlvs = []
     if header.protected_tlv_size:
         tlvs += _tlv_area(
@@ -124,7 +147,7 @@ def _check_mcuboot_file(image: PulledFile) -> Verification | None:
             "after signing; sign it again or fetch a good copy",
             offset=tlv.offset,
         )
-    return _mcuboot_matched(tlv)
+    return _mcuboot_matched(tlv, hashed_end, len(image))
 
 
 def _tlv_area(

@@ -13,7 +13,10 @@ the stored URL, **verify** (``expected_sha256=``, the image's own integrity
 via :func:`aiodfu.formats.own_integrity.check_own_integrity`), **install**,
 and **report** *success* -- or *failed* with a reason when any step fails.
 RainMaker itself carries no digest: without one of those checks the result
-says the image is unverified (``require_verified=True`` refuses it). The
+says the image is unverified (``require_verified=True`` refuses it). What the
+image's own digest does not cover (an MCUboot signature TLV) is downloaded a
+second time and compared (:func:`aiodfu.core.pull.reread_uncovered`); when
+the two reads differ the image is downloaded again under the retry policy. The
 image is held in memory, or streamed to a file with ``sink=FileSink(path)``
 (:mod:`aiodfu.core.sinks`) and read back in blocks to verify it; a resumed
 download truncates the sink to where it continues.
@@ -22,11 +25,12 @@ download truncates the sink to where it continues.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar, overload
 
-from aiodfu.core.errors import DfuError
+from aiodfu.core.errors import DfuError, ImageError
 from aiodfu.core.link import LinkedSession
 from aiodfu.core.progress import ProgressCallback, ProgressTracker
 from aiodfu.core.pull import (
@@ -34,8 +38,10 @@ from aiodfu.core.pull import (
     PullInstaller,
     PullSink,
     Retrieved,
+    UncoveredMismatchError,
     filling,
     install_pulled,
+    reread_uncovered,
 )
 from aiodfu.core.session import Connector, InstallCallback, PullSession, UpdateResult, Verification
 from aiodfu.core.transfer import RetryPolicy, run_transfer
@@ -45,7 +51,7 @@ from aiodfu.rainmaker.errors import JobRejectedError, NotificationError
 from aiodfu.rainmaker.jobs import confirmed, same_job
 from aiodfu.rainmaker.protocol import FirmwareNotification, OtaStatus
 from aiodfu.rainmaker.timeouts import DEFAULT_RETRY, Timeouts
-from aiodfu.rainmaker.transfers import DownloadTransfer
+from aiodfu.rainmaker.transfers import DownloadTransfer, SecondRead, Store
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.serial import port_connector
 
@@ -204,7 +210,9 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
             if self.report_progress:
                 await self.device.report(job, OtaStatus.IN_PROGRESS, "downloading")
             with filling(sink) as into:
-                retrieved = await self._retrieve(job, tracker, into)
+                retrieved, reread = await self._retrieve_checked(
+                    job, tracker, into, expected_sha256
+                )
                 result = await install_pulled(
                     retrieved,
                     install=install,
@@ -213,6 +221,7 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
                     expected_sha256=expected_sha256,
                     require_verified=require_verified,
                     self_check=check_own_integrity,
+                    reread_detail=reread,
                 )
         await self._restart_module_if_due()
         return result
@@ -227,10 +236,53 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
             f"job {job.job_id} rejected: {reason}", operation="AT+RMOTARESULT", status=5
         )
 
-    async def _retrieve(
-        self, job: FirmwareNotification, tracker: ProgressTracker, sink: PullSink[PulledImage]
-    ) -> Retrieved:
-        """The download (engine-driven, resumed); the stored URL cleared once it is over."""
+    async def _retrieve_checked(
+        self,
+        job: FirmwareNotification,
+        tracker: ProgressTracker,
+        sink: PullSink[PulledImage],
+        expected_sha256: str | bytes | None,
+    ) -> tuple[Retrieved, str | None]:
+        """The download, and what its own digest leaves out read a second time.
+
+        Two reads that differ there are a corrupted download: it is downloaded
+        again, ``retry.attempts`` times at most, then reported failed.
+        """
+        mismatches = 0
+        while True:
+            retrieved = await self._retrieve(job, tracker, sink)
+            image = retrieved.image
+            try:
+                detail = await reread_uncovered(
+                    image,
+                    functools.partial(self._reread, job, image),
+                    expected_sha256=expected_sha256,
+                    self_check=check_own_integrity,
+                )
+            except UncoveredMismatchError as exc:
+                mismatches += 1
+                if mismatches >= self.retry.attempts:
+                    await self._report_failure(job, f"verification failed: {exc.message}")
+                    raise
+                log.warning("%s; downloading job %s again", exc.message, job.job_id)
+                sink.truncate(0)
+                continue
+            except ImageError:
+                detail = None  # its own check refuses it: install_pulled reports that
+            return retrieved, detail
+
+    async def _reread(
+        self, job: FirmwareNotification, image: PulledImage, start: int, end: int
+    ) -> bytes:
+        """Bytes ``[start, end)`` of ``job``'s image, downloaded again (a resume at ``start``)."""
+        again = SecondRead.of(image, start)
+        await self._download(job, ProgressTracker(job.size), again)
+        return bytes(again.kept[: end - start])
+
+    async def _download(
+        self, job: FirmwareNotification, tracker: ProgressTracker, sink: Store
+    ) -> DownloadTransfer:
+        """One download (engine-driven, resumed); the stored URL cleared once it is over."""
         transfer = DownloadTransfer(self.device, job, resume=self.resume, sink=sink)
         try:
             await run_transfer(transfer, tracker, self.retry, what=f"download of job {job.job_id}")
@@ -240,6 +292,13 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
         finally:
             await transfer.close()
         await self._clear_secrets()
+        return transfer
+
+    async def _retrieve(
+        self, job: FirmwareNotification, tracker: ProgressTracker, sink: PullSink[PulledImage]
+    ) -> Retrieved:
+        """The image, downloaded into ``sink``."""
+        transfer = await self._download(job, tracker, sink)
         job = transfer.notification  # presigned again if the URL expired meanwhile
         return Retrieved(
             sink.image(source=f"rainmaker job {job.job_id}"),

@@ -16,6 +16,11 @@ from byte 0. Nothing is ever appended twice: the pull's sink (memory, or a
 file: :mod:`aiodfu.core.sinks`) is truncated to the offset the download
 continues from, and the overlap is read back from it.
 
+The same transfer reads a range of the image a second time, into a
+:class:`SecondRead` (what the image's own digest does not cover, see
+:func:`aiodfu.core.pull.reread_uncovered`): it starts as a resume at that
+range, so a server that ignores ``Range`` makes it read the whole image again.
+
 For an HTTP status of 400 or more the module still streams the response
 body (S3's XML error) as ``+HTTPCGET`` chunks, and only its final ``ERROR``
 says which status it was. So what the data looks like (a range that does
@@ -30,13 +35,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 import attrs
 
 from aiodfu.core.errors import DfuError, ProtocolError
-from aiodfu.core.sinks import MemorySink, PulledImage, PullSink
+from aiodfu.core.sinks import MemorySink, PulledFile, PulledImage
 from aiodfu.core.transfer import Chunk, chunk_plan
 from aiodfu.rainmaker.device import RainMakerDevice
 from aiodfu.rainmaker.errors import DownloadFailedError, DownloadSizeError, EspAtError
@@ -55,6 +60,58 @@ class RangeIgnoredError(ProtocolError):
     """The server did not start the body where the ``Range`` header asked (transient)."""
 
 
+class Store(Protocol):
+    """Where a download puts the bytes: a pull's sink, or a :class:`SecondRead`."""
+
+    def __len__(self) -> int: ...
+
+    def write(self, offset: int, data: bytes) -> None: ...
+
+    def truncate(self, size: int) -> None: ...
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+
+class SecondRead:
+    """A :class:`Store` for reading an image again from ``start`` to its end.
+
+    It starts as if it held ``[0, start)`` of the first read (``first(offset,
+    length)`` reads that), so the download resumes at ``start`` and proves on
+    bytes already held that the server honoured ``Range``; only what arrives
+    from ``start`` on is kept (:attr:`kept`), also when the whole image comes again.
+    """
+
+    def __init__(self, first: Callable[[int, int], bytes], start: int) -> None:
+        self._first = first
+        self.start = start
+        self.kept = bytearray()
+        self._length = start
+
+    @classmethod
+    def of(cls, image: PulledImage, start: int) -> SecondRead:
+        """Read ``image`` (the first read) again from ``start``."""
+        if isinstance(image, PulledFile):
+            return cls(image.read, start)
+        return cls(lambda offset, length: bytes(image.data[offset : offset + length]), start)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def write(self, offset: int, data: bytes) -> None:
+        skip = max(self.start - offset, 0)
+        self.kept += data[skip:]
+        self._length = offset + len(data)
+
+    def truncate(self, size: int) -> None:
+        self._length = size
+        del self.kept[max(size - self.start, 0) :]
+
+    def read(self, offset: int, length: int) -> bytes:
+        end = offset + length
+        held = self._first(offset, max(min(end, self.start) - offset, 0))
+        return held + bytes(self.kept[max(offset - self.start, 0) : max(end - self.start, 0)])
+
+
 class DownloadTransfer:
     """Pull ``notification``'s image through ``device`` into :attr:`sink`."""
 
@@ -64,12 +121,12 @@ class DownloadTransfer:
         notification: FirmwareNotification,
         *,
         resume: bool,
-        sink: PullSink[PulledImage] | None = None,
+        sink: Store | None = None,
     ) -> None:
         self.device = device
         self.notification = notification
         self.resume = resume
-        self.sink: PullSink[PulledImage] = MemorySink() if sink is None else sink
+        self.sink: Store = MemorySink() if sink is None else sink
         self.resumes = 0
         self._verify: bytes = b""
         self._attempt_start = 0
