@@ -205,6 +205,8 @@ FOUND_BY_CAMPAIGNS = [
     ("rainmaker", 3703, "link:corrupt"),  # ATE0 lost after a delivered report: the report stands
     # a byte flipped in the signature TLV, which the hash does not cover: read twice, again
     ("rainmaker", 3804, "http:corrupt-body"),
+    # a reboot while the board ran its application: the emulator's idle loop spun, unstoppable
+    ("nrf5-legacy-serial", 2167, "device:reboot"),
 ]
 
 

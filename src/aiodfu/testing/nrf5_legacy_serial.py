@@ -308,7 +308,8 @@ class AdafruitSerialEmulator(FaultyDevice):
                 self._idle.set()
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self._until_timer())
+                    async with asyncio.timeout(self._until_timer()):
+                        await self._wake.wait()
                 except TimeoutError:
                     self._on_timer()
                 continue
@@ -330,8 +331,13 @@ class AdafruitSerialEmulator(FaultyDevice):
             if stream is not None and getattr(stream, "baudrate", None) == 1200:
                 await self.touch_1200()  # a pty shows the host's line settings
                 return
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancel
+            # that stops the emulator when the event is already set, and the event is cleared
+            # each time, so a wake nobody consumes here cannot spin the loop (seed 2167).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.02)
+                async with asyncio.timeout(0.02):
+                    await self._wake.wait()
+            self._wake.clear()
 
     def _until_timer(self) -> float:
         now = self._now()
