@@ -38,6 +38,9 @@ TIMEOUTS = fast(
     ping=0.15,
     fota_result=0.3,
     recovery_settle=0.05,
+    # Scaled, the 300 s modem restart would be the whole 30 s case bound: a stall right after
+    # #XFOTA then looked like a hang (seed 3113) while the session only waited its own timeout.
+    modem_reset=3.0,
 )
 RETRY = RetryPolicy(attempts=4, initial_delay=0.01, max_delay=0.05)
 CHUNK = 1024
