@@ -41,6 +41,8 @@ TIMEOUTS = fast(
     # Scaled, the 300 s modem restart would be the whole 30 s case bound: a stall right after
     # #XFOTA then looked like a hang (seed 3113) while the session only waited its own timeout.
     modem_reset=3.0,
+    init_delta=3.0,  # the same for the delta area's erase and the wait for Ready
+    ready=3.0,
 )
 RETRY = RetryPolicy(attempts=4, initial_delay=0.01, max_delay=0.05)
 CHUNK = 1024
