@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"[red]BAD[/] {result.backend}:{result.seed} {result.fault} -> {result.diagnosis}",
                 highlight=False,
             )
+            console.file.flush()  # seen as it happens, also when stdout is a file
 
     with console.status("running cases..."):
         results = run_campaign(

@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import queue
 import random
+import threading
 import time
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
@@ -195,8 +197,13 @@ async def run_case(
     *,
     kind: str | None = None,
     bound: float = BOUND,
+    on_trial: Callable[[Trial], None] = lambda trial: None,
 ) -> CaseResult:
-    """Run one case and classify it (see the module docstring)."""
+    """Run one case and classify it (see the module docstring).
+
+    ``on_trial`` gets the case's trial as soon as it is drawn (the campaign
+    names the fault of a case it has to abandon).
+    """
     started = time.monotonic()
     loop_errors: list[str] = []
 
@@ -206,6 +213,7 @@ async def run_case(
 
     asyncio.get_running_loop().set_exception_handler(unhandled)
     trial = factory(random.Random(seed), kind)
+    on_trial(trial)
     cancelled: list[bool] = []
     task: asyncio.Task[UpdateResult] | None = None
 
@@ -265,9 +273,45 @@ def run_case_sync(
     *,
     kind: str | None = None,
     bound: float = BOUND,
+    on_trial: Callable[[Trial], None] = lambda trial: None,
 ) -> CaseResult:
     """:func:`run_case` in an event loop of its own (nothing one case leaves behind leaks)."""
-    return asyncio.run(run_case(factory, seed, kind=kind, bound=bound))
+    return asyncio.run(run_case(factory, seed, kind=kind, bound=bound, on_trial=on_trial))
+
+
+CASE_GRACE = 60.0
+"""Seconds a whole case may take beyond its two bounded sessions (building the device,
+tearing it down) before its thread is abandoned and the case counts as a hang."""
+
+
+def case_limit(bound: float) -> float:
+    """Wall-clock seconds one case may take: the faulty session, a fresh one, and the grace."""
+    return 2 * bound + CASE_GRACE
+
+
+@attrs.define
+class _Running:
+    """A case running in a thread of its own, as the campaign loop watches it."""
+
+    backend: str
+    seed: int
+    started: float
+    trial: Trial | None = None
+    """Published by the worker once it has built the case's device (for the fault's name)."""
+
+    def hang(self, limit: float) -> CaseResult:
+        fault = self.trial.fault if self.trial is not None else Fault("unknown", "never drawn")
+        return CaseResult(
+            backend=self.backend,
+            seed=self.seed,
+            fault=fault,
+            outcome=Outcome.BAD,
+            diagnosis=(
+                f"hang: the case did not end within {limit:g} s (a session, the device's "
+                "teardown or the event loop itself stuck); its thread was abandoned"
+            ),
+            elapsed=time.monotonic() - self.started,
+        )
 
 
 def run_campaign(
@@ -285,7 +329,11 @@ def run_campaign(
     Backend ``b`` runs seeds ``seed``, ``seed + 1``, ... in turn. The next case
     goes to the backend that has used the least time so far, so every backend
     gets about the same share of the budget (fast ones run more cases).
-    ``jobs`` cases run at once, each in an event loop and thread of its own.
+    ``jobs`` cases run at once, each in an event loop and a daemon thread of its
+    own. A case still running after :func:`case_limit` seconds is reported as a
+    hang and its thread abandoned: whatever a case does -- an emulator that
+    swallows its stop, a loop that never yields -- the campaign still ends and
+    writes its table.
     """
     if budget is None and cases is None:
         raise ValueError("give a budget, a number of cases, or both")
@@ -294,9 +342,12 @@ def run_campaign(
     factories = {backend: factory(backend) for backend in backends}
     used = dict.fromkeys(backends, 0.0)
     next_seed = dict.fromkeys(backends, seed)
-    running = dict.fromkeys(backends, 0)
+    counted = dict.fromkeys(backends, 0)
     deadline = None if budget is None else time.monotonic() + budget
+    limit = case_limit(bound)
     results: list[CaseResult] = []
+    running: dict[int, _Running] = {}
+    ended: queue.Queue[tuple[int, CaseResult | BaseException]] = queue.Queue()
     started = 0
 
     def more() -> bool:
@@ -307,41 +358,57 @@ def run_campaign(
     def pick() -> tuple[str, int]:
         # Least time used, counting a running case as the average it has taken so far.
         def load(backend: str) -> float:
-            done = next_seed[backend] - seed - running[backend]
-            average = used[backend] / done if done else 0.0
-            return used[backend] + running[backend] * max(average, 0.1)
+            busy = sum(1 for case in running.values() if case.backend == backend)
+            average = used[backend] / counted[backend] if counted[backend] else 0.0
+            return used[backend] + busy * max(average, 0.1)
 
         backend = min(backends, key=load)
         case_seed = next_seed[backend]
         next_seed[backend] += 1
         return backend, case_seed
 
-    def finished(result: CaseResult) -> None:
-        used[result.backend] += result.elapsed
-        running[result.backend] -= 1
+    def start(token: int, backend: str, case_seed: int) -> None:
+        case = running[token] = _Running(backend, case_seed, time.monotonic())
+
+        def publish(trial: Trial) -> None:
+            case.trial = trial
+
+        def work() -> None:
+            try:
+                outcome: CaseResult | BaseException = run_case_sync(
+                    factories[backend], case_seed, bound=bound, on_trial=publish
+                )
+            except BaseException as exc:  # a fault in the campaign itself: re-raised below
+                outcome = exc
+            ended.put((token, outcome))
+
+        name = f"chaos-{backend}-{case_seed}"
+        threading.Thread(target=work, name=name, daemon=True).start()
+
+    def finished(token: int, result: CaseResult) -> None:
+        case = running.pop(token)
+        used[case.backend] += result.elapsed
+        counted[case.backend] += 1
         results.append(result)
         on_result(result)
 
-    if jobs <= 1:
-        while more():
+    while True:
+        while len(running) < max(jobs, 1) and more():
             backend, case_seed = pick()
-            running[backend] += 1
+            start(started, backend, case_seed)
             started += 1
-            finished(run_case_sync(factories[backend], case_seed, bound=bound))
-        return results
-
-    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-
-    with ThreadPoolExecutor(jobs, thread_name_prefix="chaos") as pool:
-        pending: set[Future[CaseResult]] = set()
-        while True:
-            while len(pending) < jobs and more():
-                backend, case_seed = pick()
-                running[backend] += 1
-                started += 1
-                pending.add(pool.submit(run_case_sync, factories[backend], case_seed, bound=bound))
-            if not pending:
-                return results
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                finished(future.result())
+        if not running:
+            return results
+        try:
+            token, outcome = ended.get(timeout=min(1.0, limit))
+        except queue.Empty:
+            pass
+        else:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            if token in running:  # else it was reported as a hang and ended after all
+                finished(token, outcome)
+        now = time.monotonic()
+        for token, case in list(running.items()):
+            if now - case.started > limit:
+                finished(token, case.hang(limit))

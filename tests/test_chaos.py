@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import pytest
 
@@ -405,6 +406,42 @@ def test_the_campaign_spreads_cases_and_the_report_counts_them() -> None:
     assert {r.backend for r in results} == {"drogue-serial", "rainmaker"}
     table = markdown(results)
     assert "| drogue-serial | all | " in table.replace("**", "")
+
+
+class StuckTeardown(Scripted):
+    """Succeeds, then its device's teardown blocks the event loop until ``release`` is set
+    (an emulator stop that never returns: no timeout inside the case can end it)."""
+
+    backend = "stuck"
+    release = threading.Event()
+    left: ClassVar[list[bool]] = []
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release.wait(timeout=60)
+        self.left.append(True)
+
+
+def test_a_case_that_never_ends_is_a_hang_row_and_the_campaign_still_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import chaos.backends
+    import chaos.campaign
+
+    monkeypatch.setattr(chaos.campaign, "CASE_GRACE", 2.0)
+    stuck = lambda rng, kind: StuckTeardown(success)  # noqa: E731
+    fine = lambda rng, kind: Scripted(success)  # noqa: E731
+    monkeypatch.setattr(chaos.backends, "factory", {"stuck": stuck, "scripted": fine}.__getitem__)
+    try:
+        results = run_campaign(["stuck", "scripted"], 0, cases=4, jobs=2, bound=1.0)
+        assert not StuckTeardown.left  # the campaign ended without waiting for them
+    finally:
+        StuckTeardown.release.set()
+    assert len(results) == 4 and {r.backend for r in results} == {"stuck", "scripted"}
+    hangs = [r for r in results if r.backend == "stuck"]
+    assert all(r.outcome is Outcome.BAD for r in hangs)
+    assert all(r.diagnosis.startswith("hang: the case did not end") for r in hangs)
+    assert hangs[0].fault == Fault("device:scripted", "scripted")
+    assert all(r.outcome is Outcome.VERIFIED for r in results if r.backend == "scripted")
 
 
 def test_the_command_line_lists_replays_and_writes_json(
