@@ -40,7 +40,7 @@ it holds the plan, the record, and the knobs every device has (``silent``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -242,6 +242,11 @@ class FiredDeviceFault:
 # --- the faults of one device --------------------------------------------------------------------
 
 
+def _fault_list(faults: Iterable[DeviceFault]) -> list[DeviceFault]:
+    """``plan``'s converter (typed: ``list`` itself makes ``plan=[fault]`` a type error)."""
+    return list(faults)
+
+
 @attrs.define
 class DeviceFaults:
     """Faults every emulated device has; each emulator's ``*Faults`` adds its own knobs.
@@ -254,7 +259,7 @@ class DeviceFaults:
     took effect. Replace a device's faults with a fresh value to heal it.
     """
 
-    plan: list[DeviceFault] = attrs.field(factory=list, converter=list, kw_only=True)
+    plan: list[DeviceFault] = attrs.field(factory=list, converter=_fault_list, kw_only=True)
     silent: bool = attrs.field(default=False, kw_only=True)
     unsolicited: list[bytes] = attrs.field(factory=list, kw_only=True)
     fired: list[FiredDeviceFault] = attrs.field(factory=list, init=False)
