@@ -144,3 +144,41 @@ async def test_a_backend_cancel_nobody_asked_for_is_link_lost(
     assert "dropped during the operation" in str(info.value)
     await link.aclose()
     await client.disconnect()
+
+
+class _FailingWrites:
+    """A bleak client stand-in whose ``fail_at``-th write (from 1) fails as bleak's do."""
+
+    is_connected = True
+
+    def __init__(self, fail_at: int) -> None:
+        self.fail_at = fail_at
+        self.written: list[bytes] = []
+
+    async def write_gatt_char(self, uuid: str, data: bytes, response: bool) -> None:
+        assert not response
+        if len(self.written) + 1 == self.fail_at:
+            from bleak.exc import BleakError
+
+            raise BleakError("not connected")
+        self.written.append(bytes(data))
+
+
+@pytest.mark.parametrize("fail_at", [1, 3, 5])
+async def test_a_batch_of_writes_fails_located_at_the_piece_that_failed(fail_at: int) -> None:
+    client = _FailingWrites(fail_at)
+    link = GattLink(client, owns_client=False)  # type: ignore[arg-type]
+    data = bytes(range(100))
+    with pytest.raises(LinkLostError) as info:
+        await link.write_commands(VALUE, data, 20, timeout=1.0, operation="stream", offset=1000)
+    assert client.written == [data[i : i + 20] for i in range(0, 20 * (fail_at - 1), 20)]
+    assert info.value.offset == 1000 + 20 * (fail_at - 1)
+    assert info.value.operation == "stream"
+
+
+async def test_a_batch_of_writes_sends_every_piece_in_order() -> None:
+    client = _FailingWrites(fail_at=0)
+    link = GattLink(client, owns_client=False)  # type: ignore[arg-type]
+    data = bytes(range(95))
+    await link.write_commands(VALUE, data, 20, timeout=1.0, operation="stream")
+    assert client.written == [data[i : i + 20] for i in range(0, 95, 20)]

@@ -172,13 +172,21 @@ class LegacyDfuTarget:
             CONTROL_POINT_UUID, data, response=True, timeout=self.timeouts.gatt, operation=operation
         )
 
-    async def write_packet(self, data: bytes, operation: str, offset: int | None = None) -> None:
+    async def write_packet(self, data: bytes, operation: str) -> None:
         await self.link.write(
+            PACKET_UUID, data, response=False, timeout=self.timeouts.gatt, operation=operation
+        )
+
+    async def write_packets(self, data: bytes, size: int, offset: int) -> None:
+        """Stream image bytes ``[offset, offset + len(data))`` as packets of ``size`` bytes
+        (one guarded batch: see :meth:`~aiodfu.transports.gatt.GattTransport.write_commands`)."""
+        await self.link.write_commands(
             PACKET_UUID,
             data,
-            response=False,
+            size,
             timeout=self.timeouts.gatt,
-            operation=operation if offset is None else f"{operation} at {offset}",
+            operation="Receive firmware",
+            offset=offset,
         )
 
     async def request(self, data: bytes, timeout: float, *, payload: bytes = b"") -> Response:

@@ -58,8 +58,10 @@ from aiodfu.nrf5_legacy.protocol import ImageType, OpCode, Status
 
 log = logging.getLogger("aiodfu.nrf5_legacy")
 
-_PACKETS_PER_CHUNK = 8
-"""Packets per :class:`~aiodfu.core.transfer.Chunk` (progress is reported per chunk)."""
+_PACKETS_PER_CHUNK = 32
+"""Packets per :class:`~aiodfu.core.transfer.Chunk`: progress is reported per chunk (640 bytes
+of 20-byte packets, a tenth of a second at a typical link's rate), and the packets within go in
+batches as the credit window allows (:meth:`PartTransfer.move`)."""
 
 
 class PartTransfer:
@@ -119,38 +121,58 @@ class PartTransfer:
         return offset
 
     def plan(self, start: int) -> Iterable[Chunk]:
-        # A chunk is a batch of packets: the engine's bookkeeping and progress run once per
-        # batch, not per 20-byte packet (per-call overhead is most of the host's CPU per MiB).
+        # The engine's bookkeeping and progress run once per chunk, not per 20-byte packet
+        # (per-call overhead is most of the host's CPU per MiB).
         return chunk_plan(self._total, self.packet_size * _PACKETS_PER_CHUNK, start)
 
     async def move(self, chunk: Chunk) -> None:
-        """Send ``chunk`` packet by packet, each within the credit window (and ``max_rate``).
+        """Send ``chunk``: as many packets at a time as the credit window allows (one at a
+        time under ``max_rate``), each batch in one guarded write.
 
         Packets that left before a failure are counted in the progress tracker (as moved
         bytes) although the chunk did not finish."""
         target = self._target()
         firmware = self.part.firmware
-        size = self.packet_size
-        window_bytes = self.window * size
-        paced = self._pacer.bytes_per_second is not None
         sent = chunk.offset
         try:
-            for offset in range(chunk.offset, chunk.end, size):
-                end = min(offset + size, chunk.end)
-                target.raise_data_error(offset)
-                while self.prn and end != self._total and end - self._confirmed > window_bytes:
-                    await target.wait_receipt(offset)
-                    self._consume_receipts(target)
-                if paced:
-                    await self._pacer.consume(end - offset)
-                await target.write_packet(firmware[offset:end], "Receive firmware", offset)
-                self._sent = sent = end
+            while sent < chunk.end:
+                target.raise_data_error(sent)
+                batch_end = await self._credit(target, sent, chunk.end)
+                if self._pacer.bytes_per_second is not None:
+                    batch_end = min(batch_end, sent + self.packet_size)
+                    await self._pacer.consume(batch_end - sent)
+                await target.write_packets(firmware[sent:batch_end], self.packet_size, sent)
+                self._sent = sent = batch_end
                 if target.receipts:
                     self._consume_receipts(target)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, DfuError) and exc.offset is not None and exc.offset > sent:
+                sent = min(exc.offset, chunk.end)  # the batch's packets before the failing one
             if self.tracker is not None and sent > chunk.offset:
                 self.tracker.advance(sent - chunk.offset)
             raise
+
+    async def _credit(self, target: LegacyDfuTarget, sent: int, end: int) -> int:
+        """Where the next batch from ``sent`` may end (at most ``end``), waiting for receipts
+        until at least one packet fits the credit window.
+
+        A packet may go when it ends within ``window`` packets of the last byte count
+        the target confirmed; the image's last packet may always go (the target
+        answers it with its final response, not a receipt).
+        """
+        size = self.packet_size
+        while True:
+            if not self.prn:
+                return end
+            room = self._confirmed + self.window * size - sent
+            if end - sent <= room:
+                return end
+            if room >= size:
+                return sent + room // size * size
+            if end == self._total and end - sent <= size:
+                return end
+            await target.wait_receipt(sent)
+            self._consume_receipts(target)
 
     async def complete(self) -> None:
         target = self._target()

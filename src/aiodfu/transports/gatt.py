@@ -110,6 +110,23 @@ class GattTransport(Protocol):
         self, uuid: str, data: bytes, *, response: bool, timeout: float, operation: str
     ) -> None: ...
 
+    async def write_commands(
+        self,
+        uuid: str,
+        data: bytes,
+        piece: int,
+        *,
+        timeout: float,
+        operation: str,
+        offset: int = 0,
+    ) -> None:
+        """Write ``data`` as consecutive writes without response of ``piece`` bytes each.
+
+        ``timeout`` bounds the whole batch. An error says where its write began
+        (``offset`` + the bytes before it): the pieces before it were sent.
+        """
+        ...
+
     async def subscribe(
         self, uuid: str, handler: NotificationHandler, *, timeout: float, operation: str
     ) -> None: ...
@@ -232,6 +249,38 @@ class GattLink(AsyncResource):
         await self._run(
             self.client.write_gatt_char(uuid, data, response=response), timeout, operation
         )
+
+    async def write_commands(
+        self,
+        uuid: str,
+        data: bytes,
+        piece: int,
+        *,
+        timeout: float,
+        operation: str,
+        offset: int = 0,
+    ) -> None:
+        """Write ``data`` as consecutive writes without response of ``piece`` bytes each.
+
+        One guarded operation for the whole batch, not one per piece: a legacy
+        nRF5 update writes 20-byte packets, and the guard (deadline, race
+        against the link's loss) per packet was most of the host's CPU. An
+        error is located at the piece whose write failed; those before it went.
+        """
+        written = 0
+        write = self.client.write_gatt_char
+
+        async def pieces() -> None:
+            nonlocal written
+            for start in range(0, len(data), piece):
+                await write(uuid, data[start : start + piece], response=False)
+                written = start + piece
+
+        try:
+            await self._run(pieces(), timeout, operation)
+        except DfuError as exc:
+            exc.locate(offset=offset + min(written, len(data)))
+            raise
 
     async def subscribe(
         self, uuid: str, handler: NotificationHandler, *, timeout: float, operation: str
