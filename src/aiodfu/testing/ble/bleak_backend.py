@@ -248,10 +248,14 @@ class BumbleBleakClient(BaseBleakClient):
         """Run one ATT operation in the link model's time, with bleak's error types."""
         events = self._events
         try:
-            if events is not None:
-                await events.packet()
+            sent_at = None if events is None else await events.packet()
             if self._peer is None:
                 raise BleakError("not connected")
+            if sent_at is not None and not response:
+                # A Write Command: tell the peripheral in which connection event it went.
+                peripheral = self.radio.peripherals.get(str(self.address).upper())
+                if peripheral is not None:
+                    peripheral.note_write_sent(sent_at)
             try:
                 result = await operation()
             except asyncio.CancelledError:

@@ -47,17 +47,23 @@ class ConnectionEvents:
         elapsed = self._loop.time() - self._origin
         return math.floor(elapsed / self.model.connection_interval + 1e-9)
 
-    async def packet(self) -> None:
-        """Wait for a free packet slot in the earliest possible connection event."""
+    async def packet(self) -> float | None:
+        """Wait for a free packet slot in the earliest possible connection event.
+
+        Returns the loop time of that connection event -- when the packet is
+        on the air, however late this task then runs -- or ``None`` unpaced.
+        """
         if self.model.connection_interval <= 0:
-            return
+            return None
         current = self._current()
         if current > self._event:
             self._event, self._used = current, 0
         if self._used >= self.model.packets_per_event:
             self._event, self._used = self._event + 1, 0
         self._used += 1
-        await self._sleep_until(self._time_of(self._event))
+        when = self._time_of(self._event)
+        await self._sleep_until(when)
+        return when
 
     async def next_event(self) -> None:
         """Wait for the connection event after the current one (a response's turn)."""

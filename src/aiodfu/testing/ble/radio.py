@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import uuid as uuid_module
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from bumble.att import Opcode as AttOpcode
 from bumble.controller import Controller
 from bumble.core import AdvertisingData
 from bumble.device import AdvertisingType, Connection, Device
@@ -30,6 +33,16 @@ from aiodfu.testing.ble.link_faults import GattLinkPlan
 from aiodfu.testing.ble.uuids import short_uuid
 
 log = logging.getLogger("aiodfu.testing.ble")
+
+WRITE_SENT_AT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "WRITE_SENT_AT", default=None
+)
+"""In a characteristic's write callback: the loop time of the connection event that carried
+this Write Command (set when the central's :class:`~aiodfu.testing.ble.BleLinkModel` paces
+the link), or ``None``. A target that models timing (a receive pool drained by its flash)
+takes the packet's arrival from here, not from when its own task gets to run: on a busy
+event loop two connection events' packets may be handled at once, a burst the modelled
+link never sent."""
 
 _ADVERTISING_INTERVAL_MS = 1.0  # fast enough that connecting and scanning take milliseconds
 
@@ -142,6 +155,9 @@ class BlePeripheral:
         self.link_faults: Callable[[], GattLinkPlan | None] | None = None
         """Where its owner keeps the :class:`GattLinkPlan` this peripheral's links obey."""
         self._held: list[tuple[Any, Any]] | None = None
+        self._sent_at: deque[float] = deque()
+        """When the central sent the Write Commands still on their way (see
+        :meth:`note_write_sent`), oldest first."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._muted = False
         self.device.on(Device.EVENT_CONNECTION, self._connected)
@@ -150,6 +166,9 @@ class BlePeripheral:
         serve = server.on_gatt_pdu
 
         def on_request(bearer: Any, pdu: Any) -> None:
+            sent_at = None
+            if pdu.op_code == AttOpcode.ATT_WRITE_COMMAND and self._sent_at:
+                sent_at = self._sent_at.popleft()
             if self._muted:
                 return  # the chip is resetting: nothing answers on this link any more
             self.att_requests += 1
@@ -170,9 +189,22 @@ class BlePeripheral:
             if self._held is not None:
                 self._held.append((bearer, pdu))
                 return
-            serve(bearer, pdu)
+            if sent_at is None:
+                serve(bearer, pdu)
+                return
+            # Bumble serves a Write Command in a task of its own, which copies this context.
+            token = WRITE_SENT_AT.set(sent_at)
+            try:
+                serve(bearer, pdu)
+            finally:
+                WRITE_SENT_AT.reset(token)
 
         server.on_gatt_pdu = on_request  # type: ignore[method-assign, assignment]
+
+    def note_write_sent(self, at: float) -> None:
+        """The central sends its next Write Command in the connection event at loop time ``at``
+        (its link model says so); the write callback finds it in :data:`WRITE_SENT_AT`."""
+        self._sent_at.append(at)
 
     def mute(self) -> None:
         """The device resets now: from here on the current link carries nothing either way
@@ -330,6 +362,7 @@ class BlePeripheral:
     def _connected(self, connection: Connection) -> None:
         self.connection = connection
         self._held = None
+        self._sent_at.clear()
         self._muted = False
         plan = self._plan()
         if plan is not None:

@@ -32,6 +32,7 @@ from aiodfu.nrf5_legacy.protocol import (
     next_bootloader_address,
 )
 from aiodfu.testing.ble import BleRadio, GattLinkPlan
+from aiodfu.testing.ble.radio import WRITE_SENT_AT
 from aiodfu.testing.device_faults import DeviceFault, ErrorReply, Unsolicited
 from aiodfu.testing.emulator import Emulator
 from aiodfu.testing.fault_runtime import FaultRuntime, Outcome
@@ -281,7 +282,9 @@ class Nrf5LegacyEmulator(FaultRuntime, Emulator):
     def _on_packet(self, gatt: DfuPeripheral, connection: Any, value: bytes) -> None:
         if self.unresponsive:
             return
-        self._queue.put_nowait(("packet", (gatt, connection, bytes(value))))
+        # When the modelled link carried it: the pool drains by that, not by when we get to it.
+        sent_at = WRITE_SENT_AT.get()
+        self._queue.put_nowait(("packet", (gatt, connection, bytes(value), sent_at)))
 
     def _on_buttonless(self, gatt: DfuPeripheral, connection: Any, value: bytes) -> None:
         if not gatt.peripheral.indications_enabled(gatt.buttonless):
@@ -331,10 +334,10 @@ class Nrf5LegacyEmulator(FaultRuntime, Emulator):
                 self.control_point_log.append((self.mode, value))
                 await self._application_write(gatt, value, kind)
         elif kind == "packet":
-            gatt, connection, value = item
+            gatt, connection, value, sent_at = item
             if not self._current(gatt, connection) or self.mode is Mode.APPLICATION:
                 return
-            await self._packet(gatt, value, now)
+            await self._packet(gatt, value, now if sent_at is None else sent_at)
         elif kind == "notify":
             generation, data = item
             if generation == self._generation:

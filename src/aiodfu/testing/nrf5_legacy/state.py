@@ -340,6 +340,8 @@ class BootloaderMachine:
         return []
 
     def _data(self, data: bytes, now: float) -> list[Effect]:
+        """A firmware packet that reached the pool at ``now``: on a paced link, the time of the
+        connection event that carried it, so the pool drains in the link's time."""
         if len(data) % 4 or not data:
             return [_respond(OpCode.RECEIVE_FIRMWARE, Status.NOT_SUPPORTED)]
         if self.received + len(data) > self.total:
