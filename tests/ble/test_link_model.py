@@ -4,6 +4,7 @@ loop time of the event that sent it (:data:`~aiodfu.testing.ble.radio.WRITE_SENT
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from bleak import BleakClient
@@ -67,7 +68,7 @@ async def test_write_commands_carry_their_connection_event(
     assert stamps == sorted(stamps)  # type: ignore[type-var]
     assert max(stamps.count(event) for event in events) <= PER_EVENT
     assert len(events) >= 4  # 7 packets at 2 per event
-    for earlier, later in zip(events, events[1:], strict=False):
+    for earlier, later in itertools.pairwise(events):
         steps = (later - earlier) / INTERVAL  # type: ignore[operator]
         assert steps == pytest.approx(round(steps)) and round(steps) >= 1  # on the event grid
     for _, stamp, arrival in seen:
