@@ -14,7 +14,7 @@ from aiodfu.core.transfer import RetryPolicy
 from aiodfu.nrf5_legacy import Nrf5LegacySession, Package
 from aiodfu.nrf5_legacy.errors import ActivationError
 from aiodfu.nrf5_legacy.protocol import OpCode
-from aiodfu.testing import random_firmware
+from aiodfu.testing import DeviceFault, OnCommand, Silence, random_firmware
 from aiodfu.testing.ble import BleRadio, BumbleBleakClient, BumbleBleakScanner
 from aiodfu.testing.nrf5_legacy import (
     BootloaderConfig,
@@ -274,6 +274,46 @@ async def test_a_target_that_never_activates_is_a_typed_error(
     assert target.application is None
     # released: the unfinished DFU was reset, so the target is in fresh DFU mode
     assert target.machine.state is State.IDLE
+
+
+ACTIVATE = OnCommand(1, "ACTIVATE_AND_RESET")
+
+
+async def test_a_bootloader_busy_past_the_window_is_confirmed_by_the_application(
+    make_target: Callable[..., Any], make_session: SessionFactory
+) -> None:
+    """The bootloader goes silent at 05 for longer than ``activation`` (a slow dual-bank copy,
+    a hang), then activates: with the application's address known, only its return counts."""
+    target: Nrf5LegacyEmulator = await make_target(
+        application=random_firmware(800, seed=28),
+        mode="application",
+        faults=LegacyDfuFaults(plan=[DeviceFault(ACTIVATE, Silence(1.5))]),  # > activation=1.0
+    )
+    async with make_session(target.address) as session:
+        result = await session.update(PACKAGE)
+    assert target.faults.fired  # it did hang
+    assert target.application == FIRMWARE and target.mode is Mode.APPLICATION
+    assert "activated: the application advertises" in result.details["part1"]
+
+
+async def test_a_bootloader_hung_at_activation_is_a_typed_error_never_a_success(
+    make_target: Callable[..., Any], make_session: SessionFactory
+) -> None:
+    """Silent for good after 05: the application never comes back, so no success."""
+    target: Nrf5LegacyEmulator = await make_target(
+        application=random_firmware(800, seed=29),
+        mode="application",
+        faults=LegacyDfuFaults(plan=[DeviceFault(ACTIVATE, Silence())]),
+    )
+    async with make_session(target.address) as session:
+        with pytest.raises(ActivationError) as info:
+            await session.update(PACKAGE)
+    assert "confirm" in str(info.value)  # the application never came back, or a mute bootloader
+    assert target.mode is Mode.BOOTLOADER  # the image is not running: the error was right
+    target.faults = LegacyDfuFaults()  # the chip comes to (the stalled 05 goes on)
+    async with make_session(target.address) as session:
+        await session.update(PACKAGE)
+    assert target.application == FIRMWARE and target.mode is Mode.APPLICATION
 
 
 async def test_a_softdevice_part_confirmed_by_a_fresh_bootloader(

@@ -52,18 +52,36 @@ async def activate(device: Nrf5LegacyDevice, image_type: ImageType, total: int) 
 async def _after_activation(
     device: Nrf5LegacyDevice, image_type: ImageType, total: int
 ) -> tuple[str | None, LegacyDfuTarget | None]:
-    """How the target left the bootloader, or (None, a connection) if it still waits."""
+    """How the target left the bootloader, or (None, a connection) if it still waits.
+
+    Where the application's address is known, only the application coming back
+    proves the activation: a bootloader that stops advertising may be busy (a
+    dual-bank copy takes seconds) or hung, so it is watched for up to
+    ``bootloader_search``. Where it is not known (the caller named the
+    bootloader), the bootloader's silence for ``activation`` seconds is all
+    there is to see.
+    """
     bootloader = device.dfu_address or device.address
+    application = device.application_address
+    timeouts = device.timeouts
+    window = timeouts.activation if application is None else timeouts.bootloader_search
     for _ in range(ACTIVATIONS):
         try:
             address = await device.locate(
                 Wanted(addresses=device.homes),
                 probe=bootloader,
-                timeout=device.timeouts.activation,
+                timeout=window,
                 what="confirm activation",
             )
         except DfuTimeoutError:
-            return f"the bootloader at {bootloader} stopped advertising", None
+            if application is None:
+                return f"the bootloader at {bootloader} stopped advertising", None
+            raise ActivationError(
+                f"after Activate & Reset the bootloader at {bootloader} went silent but the "
+                f"application did not come back at {application} within {window:g} s: the "
+                "activation is not confirmed (the bootloader may have hung)",
+                operation="Activate and reset",
+            ) from None
         if address != bootloader:
             return f"the application advertises at {address}", None
         try:
@@ -73,9 +91,13 @@ async def _after_activation(
         except (LinkLostError, DfuTimeoutError) as exc:
             log.debug("%s vanished while checking the activation (%s)", address, exc)
             continue
-        return await _inspect(target, address, image_type, total)
+        try:
+            return await _inspect(target, address, image_type, total)
+        except (LinkLostError, DfuTimeoutError) as exc:  # a hung bootloader: connectable, mute
+            log.debug("%s stopped answering while checking the activation (%s)", address, exc)
     raise ActivationError(
-        f"could not confirm the activation: {bootloader} advertises but refuses connections",
+        f"could not confirm the activation: {bootloader} advertises but refuses connections "
+        "or does not answer",
         operation="Activate and reset",
     )
 

@@ -99,6 +99,18 @@ class Nrf5LegacyDevice(DeviceLink[LegacyDfuTarget]):
         without peer data). A bootloader named by the caller resets to an application whose
         address is not known, so the caller should name the application."""
         self._rebooted = False
+        self._application_seen: str | None = None
+
+    @property
+    def application_address(self) -> str | None:
+        """Where the application advertises, when this session knows it: it was seen there
+        (buttonless entry), or the caller named an address whose bootloader answered at
+        address + 1. ``None`` when the caller named the bootloader itself."""
+        if self._application_seen is not None:
+            return self._application_seen
+        if self.dfu_address is not None and self.dfu_address != self.address:
+            return self.address
+        return None
 
     # --- DeviceLink hooks ---------------------------------------------------------------------
 
@@ -151,7 +163,7 @@ class Nrf5LegacyDevice(DeviceLink[LegacyDfuTarget]):
     async def _open_dfu_target(self) -> LegacyDfuTarget:
         target = await self._open_anywhere()
         if target.in_application:
-            application = target.link.address.upper()
+            application = self._application_seen = target.link.address.upper()
             await self._enter_bootloader(target)
             address = await self.locate(
                 Wanted(

@@ -32,7 +32,9 @@ class ActivationError(DeviceError):
 
     Either it still waits to activate after every attempt, or it came back in
     a state no activation explains (fresh DFU mode after an application was
-    activated, a byte count that is not the image's). The update is not
+    activated, a byte count that is not the image's), or -- where the
+    application's address is known -- the application never came back while
+    the bootloader stayed silent (a hung bootloader). The update is not
     reported as a success; the target is left where a fresh session can
     update it.
     """
