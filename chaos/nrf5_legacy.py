@@ -35,7 +35,10 @@ from aiodfu.testing.nrf5_legacy import BootloaderConfig, LegacyDfuFaults, Mode, 
 from chaos.timing import fast
 from chaos.trial import BLE_LINK_KINDS, CANCEL, Fault, Held, Trial, device_kinds
 
-TIMEOUTS = fast(Timeouts(), 0.05, connect=1.0, bootloader_search=2.0)
+TIMEOUTS = fast(Timeouts(), 0.05, connect=1.0, bootloader_search=2.0, activation=1.0)
+"""Scaled by 0.05, except what Bumble's in-process connects need: ``activation`` (the window
+that watches the target after Activate & Reset) is at least one connect, or it could not
+even reach a bootloader that still answers (seed 12188 judged such a window's silence)."""
 RETRY = RetryPolicy(attempts=4, initial_delay=0.01, max_delay=0.05)
 OLD = random_firmware(1000, seed=201)
 NEW = random_firmware(2000, seed=202)  # 100 packets of 20 bytes

@@ -208,6 +208,8 @@ FOUND_BY_CAMPAIGNS = [
     ("rainmaker", 3804, "http:corrupt-body"),
     # a reboot while the board ran its application: the emulator's idle loop spun, unstoppable
     ("nrf5-legacy-serial", 2167, "device:reboot"),
+    # the bootloader hung at Activate & Reset past the watch window, then activated
+    ("nrf5-legacy", 12188, "device:silence"),
 ]
 
 
