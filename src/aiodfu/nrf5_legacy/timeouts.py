@@ -42,7 +42,9 @@ class Timeouts(TimeoutsBase):
     """After Activate & Reset: how long to watch the target's addresses. The application
     advertising, or the bootloader answering (asked what it holds), decides at once; a
     bootloader still in DFU mode advertises continuously (every 25 ms), so its address
-    silent for all of this time -- scans and direct connects -- means it left DFU mode."""
+    silent for all of this time -- scans and direct connects -- means it left DFU mode.
+    Only where the application's address is unknown: where it is known, the session waits
+    up to ``bootloader_search`` for the application itself."""
     release: float = 5.0
     """Leaving the target clean when a session ends by an error or a cancel (a Reset)."""
 
