@@ -210,6 +210,8 @@ FOUND_BY_CAMPAIGNS = [
     ("nrf5-legacy-serial", 2167, "device:reboot"),
     # the bootloader hung at Activate & Reset past the watch window, then activated
     ("nrf5-legacy", 12188, "device:silence"),
+    # the host went away while the board acknowledged a queued packet: its main loop slept on
+    ("nrf5-legacy-serial", 20283, "link:drop"),
 ]
 
 

@@ -265,25 +265,28 @@ class AdafruitSerialEmulator(FaultyDevice):
                     self.overrun_bytes += len(data)
                     continue
                 await asyncio.sleep(self._halted_until - now)
-            usb_queued = False
-            for frame in decoder.feed(data):
-                queued = self.chip.rounds
-                ack = self.chip.receive_frame(frame)
-                if ack is not None:
-                    await self.idle()  # stray bytes, if any, go out before an ack
-                    await stream.write(self.faults.splice(slip_encode(ack)))
-                if self.chip.rounds == queued:
-                    continue
-                self._idle.clear()
-                if self.board.native_usb:  # the USB task decodes all it read, then the loop runs
-                    usb_queued = True
-                    continue
-                self._wake.set()
-                if not self._in_round:  # the interrupt returns: the main loop takes it
-                    self._taken.clear()
-                    await self._taken.wait()
-            if usb_queued:
-                self._wake.set()
+            try:
+                for frame in decoder.feed(data):
+                    queued = self.chip.rounds
+                    ack = self.chip.receive_frame(frame)
+                    if ack is not None:
+                        await self.idle()  # stray bytes, if any, go out before an ack
+                        await stream.write(self.faults.splice(slip_encode(ack)))
+                    if self.chip.rounds == queued:
+                        continue
+                    self._idle.clear()
+                    if self.board.native_usb:  # the USB task decodes all it read, then the loop
+                        continue
+                    self._wake.set()
+                    if not self._in_round:  # the interrupt returns: the main loop takes it
+                        self._taken.clear()
+                        await self._taken.wait()
+            finally:
+                # What was queued runs, even when the host went away during an acknowledgement:
+                # the main loop does not care whether the port is still there (seed 20283).
+                if self.chip.rounds:
+                    self._idle.clear()
+                    self._wake.set()
 
     async def _run_main_loop(self) -> None:
         try:
