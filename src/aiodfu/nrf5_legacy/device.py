@@ -104,8 +104,9 @@ class Nrf5LegacyDevice(DeviceLink[LegacyDfuTarget]):
     @property
     def application_address(self) -> str | None:
         """Where the application advertises, when this session knows it: it was seen there
-        (buttonless entry), or the caller named an address whose bootloader answered at
-        address + 1. ``None`` when the caller named the bootloader itself."""
+        (buttonless entry), or the caller named an address other than the one the bootloader
+        answered at (address + 1, a scan result). ``None`` when the caller named the
+        bootloader itself."""
         if self._application_seen is not None:
             return self._application_seen
         if self.dfu_address is not None and self.dfu_address != self.address:
