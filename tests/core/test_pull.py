@@ -21,6 +21,7 @@ from aiodfu.core.pull import (
     Retrieved,
     UncoveredMismatchError,
     UnverifiedImageError,
+    checked_once,
     filling,
     install_pulled,
     reread_uncovered,
@@ -294,3 +295,26 @@ async def test_what_an_mcuboot_hash_leaves_out_is_read_again_and_compared(
         is None
     )
     assert await reread_uncovered(RAW, flipped, self_check=check_own_integrity) is None
+
+
+def test_checked_once_reads_an_image_once_and_replays_its_answer_or_error() -> None:
+    calls: list[PulledImage] = []
+
+    def counting(image: PulledImage) -> Verification | None:
+        calls.append(image)
+        return check_own_integrity(image)
+
+    check = checked_once(counting)
+    good = FirmwareImage(build_mcuboot_image(random_firmware(600, seed=71)))
+    first = check(good)
+    assert first is not None and first.verified and check(good) == first
+    assert calls == [good]
+    corrupted = bytearray(good.data)
+    corrupted[100] ^= 0xFF
+    bad = FirmwareImage(bytes(corrupted))
+    for _ in range(2):
+        with pytest.raises(ImageIntegrityError):
+            check(bad)
+    assert calls == [good, bad]  # a new image is checked; the same one is not read again
+    check(good)
+    assert calls == [good, bad, good]

@@ -44,7 +44,13 @@ from typing import Any, Protocol, TypeVar
 
 import attrs
 
-from aiodfu.core.errors import DfuError, ImageIntegrityError, InstallFailedError, UsageError
+from aiodfu.core.errors import (
+    DfuError,
+    ImageError,
+    ImageIntegrityError,
+    InstallFailedError,
+    UsageError,
+)
 from aiodfu.core.progress import Phase, ProgressTracker
 from aiodfu.core.session import UpdateResult, Verification, VerificationMethod
 from aiodfu.core.sinks import (
@@ -56,6 +62,7 @@ from aiodfu.core.sinks import (
     PullSink,
     PullSinkError,
     read_blocks,
+    read_range,
 )
 
 __all__ = [
@@ -74,6 +81,7 @@ __all__ = [
     "SelfCheck",
     "UncoveredMismatchError",
     "UnverifiedImageError",
+    "checked_once",
     "filling",
     "install_pulled",
     "parse_sha256",
@@ -202,6 +210,27 @@ def verify_pulled(
     )
 
 
+def checked_once(self_check: SelfCheck) -> SelfCheck:
+    """``self_check`` run once per image: asked again about the same image, it gives the
+    same answer (or raises the same error) without reading the image again -- a pull asks
+    once for what to read twice (:func:`reread_uncovered`) and once to verify."""
+    last: list[tuple[PulledImage, Verification | ImageError | None]] = []
+
+    def check(image: PulledImage) -> Verification | None:
+        if not last or last[0][0] is not image:
+            try:
+                answer: Verification | ImageError | None = self_check(image)
+            except ImageError as exc:
+                answer = exc
+            last[:] = [(image, answer)]
+        answer = last[0][1]
+        if isinstance(answer, ImageError):
+            raise answer
+        return answer
+
+    return check
+
+
 async def reread_uncovered(
     image: PulledImage,
     reread: Reread,
@@ -222,10 +251,7 @@ async def reread_uncovered(
     if not isinstance(own, OwnVerification) or own.uncovered is None:
         return None
     start, end = own.uncovered
-    if isinstance(image, PulledFile):
-        first = image.read(start, end - start)
-    else:
-        first = bytes(image.data[start:end])
+    first = read_range(image, start, end - start)
     second = await reread(start, end)
     if second != first:
         pairs = enumerate(zip(first, second, strict=False))

@@ -142,6 +142,13 @@ class PullSink(Protocol[ImageT_co]):
         """
 
 
+def read_range(image: PulledImage, offset: int, length: int) -> bytes:
+    """Up to ``length`` bytes of ``image`` at ``offset``, in memory or in its file."""
+    if isinstance(image, PulledFile):
+        return image.read(offset, length)
+    return bytes(image.data[offset : offset + length])
+
+
 def read_blocks(
     sink: PullSink[PulledImage], start: int = 0, end: int | None = None
 ) -> Iterator[bytes]:

@@ -38,7 +38,9 @@ from aiodfu.core.pull import (
     PullInstaller,
     PullSink,
     Retrieved,
+    SelfCheck,
     UncoveredMismatchError,
+    checked_once,
     filling,
     install_pulled,
     reread_uncovered,
@@ -209,9 +211,10 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
             tracker = ProgressTracker(job.size, progress)
             if self.report_progress:
                 await self.device.report(job, OtaStatus.IN_PROGRESS, "downloading")
+            own_check = checked_once(check_own_integrity)  # the image is read once for it
             with filling(sink) as into:
                 retrieved, reread = await self._retrieve_checked(
-                    job, tracker, into, expected_sha256
+                    job, tracker, into, expected_sha256, own_check
                 )
                 result = await install_pulled(
                     retrieved,
@@ -220,7 +223,7 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
                     tracker=tracker,
                     expected_sha256=expected_sha256,
                     require_verified=require_verified,
-                    self_check=check_own_integrity,
+                    self_check=own_check,
                     reread_detail=reread,
                 )
         await self._restart_module_if_due()
@@ -242,6 +245,7 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
         tracker: ProgressTracker,
         sink: PullSink[PulledImage],
         expected_sha256: str | bytes | None,
+        own_check: SelfCheck,
     ) -> tuple[Retrieved, str | None]:
         """The download, and what its own digest leaves out read a second time.
 
@@ -257,7 +261,7 @@ class RainMakerSession(LinkedSession[RainMakerDevice], PullSession):
                     image,
                     functools.partial(self._reread, job, image),
                     expected_sha256=expected_sha256,
-                    self_check=check_own_integrity,
+                    self_check=own_check,
                 )
             except UncoveredMismatchError as exc:
                 mismatches += 1

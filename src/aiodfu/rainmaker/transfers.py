@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -41,7 +42,7 @@ from typing import Any, Protocol
 import attrs
 
 from aiodfu.core.errors import DfuError, ProtocolError
-from aiodfu.core.sinks import MemorySink, PulledFile, PulledImage
+from aiodfu.core.sinks import MemorySink, PulledImage, read_range
 from aiodfu.core.transfer import Chunk, chunk_plan
 from aiodfu.rainmaker.device import RainMakerDevice
 from aiodfu.rainmaker.errors import DownloadFailedError, DownloadSizeError, EspAtError
@@ -90,9 +91,7 @@ class SecondRead:
     @classmethod
     def of(cls, image: PulledImage, start: int) -> SecondRead:
         """Read ``image`` (the first read) again from ``start``."""
-        if isinstance(image, PulledFile):
-            return cls(image.read, start)
-        return cls(lambda offset, length: bytes(image.data[offset : offset + length]), start)
+        return cls(functools.partial(read_range, image), start)
 
     def __len__(self) -> int:
         return self._length
