@@ -97,6 +97,7 @@ async def test_every_batch_stays_within_the_credit_window(
     assert target.received == size
     limit = transfer.window * PACKET
     for offset, end, confirmed in target.batches:
+        assert end - offset <= limit  # one guarded batch never outlasts a window of packets
         last_packet = end == size and end - offset <= PACKET
         assert prn == 0 or end - confirmed <= limit or last_packet, (offset, end, confirmed)
     if transfer.window >= 2 and size > PACKET:  # room for two packets: they go together

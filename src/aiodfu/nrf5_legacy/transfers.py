@@ -158,12 +158,13 @@ class PartTransfer:
 
         A packet may go when it ends within ``window`` packets of the last byte count
         the target confirmed; the image's last packet may always go (the target
-        answers it with its final response, not a receipt).
+        answers it with its final response, not a receipt). Without receipts a batch
+        is ``window`` packets, so one GATT deadline never covers more than that.
         """
         size = self.packet_size
         while True:
-            if not self.prn:
-                return end
+            if not self.prn:  # no receipts, no credit: a window's worth per guarded batch
+                return min(end, sent + self.window * size)
             room = self._confirmed + self.window * size - sent
             if end - sent <= room:
                 return end
