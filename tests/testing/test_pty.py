@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tty
+
+import pytest
 
 from aiodfu.testing.emulator import Emulator
-from aiodfu.testing.pty import serve_pty
+from aiodfu.testing.pty import PtyStream, serve_pty
 from aiodfu.transports.base import ByteStream
 from aiodfu.transports.memory import LinkModel
 from aiodfu.transports.serial import open_serial
+from tests.late_clock import LateClock, pace_by
 
 PAYLOAD = bytes(range(256)) * 9  # 2304 bytes: 0.2 s of wire time at 115200 baud 8N1
 
@@ -40,3 +45,52 @@ async def test_a_paced_pty_never_delivers_before_the_wire_time() -> None:
         await port.aclose()
     assert received == PAYLOAD
     assert elapsed >= model.wire_time(len(PAYLOAD)) * 0.95
+
+
+LATE = 0.02
+"""How late every pacer wake-up is in the busy-loop tests."""
+
+
+@pytest.fixture
+def late_clock(monkeypatch: pytest.MonkeyPatch) -> LateClock:
+    return pace_by(monkeypatch, late=LATE)
+
+
+FRAME = bytes(range(256)) * 4  # 1 KiB: 89 ms of wire at 115200 baud, 45 slices of 2 ms
+
+
+async def test_a_busy_loop_does_not_slow_the_modelled_wire_writing(late_clock: LateClock) -> None:
+    # Seed 30291 of the fault campaign: late wake-ups were taken for pauses, each 2 ms slice
+    # cost a wake-up, and a 1 KiB frame took about a second under load -- longer than the
+    # device's own wait for the next command, so every Write arrived torn.
+    model = LinkModel(baud=115200)
+    master, slave = os.openpty()
+    try:
+        tty.setraw(slave)
+        stream = PtyStream(master, model)
+        await stream.write(FRAME)
+        received = b""
+        while len(received) < len(FRAME):  # all of it was written: these reads never block
+            received += os.read(slave, len(FRAME) - len(received))
+        assert received == FRAME
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert late_clock.now <= model.wire_time(len(FRAME)) + 2 * LATE
+
+
+async def test_a_busy_loop_does_not_slow_the_modelled_wire_reading(late_clock: LateClock) -> None:
+    model = LinkModel(baud=115200)
+    master, slave = os.openpty()
+    try:
+        tty.setraw(slave)
+        os.write(slave, FRAME)  # handed over at once, as a host's write is
+        stream = PtyStream(master, model)
+        received = b""
+        while len(received) < len(FRAME):
+            received += await asyncio.wait_for(stream.read(), 5)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert received == FRAME
+    assert late_clock.now <= model.wire_time(len(FRAME)) + 2 * LATE

@@ -39,6 +39,7 @@ class PtyStream:
         self._read_pacer = Pacer(self._model.bytes_per_second)
         self._write_pacer = Pacer(self._model.bytes_per_second)
         self._closed = False
+        self._backlog = False
         rate = self._model.bytes_per_second
         # A paced pty moves bytes in slices of a couple of milliseconds of wire time.
         self._slice = None if rate is None else max(1, int(rate * 0.002))
@@ -61,7 +62,10 @@ class PtyStream:
                 await asyncio.sleep(0.01)
                 continue
             if data:
-                await self._read_pacer.consume(len(data))
+                # A full slice leaves a backlog that streams on at line rate: the next read
+                # continues the schedule however late it comes.
+                await self._read_pacer.consume(len(data), continuous=self._backlog)
+                self._backlog = len(data) == max_bytes
                 return data
             ready = loop.create_future()
             loop.add_reader(self._fd, ready.set_result, None)
@@ -74,10 +78,12 @@ class PtyStream:
         """Write in slices, each released once its wire time has passed (as it would arrive)."""
         view = memoryview(bytes(data))
         step = self._slice or len(view)
+        continuous = False  # the first slice may follow a pause; the rest of the buffer cannot
         while view:
             piece, view = view[:step], view[step:]
-            await self._write_pacer.consume(len(piece))
+            await self._write_pacer.consume(len(piece), continuous=continuous)
             await self._write_all(piece)
+            continuous = True
 
     async def _write_all(self, view: memoryview) -> None:
         loop = asyncio.get_running_loop()
