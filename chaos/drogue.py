@@ -58,6 +58,17 @@ from chaos.trial import (
 )
 
 TIMEOUTS = fast(Timeouts(), 0.05, reboot=2.0, resync_gap=0.02, reconnect_pause=0.01)
+DEVICE_TIMEOUT_MS = 300
+"""The device's own wait for a command, scaled down like the host's (15 s on real firmware)."""
+PACED_BAUD = 115_200
+PACED_TIMEOUTS = fast(TIMEOUTS, 1.0, status=2.0, resync_gap=Timeouts().resync_gap)
+PACED_DEVICE_TIMEOUT_MS = 1500
+"""Over the paced port (back-to-back) a 1 KiB frame spends ~90 ms on the wire and the scaling
+does not shrink it: a Status out and a Write back are ~180 ms of the device's wait, and a quiet
+gap must outlast a frame's slices on a busy event loop. So the waits keep the real firmware's
+proportions to the wire -- the device waits 1.5 s, the host 2 s for a Status, and a frame
+boundary is the library's own 0.2 s of quiet -- instead of the in-memory cases' 0.3 s, 1 s and
+0.02 s, which on a loaded machine tore every Write of seed 30291."""
 GATT_TIMEOUTS = fast(
     TIMEOUTS, 1.0, gatt_operation=0.5, offset_settle=0.3, offset_poll_interval=0.005, gatt_reset=0.3
 )
@@ -81,14 +92,16 @@ SHARED_DEVICE_KINDS = (
 )
 
 
-def _device(faults: DrogueFaults, **options: Any) -> DrogueEmulator:
+def _device(
+    faults: DrogueFaults, *, timeout_ms: int = DEVICE_TIMEOUT_MS, **options: Any
+) -> DrogueEmulator:
     """A device running OLD, with the updater's pauses and timeouts shortened."""
     return DrogueEmulator(
         image=OLD,
         version=OLD_VERSION,
         mtu=SERIAL_MTU,
         backoff_ms=0,
-        timeout_ms=300,
+        timeout_ms=timeout_ms,
         watchdog_time=0.01,
         faults=faults,
         **options,
@@ -105,6 +118,9 @@ class _DrogueTrial(Trial):
     unverifiable_ok = True
     back_to_back = False
     pause = 0.0
+    quiet_span = 1.0
+    """The longest quiet between the two updates of ``device:back-to-back``: about three of
+    the device's own waits, so it re-sends its Status meanwhile in most cases."""
     device: DrogueEmulator
     faults: DrogueFaults
     block: int
@@ -124,7 +140,7 @@ class _DrogueTrial(Trial):
                 )
             case "device:back-to-back":
                 self.back_to_back = True
-                self.pause = round(rng.uniform(0.0, 1.0), 3)
+                self.pause = round(rng.uniform(0.0, 1.0) * self.quiet_span, 3)
                 return Fault(
                     kind,
                     f"an update to {INTERIM_VERSION} first, in a session of its own, "
@@ -180,6 +196,7 @@ class DrogueSerialTrial(_DrogueTrial, StreamTrial):
     span = (len(NEW) // SERIAL_MTU + 4) * 1024
     upstream_span = (len(NEW) // SERIAL_MTU + 4) * 1024
     block = SERIAL_MTU
+    quiet_span = 3 * PACED_DEVICE_TIMEOUT_MS / 1000  # back-to-back runs over the paced port
 
     def draw(self) -> Fault:
         fault = self._draw_fault()
@@ -226,13 +243,15 @@ class DrogueSerialTrial(_DrogueTrial, StreamTrial):
         options: dict[str, Any] = {"partial_reads": self.partial_reads}
         if self.checksum_aware:
             options["verify_checksum"] = True
+        if self.back_to_back:
+            options["timeout_ms"] = PACED_DEVICE_TIMEOUT_MS
         self.device = _device(self.faults, **options)
         self._pty = None
         if self.back_to_back:
             # A 115200-baud port the host closes and opens again, whose buffer keeps what the
             # device sent meanwhile, where the host may open it mid-frame -- as on a real UART
             # (an in-memory link starts clean every time).
-            self._pty = serve_pty(self.device, model=LinkModel(baud=115_200))
+            self._pty = serve_pty(self.device, model=LinkModel(baud=PACED_BAUD))
             self.port = await self._pty.__aenter__()
         return self
 
@@ -248,7 +267,7 @@ class DrogueSerialTrial(_DrogueTrial, StreamTrial):
         if self.checksum_aware:
             options["firmware_checks_sha256"] = True
         if self.back_to_back:
-            return open_port(self.port, **options)
+            return open_port(self.port, **{**options, "timeouts": PACED_TIMEOUTS})
         connector: Any = self.device.connect if healthy else self.faulty_connector(self.device)
         return DrogueSession(serial_connector(connector), **options)
 
