@@ -65,10 +65,11 @@ PACED_TIMEOUTS = fast(TIMEOUTS, 1.0, status=2.0, resync_gap=Timeouts().resync_ga
 PACED_DEVICE_TIMEOUT_MS = 1500
 """Over the paced port (back-to-back) a 1 KiB frame spends ~90 ms on the wire and the scaling
 does not shrink it: a Status out and a Write back are ~180 ms of the device's wait, and a quiet
-gap must outlast a frame's slices on a busy event loop. So the waits keep the real firmware's
+gap shorter than a frame is no frame boundary. So the waits keep the real firmware's
 proportions to the wire -- the device waits 1.5 s, the host 2 s for a Status, and a frame
 boundary is the library's own 0.2 s of quiet -- instead of the in-memory cases' 0.3 s, 1 s and
-0.02 s, which on a loaded machine tore every Write of seed 30291."""
+0.02 s, which left a loaded machine a few tens of milliseconds of slack (seed 30291; its cause
+was the paced pty slowing with its loop's load, fixed in :mod:`aiodfu.testing.pty`)."""
 GATT_TIMEOUTS = fast(
     TIMEOUTS, 1.0, gatt_operation=0.5, offset_settle=0.3, offset_poll_interval=0.005, gatt_reset=0.3
 )
