@@ -30,6 +30,8 @@ from .conftest import (
 )
 
 FRAMES = len(NEW) // 512 + 4  # Writes, Swap, Sync and the statuses around them
+SYNC_AT = (-(-len(NEW) // 960) + 1) * 1024
+"""With 960-byte blocks (mtu 968), the first byte host -> device of the Sync frame."""
 WIRE_SPAN = FRAMES * 1024
 HYPOTHESIS = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -216,3 +218,42 @@ async def test_a_byte_lost_on_the_way_to_the_device_costs_one_timeout_not_the_im
     assert device.image == NEW and device.boot_state is BootMagic.BOOT
     assert result.details["state"] == "booted"
     assert connector.connections == 1  # recovered on the same link
+
+
+@pytest.mark.parametrize(
+    "mask",
+    [
+        pytest.param(0x01, id="Sync read as Wait: not decodable, its Status still echoes"),
+        pytest.param(0x03, id="Sync read as an empty Write at 0: a new update begins"),
+    ],
+)
+async def test_a_corrupted_sync_is_never_taken_for_a_confirmation(mask: int) -> None:
+    """The serial protocol's only acknowledgement is the Status echoing a command frame's tail,
+    and a device echoes a frame it could not decode, or decoded as another command, all the
+    same. A Sync whose first byte was hit must not count: the firmware would stay unconfirmed
+    while the session says "booted" (it did, before a second Sync was required)."""
+    device = emulator(mtu=968)
+    connector = FaultyFirstLink(device, host_to_device=LinkFaults(flip_bits={SYNC_AT: mask}))
+    async with device, session_for(connector) as session:
+        result = await session.update(NEW, version="0.2.0")
+    assert [(fault.kind, fault.at) for _, fault in connector.fired] == [("corrupt", SYNC_AT)]
+    assert result.details["state"] == "booted"
+    assert device.boot_state is BootMagic.BOOT  # confirmed: a reset keeps the new image
+    device.reset()
+    assert device.image[: len(NEW)] == NEW and device.version == NEW_VERSION
+
+
+async def test_a_sync_corrupted_into_a_swap_is_a_typed_failure_a_fresh_session_mends() -> None:
+    """Read as Swap, the Sync makes the device swap back to the old firmware: no success can
+    be claimed (the device reports a revert), and the next session updates it again."""
+    device = emulator(mtu=968)
+    connector = FaultyFirstLink(device, host_to_device=LinkFaults(flip_bits={SYNC_AT: 0x02}))
+    async with device:
+        async with session_for(connector) as session:
+            with pytest.raises(DeviceRevertedError):
+                await session.update(NEW, version="0.2.0")
+        assert device.version == b"0.1.0"
+        async with session_for(device.connect) as session:
+            result = await session.update(NEW, version="0.2.0")
+    assert result.details["state"] == "booted" and device.boot_state is BootMagic.BOOT
+    assert device.image[: len(NEW)] == NEW and device.version == NEW_VERSION

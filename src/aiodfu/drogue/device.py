@@ -105,6 +105,12 @@ class DrogueDevice(DeviceLink[UpdateLink]):
         return self.connected and bool(getattr(self.link, "blind_writes", False))
 
     @property
+    def acknowledges_undecodable(self) -> bool:
+        """Whether :attr:`acknowledged` may also follow a command the device could not decode
+        (serial: yes; a link that does not say is taken to)."""
+        return bool(getattr(self.link, "acknowledges_undecodable", True))
+
+    @property
     def acknowledged(self) -> bool:
         """The pending Status shows the device took the command sent before it."""
         return self.connected and self.link.acknowledged

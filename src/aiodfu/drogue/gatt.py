@@ -71,6 +71,8 @@ class GattUpdateLink:
     blind_writes = True
     """A firmware write carries no offset: it lands wherever the device is then, even after
     the host gave up waiting for it."""
+    acknowledges_undecodable = False
+    """A command's writes are answered by the device's GATT server, intact or not at all."""
 
     def __init__(self, gatt: GattLink, device_mtu: int, timeouts: Timeouts) -> None:
         self.gatt = gatt

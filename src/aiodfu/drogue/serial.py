@@ -118,6 +118,9 @@ class SerialUpdateLink:
 
     max_block = SERIAL_MTU
     carries_checksum = True
+    acknowledges_undecodable = True
+    """The device's next Status echoes the tail of whatever frame it read, even one it could
+    not decode (or decoded as another command): an acknowledgement, not a proof."""
 
     def __init__(self, stream: ByteStream) -> None:
         self.stream = stream

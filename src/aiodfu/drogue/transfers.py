@@ -38,7 +38,10 @@ log = logging.getLogger("aiodfu.drogue")
 C = TypeVar("C", Write, Swap, Sync)
 
 SYNC_SENDS = 3
-"""Syncs sent on one link before a lost Sync is blamed on the link (then it is reopened)."""
+"""Syncs that may go untaken on one link before the link is blamed (then it is reopened)."""
+SYNC_CONFIRMATIONS = 2
+"""Syncs the device must take before its firmware counts as confirmed, on a link whose
+acknowledgement may follow a command the device could not decode (see ``_sync``)."""
 
 
 class DrogueTransfer:
@@ -156,17 +159,32 @@ class DrogueTransfer:
             self.outcome = "running, unconfirmed"
 
     async def _sync(self) -> None:
-        """Send Sync until the device's next Status shows it took it (Sync is idempotent)."""
-        for _ in range(SYNC_SENDS):
+        """Send Sync until the device has taken it (twice over serial).
+
+        A Sync counts as taken when the next Status answers it (the link's acknowledgement)
+        and the device still runs the target. Over serial that acknowledgement is the Status
+        echoing the command frame's tail, and a device echoes a frame it could not decode --
+        or decoded as another command -- just the same: a Sync hit by one corrupted byte
+        leaves no other trace. Sync is idempotent, so a second one costs one round trip and
+        makes a false confirmation need two corrupted frames instead of one. (GATT writes are
+        answered intact or not at all: one is enough there.)
+        """
+        needed = SYNC_CONFIRMATIONS if self.device.acknowledges_undecodable else 1
+        taken = missed = 0
+        while taken < needed:
+            if missed == SYNC_SENDS:
+                raise UnacknowledgedError(
+                    f"the device did not take Sync in {taken + missed} tries: its firmware "
+                    "is not confirmed",
+                    operation="Sync",
+                )
             await self.device.send(await self._decide(Sync, len(self.target)))
-            await self.device.status()
-            if self.device.acknowledged:
-                return
-            log.info("the device reported again without taking Sync: sending it again")
-        raise UnacknowledgedError(
-            f"the device did not take Sync in {SYNC_SENDS} tries: its firmware is not confirmed",
-            operation="Sync",
-        )
+            status = await self.device.status()
+            if self.device.acknowledged and status.version == self.target.version:
+                taken += 1
+            else:
+                missed += 1
+                log.info("the device reported again without taking Sync: sending it again")
 
     async def _swap(self) -> None:
         swap = await self._decide(Swap, len(self.target))
