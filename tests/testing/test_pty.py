@@ -94,3 +94,28 @@ async def test_a_busy_loop_does_not_slow_the_modelled_wire_reading(late_clock: L
         os.close(slave)
     assert received == FRAME
     assert late_clock.now <= model.wire_time(len(FRAME)) + 2 * LATE
+
+
+async def test_a_pause_on_the_line_banks_no_credit_for_what_follows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = pace_by(monkeypatch, late=0.0)
+    model = LinkModel(baud=115200)
+    master, slave = os.openpty()
+    try:
+        tty.setraw(slave)
+        stream = PtyStream(master, model)
+        os.write(slave, FRAME[:23])  # exactly one 2 ms slice, read whole
+        assert await asyncio.wait_for(stream.read(), 5) == FRAME[:23]
+        clock.now += 1.0  # the line sits idle
+        os.write(slave, FRAME)
+        started = clock.now
+        received = b""
+        while len(received) < len(FRAME):
+            received += await asyncio.wait_for(stream.read(), 5)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert received == FRAME
+    # Paced from when it was seen, not from before the pause: never faster than the wire.
+    assert clock.now - started >= model.wire_time(len(FRAME)) * 0.99

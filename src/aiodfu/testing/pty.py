@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import os
+import struct
 import termios
 import tty
 from collections.abc import AsyncIterator
@@ -62,10 +64,11 @@ class PtyStream:
                 await asyncio.sleep(0.01)
                 continue
             if data:
-                # A full slice leaves a backlog that streams on at line rate: the next read
-                # continues the schedule however late it comes.
-                await self._read_pacer.consume(len(data), continuous=self._backlog)
-                self._backlog = len(data) == max_bytes
+                # Bytes still waiting behind these were on the wire right after them: the next
+                # read continues the schedule however late it comes. After a read that emptied
+                # the pty, the next bytes may follow a pause, and the schedule starts afresh.
+                continuous, self._backlog = self._backlog, _waiting(self._fd) > 0
+                await self._read_pacer.consume(len(data), continuous=continuous)
                 return data
             ready = loop.create_future()
             loop.add_reader(self._fd, ready.set_result, None)
@@ -122,6 +125,16 @@ class PtyStream:
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def _waiting(fd: int) -> int:
+    """Bytes the pty holds for ``fd`` to read (0 if the platform cannot say)."""
+    try:
+        answer = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    count: int = struct.unpack("i", answer)[0]
+    return count
 
 
 @contextlib.asynccontextmanager
