@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tty
+from collections.abc import Iterator
 
 import pytest
 
@@ -57,65 +59,58 @@ def late_clock(monkeypatch: pytest.MonkeyPatch) -> LateClock:
 
 
 FRAME = bytes(range(256)) * 4  # 1 KiB: 89 ms of wire at 115200 baud, 45 slices of 2 ms
+MODEL = LinkModel(baud=115200)
+
+
+@contextlib.contextmanager
+def paced_pty() -> Iterator[tuple[PtyStream, int]]:
+    """The emulator's end of a raw pty paced by MODEL, and the host's file descriptor."""
+    master, slave = os.openpty()
+    try:
+        tty.setraw(slave)
+        yield PtyStream(master, MODEL), slave
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+async def read_frame(stream: PtyStream) -> bytes:
+    received = b""
+    while len(received) < len(FRAME):
+        received += await asyncio.wait_for(stream.read(), 5)
+    return received
 
 
 async def test_a_busy_loop_does_not_slow_the_modelled_wire_writing(late_clock: LateClock) -> None:
     # Seed 30291 of the fault campaign: late wake-ups were taken for pauses, each 2 ms slice
     # cost a wake-up, and a 1 KiB frame took about a second under load -- longer than the
     # device's own wait for the next command, so every Write arrived torn.
-    model = LinkModel(baud=115200)
-    master, slave = os.openpty()
-    try:
-        tty.setraw(slave)
-        stream = PtyStream(master, model)
+    with paced_pty() as (stream, host):
         await stream.write(FRAME)
         received = b""
         while len(received) < len(FRAME):  # all of it was written: these reads never block
-            received += os.read(slave, len(FRAME) - len(received))
-        assert received == FRAME
-    finally:
-        os.close(master)
-        os.close(slave)
-    assert late_clock.now <= model.wire_time(len(FRAME)) + 2 * LATE
+            received += os.read(host, len(FRAME) - len(received))
+    assert received == FRAME
+    assert late_clock.now <= MODEL.wire_time(len(FRAME)) + 2 * LATE
 
 
 async def test_a_busy_loop_does_not_slow_the_modelled_wire_reading(late_clock: LateClock) -> None:
-    model = LinkModel(baud=115200)
-    master, slave = os.openpty()
-    try:
-        tty.setraw(slave)
-        os.write(slave, FRAME)  # handed over at once, as a host's write is
-        stream = PtyStream(master, model)
-        received = b""
-        while len(received) < len(FRAME):
-            received += await asyncio.wait_for(stream.read(), 5)
-    finally:
-        os.close(master)
-        os.close(slave)
-    assert received == FRAME
-    assert late_clock.now <= model.wire_time(len(FRAME)) + 2 * LATE
+    with paced_pty() as (stream, host):
+        os.write(host, FRAME)  # handed over at once, as a host's write is
+        assert await read_frame(stream) == FRAME
+    assert late_clock.now <= MODEL.wire_time(len(FRAME)) + 2 * LATE
 
 
 async def test_a_pause_on_the_line_banks_no_credit_for_what_follows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = pace_by(monkeypatch, late=0.0)
-    model = LinkModel(baud=115200)
-    master, slave = os.openpty()
-    try:
-        tty.setraw(slave)
-        stream = PtyStream(master, model)
-        os.write(slave, FRAME[:23])  # exactly one 2 ms slice, read whole
+    with paced_pty() as (stream, host):
+        os.write(host, FRAME[:23])  # exactly one 2 ms slice, read whole
         assert await asyncio.wait_for(stream.read(), 5) == FRAME[:23]
         clock.now += 1.0  # the line sits idle
-        os.write(slave, FRAME)
+        os.write(host, FRAME)
         started = clock.now
-        received = b""
-        while len(received) < len(FRAME):
-            received += await asyncio.wait_for(stream.read(), 5)
-    finally:
-        os.close(master)
-        os.close(slave)
-    assert received == FRAME
+        assert await read_frame(stream) == FRAME
     # Paced from when it was seen, not from before the pause: never faster than the wire.
-    assert clock.now - started >= model.wire_time(len(FRAME)) * 0.99
+    assert clock.now - started >= MODEL.wire_time(len(FRAME)) * 0.99
