@@ -212,6 +212,8 @@ FOUND_BY_CAMPAIGNS = [
     ("nrf5-legacy", 12188, "device:silence"),
     # the host went away while the board acknowledged a queued packet: its main loop slept on
     ("nrf5-legacy-serial", 20283, "link:drop"),
+    # a byte of a pulled MCUboot image's magic hit: it looked raw, and was installed unverified
+    ("rainmaker", 62774, "link:corrupt"),
 ]
 
 

@@ -155,3 +155,21 @@ def test_a_flipped_encryption_flag_does_not_switch_the_hash_off_in_a_file(mask: 
     corrupted = bytearray(MCUBOOT)
     corrupted[16] ^= mask  # ih_flags: "encrypted", but there is no wrapped key
     assert both(bytes(corrupted)) == (ImageError, ImageError)
+
+
+@pytest.mark.parametrize("offset", range(4))
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_an_image_whose_magic_was_damaged_is_refused_not_taken_for_raw(
+    imgtool_images: dict[str, bytes], name: str, offset: int
+) -> None:
+    # Fault campaign seed rainmaker:62774: a byte of the magic hit on the way made an MCUboot
+    # image look raw -- "no integrity of its own" -- and the damaged image was installed.
+    damaged = bytearray(imgtool_images[name])
+    damaged[offset] ^= 0x40
+    assert both(bytes(damaged)) == (ImageIntegrityError, ImageIntegrityError)
+
+
+@pytest.mark.parametrize("size", [0, 31, 32, 33, 4096, 100_000])
+@pytest.mark.parametrize("seed", range(3))
+def test_raw_images_are_not_taken_for_damaged_mcuboot(size: int, seed: int) -> None:
+    assert both(random_firmware(size, seed=seed)) == (None, None)

@@ -261,6 +261,40 @@ def tlv_label(tlv_type: int) -> str:
     return HASH_TLVS[tlv_type][0].upper().replace("SHA", "SHA-")
 
 
+def laid_out_as_mcuboot(read: Callable[[int, int], bytes], size: int) -> bool:
+    """Whether ``size`` bytes, read through ``read(offset, count)``, are laid out as an MCUboot
+    image whatever their first four bytes are.
+
+    The header's sizes must put a TLV info header -- and a protected one, if the header
+    declares protected TLVs -- exactly where MCUboot looks for them, inside the image. Bytes
+    that fit but do not start with the magic are an MCUboot image whose magic was damaged
+    (identifying by magic alone would take it for a raw image with nothing to check); for
+    anything else the chance of fitting is about one in 2^16 times the odds that random
+    size fields land inside the image.
+    """
+    head = read(0, HEADER_SIZE)
+    if len(head) < HEADER_SIZE:
+        return False
+    _, _, hdr_size, prot_size, img_size, *_ = _HEADER.unpack_from(head)
+    if hdr_size < HEADER_SIZE:
+        return False
+    protected_start = hdr_size + img_size
+    if prot_size and not _info_fits(read, size, protected_start, PROTECTED_TLV_MAGIC, prot_size):
+        return False
+    return _info_fits(read, size, protected_start + prot_size, TLV_MAGIC, None)
+
+
+def _info_fits(
+    read: Callable[[int, int], bytes], size: int, start: int, magic: int, total: int | None
+) -> bool:
+    """A TLV info header with ``magic`` at ``start``, its area (``total`` long) in the image."""
+    if start + _TLV_HEAD.size > size:
+        return False
+    found, tlv_tot = _TLV_HEAD.unpack(read(start, _TLV_HEAD.size))
+    fits = tlv_tot >= _TLV_HEAD.size and start + tlv_tot <= size
+    return found == magic and fits and (total is None or tlv_tot == total)
+
+
 def parse_header(data: bytes) -> McubootHeader:
     """The fixed header fields of an MCUboot image (the streamed self-check reads them too)."""
     if len(data) < 4:

@@ -7,6 +7,10 @@ protocol that carried them checks nothing. :func:`check_own_integrity` is
 the ``self_check`` the pull engine (:mod:`aiodfu.core.pull`) runs before
 ``install``.
 
+An image that does not start with MCUboot's magic but is laid out as one (its TLV
+area exactly where its header puts it) is an MCUboot image whose first bytes
+were damaged on the way: a mismatch, not a raw image with nothing to check.
+
 Only a cryptographic digest counts as verification: an encrypted MCUboot
 image (its hash covers the plaintext) and an ESP-IDF image without an
 appended SHA-256 (only an 8-bit XOR checksum) are still checked as far as
@@ -32,6 +36,7 @@ pull engine to read a second time (:func:`aiodfu.core.pull.reread_uncovered`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import Iterator
 
@@ -41,7 +46,7 @@ from aiodfu.core.errors import ImageError, ImageIntegrityError
 from aiodfu.core.image import ImageKind
 from aiodfu.core.pull import OwnVerification
 from aiodfu.core.session import Verification, VerificationMethod
-from aiodfu.core.sinks import PulledFile, PulledImage
+from aiodfu.core.sinks import PulledFile, PulledImage, read_range
 from aiodfu.formats import esp_app, identify, mcuboot
 from aiodfu.formats.checks import Check, CheckStatus
 
@@ -68,7 +73,21 @@ def check_own_integrity(image: PulledImage) -> Verification | None:
         return _mcuboot_matched(parsed.hash_tlv, _hashed_end(parsed.header), len(image.data))
     if kind is ImageKind.ESP_APP:
         return _esp_verified(esp_app.verify(image.data), len(image.data))
+    _refuse_damaged_mcuboot(image)
     return None
+
+
+def _refuse_damaged_mcuboot(image: PulledImage) -> None:
+    """An image laid out as MCUboot but without its magic was damaged on the way (its first
+    bytes): refused as a mismatch, not passed as a raw image with nothing to check."""
+    read = functools.partial(read_range, image)
+    if mcuboot.laid_out_as_mcuboot(read, len(image)):
+        raise ImageIntegrityError(
+            f"the image is laid out as an MCUboot image (its TLV area is where its header "
+            f"puts it) but starts {read(0, 4).hex(' ')}, not MCUboot's magic 3d b8 f3 96: "
+            "its first bytes were damaged on the way",
+            offset=0,
+        )
 
 
 def _hashed_end(header: mcuboot.McubootHeader) -> int:
@@ -103,6 +122,7 @@ def _check_file(image: PulledFile) -> Verification | None:
         return _check_mcuboot_file(image)
     if kind is ImageKind.ESP_APP:
         return _esp_verified(_check_esp_file(image), len(image))
+    _refuse_damaged_mcuboot(image)
     return None
 
 
